@@ -1,0 +1,44 @@
+# rootswap: one static binary. `make build test` is all a developer needs.
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/rootswap/rootswap/applets.Version=$(VERSION)
+PREFIX  ?= /usr/local
+
+.PHONY: build test test-short bench lint demo e2e install fuzz clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o rootswap .
+	@build/check-static.sh rootswap
+
+# The test command README names: every tier that this machine can run.
+# As root the root tier (namespaces, loop devices) runs too.
+test: build lint
+	ROOTSWAP_BIN=$(CURDIR)/rootswap $(GO) test -count=1 -timeout 40m ./...
+
+# Tier 1 only: no root needed.
+test-short:
+	$(GO) test -short ./...
+
+bench: build
+	build/bench.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Short fuzz runs of every parser (FUZZTIME=10s each by default).
+fuzz:
+	build/fuzz.sh
+
+demo: build
+	./rootswap demo
+
+e2e: build
+	build/e2e.sh
+
+install: build
+	install -m 0755 rootswap $(DESTDIR)$(PREFIX)/sbin/rootswap
+
+clean:
+	rm -f rootswap

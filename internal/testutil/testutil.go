@@ -1,0 +1,104 @@
+// Package testutil holds helpers for the root test tier: a private mount
+// namespace per test, loop devices released in Cleanup, filesystem images.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// RequireRoot skips a root-tier test when not root, saying why. With
+// ROOTSWAP_REQUIRE_ROOT=1 (set by .ci/run) a missing root fails instead, so
+// CI can never pass by skipping the real work.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("ROOTSWAP_REQUIRE_ROOT") == "1" {
+		t.Fatal("root tier test: needs root (ROOTSWAP_REQUIRE_ROOT=1)")
+	}
+	t.Skip("root tier test: needs root (run make test as root)")
+}
+
+// RequireTool fails the test when a program the test needs is missing:
+// .ci/run installs them, so a missing one is a set-up bug, not a skip.
+func RequireTool(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			t.Fatalf("%s not found in PATH (.ci/run installs it; apt-get install the package that has it)", n)
+		}
+	}
+}
+
+// InMountNS runs fn on an OS thread that has its own private mount
+// namespace, so mounts made by fn (and by the commands fn starts, which
+// fork from that thread) vanish with it. The thread is never reused.
+func InMountNS(t *testing.T, fn func()) {
+	t.Helper()
+	RequireRoot(t)
+	done := make(chan struct{})
+	var failed error
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread dies with the goroutine, taking
+		// the namespace with it.
+		if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+			failed = fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			failed = fmt.Errorf("mount / MS_REC|MS_PRIVATE: %w", err)
+			return
+		}
+		fn()
+	}()
+	<-done
+	if failed != nil {
+		t.Fatal(failed)
+	}
+}
+
+// Run runs a command and fails the test with its output on error.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Image creates a sparse file of size bytes in dir.
+func Image(t testing.TB, dir, name string, size int64) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Loop attaches file to a free loop device and detaches it in Cleanup.
+func Loop(t testing.TB, file string) string {
+	t.Helper()
+	RequireRoot(t)
+	RequireTool(t, "losetup")
+	dev := strings.TrimSpace(Run(t, "losetup", "--find", "--show", file))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	return dev
+}
