@@ -83,7 +83,7 @@ type Applet struct {
 	Name    string
 	Aliases []string // other names it answers to as a symlink ("rescue" for sh)
 	Summary string   // one line, for --help and README
-	Usage   string // the usage line(s) and option text, printed by -h
+	Usage   string   // the usage line(s) and option text, printed by -h
 	Main    func(ctx context.Context, env *Env, args []string) error
 }
 

@@ -1,0 +1,65 @@
+package swap
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/rootswap/rootswap/internal/mountinfo"
+)
+
+// Options are what the admin asked for.
+type Options struct {
+	Target         string        `json:"target"`           // the new root's block device
+	Backup         string        `json:"backup,omitempty"` // zstd image of the old root, written during the copy
+	Stop           []string      `json:"stop,omitempty"`   // extra services to stop for the copy
+	Keep           []string      `json:"keep,omitempty"`   // services never to stop or restart
+	Kill           bool          `json:"kill,omitempty"`   // kill writers that belong to no service
+	ConfirmTimeout time.Duration `json:"confirm_timeout"`  // 0: confirm automatically
+	NewRoot        string        `json:"new_root"`         // where the new root is mounted: /mnt/newroot
+	PutOld         string        `json:"put_old"`          // where the old root goes, relative to the new root: mnt/oldroot
+	EngineDir      string        `json:"engine_dir"`       // the engine's tmpfs: /run/rootswap
+}
+
+// State is everything the steps learn and change, saved in the journal
+// after each step so that rollback from a new session can rebuild it.
+type State struct {
+	Opts Options `json:"opts"`
+
+	OldRoot   mountinfo.Mount `json:"old_root"`  // the / mount before the swap
+	InitKind  string          `json:"init_kind"` // systemd, sysvinit, ...
+	Stopped   []string        `json:"stopped,omitempty"`
+	Sockets   []string        `json:"sockets,omitempty"` // .socket units stopped with their services
+	Unmounted mountinfo.Table `json:"unmounted,omitempty"`
+	ReadOnly  bool            `json:"read_only,omitempty"` // / was remounted read-only by us
+	Copied    int64           `json:"copied,omitempty"`
+	Mounted   bool            `json:"mounted,omitempty"` // new root mounted at NewRoot
+	Pivoted   bool            `json:"pivoted,omitempty"`
+	Moved     []string        `json:"moved,omitempty"`  // mount points moved back under /
+	Shared    []string        `json:"shared,omitempty"` // mount points that had shared propagation
+	Restarted []string        `json:"restarted,omitempty"`
+	Holders   []string        `json:"holders,omitempty"` // what still held the old root at the end
+
+	// PastNoReturn is set once the old root is released: from then on a
+	// failure is reported, not rolled back.
+	PastNoReturn bool `json:"past_no_return,omitempty"`
+
+	rt *Runtime
+}
+
+// Marshal is the state as JSON for the journal.
+func (s *State) Marshal() string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// Unmarshal rebuilds a state from the journal.
+func Unmarshal(data string) (*State, error) {
+	var s State
+	if err := json.Unmarshal([]byte(data), &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
