@@ -1,25 +1,252 @@
-// Package run is the run applet.
+// Package run is the run applet: the swap itself. The foreground checks,
+// asks, copies rootswap into a tmpfs and starts the engine from there,
+// then follows its journal; the engine (run --engine DIR) does the steps
+// in its own session, so a dropped SSH connection stops nothing.
 package run
 
 import (
+	"bufio"
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/rootswap/rootswap/internal/cli"
+	"github.com/rootswap/rootswap/internal/initsys"
+	"github.com/rootswap/rootswap/internal/journal"
+	"github.com/rootswap/rootswap/internal/swap"
 )
 
 // Summary is the one-line description shown by rootswap --help.
 const Summary = "swap / onto DEV: copy, pivot, move mounts, restart, roll back on failure"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap run --to DEV [--backup FILE.zst] [--stop SVC]... [--keep SVC]... [--yes]
+const Usage = `usage: rootswap run --to DEV [--backup FILE.zst] [--stop SVC]... [--keep SVC]... [--kill] [--force] [--yes]
+
+Swaps / onto DEV while the host runs: stops what writes to /, remounts it
+read-only, copies it (used blocks, verified), checks and grows the copy,
+pivots into it, moves every submount back, restarts sshd, udev, init,
+gettys and every service still on the old root, and releases the old
+root. Any failure before the release puts the old root back.
+  --to DEV              the new root's block device (must be empty unless --force)
+  --backup FILE.zst     also write a zstd image of the old root (not on /)
+  --stop SVC            stop this service for the copy too
+  --keep SVC            never stop or restart this service
+  --kill                kill writers that belong to no service
+  --force               overwrite a target that carries a signature
+  --yes                 do not ask before starting
+  --confirm-timeout D   wait D for 'rootswap confirm' before releasing (0: no wait)
+  --release-wait D      how long to wait for old sessions to let go of the old root (5m)
 `
 
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
 	fs := cli.FlagSet(env, "run")
-	if _, err := cli.Parse(fs, args); err != nil {
+	to := fs.String("to", "", "")
+	backup := fs.String("backup", "", "")
+	kill := fs.Bool("kill", false, "")
+	force := fs.Bool("force", false, "")
+	yes := fs.Bool("yes", false, "")
+	confirm := fs.Duration("confirm-timeout", 0, "")
+	release := fs.Duration("release-wait", 5*time.Minute, "")
+	engine := fs.String("engine", "", "")
+	var stop, keep cli.StringList
+	fs.Var(&stop, "stop", "")
+	fs.Var(&keep, "keep", "")
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
 		return err
 	}
-	return errors.New("not implemented yet (issue #4)")
+	if len(rest) > 0 {
+		return cli.UsageError("unexpected argument %q", rest[0])
+	}
+	if *engine != "" {
+		return runEngine(ctx, env, *engine)
+	}
+	if *to == "" {
+		return cli.UsageError("--to DEV is required")
+	}
+	if *backup != "" && !strings.HasSuffix(*backup, ".zst") {
+		return cli.UsageError("--backup %s: the name must end in .zst", *backup)
+	}
+	opts := swap.DefaultOptions(*to)
+	opts.Backup, opts.Stop, opts.Keep, opts.Kill, opts.ConfirmTimeout = *backup, stop, keep, *kill, *confirm
+	return foreground(ctx, env, opts, *force, *yes, *release)
+}
+
+// engineConfig is what the foreground hands the engine.
+type engineConfig struct {
+	Opts        swap.Options  `json:"opts"`
+	Force       bool          `json:"force"`
+	Foreground  int           `json:"foreground"`
+	ReleaseWait time.Duration `json:"release_wait"`
+}
+
+func foreground(ctx context.Context, env *cli.Env, opts swap.Options, force, yes bool, release time.Duration) error {
+	rt, err := swap.NewRuntime(ctx, env.ProcRoot, env.SysRoot, env.Stderr)
+	if err != nil {
+		return err
+	}
+	report, steps, state, err := swap.Plan(ctx, rt, opts, force)
+	if err != nil {
+		return err
+	}
+	report.Print(env.Stdout, steps, state)
+	if len(report.Blockers) > 0 {
+		return cli.ExitCode(3)
+	}
+	fmt.Fprintf(env.Stdout, "\nThis overwrites %s (%s) and replaces / of this running host.\n", opts.Target, report.Target.Name)
+	if !yes {
+		fmt.Fprintf(env.Stdout, "Type yes to start: ")
+		line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return fmt.Errorf("not confirmed; nothing was changed")
+		}
+	}
+	dir := opts.EngineDir
+	bin, err := swap.PrepareEngineDir(dir, swap.SelfExecutable(env.ProcRoot), report.MemNeeded)
+	if err != nil {
+		return err
+	}
+	cfg, _ := json.Marshal(engineConfig{Opts: opts, Force: force, Foreground: os.Getpid(), ReleaseWait: release})
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+		return err
+	}
+	j, err := journal.Create(swap.JournalPath(dir), env.Now)
+	if err != nil {
+		return err
+	}
+	j.Close()
+	logPath := filepath.Join(dir, "engine.log")
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	// Opened before the engine starts: these descriptors keep working
+	// while the paths change meaning across the pivot.
+	logR, err := os.Open(logPath)
+	if err != nil {
+		return err
+	}
+	defer logR.Close()
+	jR, err := os.Open(swap.JournalPath(dir))
+	if err != nil {
+		return err
+	}
+	defer jR.Close()
+
+	argv := []string{bin, "run", "--engine", dir}
+	if report.InitKind == string(initsys.KindSystemd) {
+		// Its own scope: restarting ssh.service must not kill the engine.
+		argv = append(initsys.EngineWrapper(), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the engine %v: %w", argv, err)
+	}
+	logFile.Close()
+	fmt.Fprintf(env.Stdout, "engine started (pid %d) from %s; journal %s\n", cmd.Process.Pid, bin, swap.JournalPath(dir))
+	fmt.Fprintf(env.Stdout, "Ctrl-C or a dropped SSH session detaches only this view; `rootswap status` follows it from any session.\n\n")
+	go cmd.Wait() // reap it if it ends while we follow
+
+	s := swap.Follow(ctx, logR, jR, env.ProcRoot, env.Stdout)
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintf(env.Stdout, "\ndetached; the engine goes on. rootswap status shows where it is.\n")
+		return cli.ExitCode(4)
+	case s.Phase == journal.Succeeded:
+		fmt.Fprintf(env.Stdout, "\nsucceeded: / is %s\n", opts.Target)
+		return nil
+	case s.Phase == journal.RolledBack:
+		return fmt.Errorf("rolled back: %s; / is the old root again, read-write, services restarted", s.Err)
+	case s.Phase == journal.Failed:
+		return fmt.Errorf("failed in %s: %s (rootswap status)", s.Step, s.Err)
+	case s.Phase == journal.WaitingConfirm:
+		fmt.Fprintf(env.Stdout, "\nthe new root runs. Log in AGAIN (new SSH session) and run `rootswap confirm`; without it the swap rolls back at %s.\n",
+			s.Deadline.Local().Format(time.TimeOnly))
+		return cli.ExitCode(4)
+	default:
+		fmt.Fprintf(env.Stdout, "\nthe pivot is done and sshd runs from the new root. This session still runs the old sshd and shell, which hold the old root:\n"+
+			"log out and in again; the engine releases the old root once they are gone (rootswap status).\n")
+		return nil
+	}
+}
+
+func runEngine(ctx context.Context, env *cli.Env, dir string) error {
+	// Signals that end the admin's session must not end the swap.
+	signalIgnore()
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return err
+	}
+	var cfg engineConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return err
+	}
+	if err := os.Chdir(dir); err != nil {
+		return err
+	}
+	j, err := journal.OpenAppend(swap.JournalPath(dir), env.Now)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	if kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+		defer kmsg.Close()
+		j.MirrorTo(kmsg)
+	}
+	rt, err := swap.NewRuntime(context.WithoutCancel(ctx), env.ProcRoot, env.SysRoot, env.Stdout)
+	if err != nil {
+		return err
+	}
+	rt.ReleaseWait, rt.Journal = cfg.ReleaseWait, j
+	for pid := range swap.Ancestors(env.ProcRoot, cfg.Foreground) {
+		rt.Session[pid] = true
+	}
+	jpath := swap.JournalPath(dir)
+	rt.Confirmed = func() (bool, error) { return swap.ConfirmState(jpath) }
+	eng := &swap.Engine{Journal: j, Log: func(f string, a ...any) { fmt.Fprintf(env.Stdout, f+"\n", a...) }}
+	report, steps, state, err := swap.Plan(ctx, rt, cfg.Opts, cfg.Force)
+	if err != nil {
+		j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "preflight: " + err.Error()})
+		return err
+	}
+	if len(report.Blockers) > 0 {
+		msg := report.Blockers[0].Problem
+		j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "preflight (engine): " + msg})
+		return fmt.Errorf("preflight: %s", msg)
+	}
+	res := eng.Run(context.WithoutCancel(ctx), steps, state)
+	archive(dir, env)
+	fmt.Fprintf(env.Stdout, "result: %s\n", res.Phase)
+	return nil
+}
+
+// archive keeps the journal on whichever root is / now, so status answers
+// after the tmpfs is gone.
+func archive(dir string, env *cli.Env) {
+	b, err := os.ReadFile(swap.JournalPath(dir))
+	if err != nil {
+		return
+	}
+	if err := os.MkdirAll(swap.ArchiveDir, 0o700); err != nil {
+		return
+	}
+	stamp := env.Now().UTC().Format("20060102T150405Z")
+	os.WriteFile(filepath.Join(swap.ArchiveDir, stamp+".journal"), b, 0o600)
+	os.WriteFile(filepath.Join(swap.ArchiveDir, "last.journal"), b, 0o600)
+}
+
+func signalIgnore() {
+	for _, s := range []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE} {
+		signalIgnoreOne(s)
+	}
 }

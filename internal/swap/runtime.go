@@ -2,18 +2,51 @@ package swap
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os/exec"
+	"time"
+
+	"github.com/rootswap/rootswap/internal/initsys"
+	"github.com/rootswap/rootswap/internal/journal"
+	"github.com/rootswap/rootswap/internal/mountops"
 )
 
 // Runtime is what the steps use to touch the machine. It is not saved in
 // the journal; a new session builds a fresh one.
 type Runtime struct {
+	// ProcRoot is where procfs is right now. Between the pivot and the
+	// move of the submounts it is /mnt/oldroot/proc: /proc then names the
+	// new root's empty directory. The pivot and move steps update it.
 	ProcRoot string
 	SysRoot  string
 	Out      io.Writer // progress for the admin (the engine's log)
+	Mounter  mountops.Mounter
+	Init     initsys.System
 	// Command runs a program and returns its combined output.
 	Command func(ctx context.Context, name string, args ...string) ([]byte, error)
+	// Self is the engine's pid and the pids it must never stop or
+	// restart (the admin's session that started run).
+	Self    int
+	Session map[int]bool
+	// Now is the clock.
+	Now func() time.Time
+	// Report is the preflight the steps were planned from.
+	Report *Report
+	// Confirmed is polled by the confirm wait: true when the admin
+	// confirmed, an error when a rollback was asked for.
+	Confirmed func() (bool, error)
+	// ReleaseWait bounds how long release waits for the last holders of
+	// the old root (the admin's old SSH session) to go.
+	ReleaseWait time.Duration
+	// Journal, when set, receives the wait record of the confirm step.
+	Journal *journal.Journal
+}
+
+func (rt *Runtime) logf(format string, args ...any) {
+	if rt.Out != nil {
+		fmt.Fprintf(rt.Out, format+"\n", args...)
+	}
 }
 
 // RealCommand runs programs for real.

@@ -1,0 +1,403 @@
+package swap
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/rootswap/rootswap/internal/blockdev"
+	"github.com/rootswap/rootswap/internal/ext"
+	"github.com/rootswap/rootswap/internal/fstools"
+	"github.com/rootswap/rootswap/internal/initsys"
+	"github.com/rootswap/rootswap/internal/mountinfo"
+	"github.com/rootswap/rootswap/internal/procscan"
+	"golang.org/x/sys/unix"
+)
+
+// Blocker is something run cannot clear by itself.
+type Blocker struct {
+	Problem string `json:"problem"`
+	Fix     string `json:"fix"`
+}
+
+// Proc is a holder as plan shows it, with its service.
+type Proc struct {
+	PID     int    `json:"pid"`
+	Comm    string `json:"comm"`
+	What    string `json:"what"`
+	Service string `json:"service,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+// Report is the preflight: everything plan prints and run needs.
+type Report struct {
+	Root struct {
+		Mount  mountinfo.Mount `json:"mount"`
+		Device string          `json:"device"` // /dev node of the root filesystem
+		FSType string          `json:"fstype"`
+		Size   int64           `json:"size"` // filesystem size from its superblock
+	} `json:"root"`
+	Target struct {
+		Path      string `json:"path"`
+		Name      string `json:"name"`
+		Size      int64  `json:"size"`
+		Signature string `json:"signature,omitempty"`
+	} `json:"target"`
+	Deleted     []Proc            `json:"deleted"`
+	Writers     []Proc            `json:"writers"`
+	Loops       []string          `json:"loops"`
+	Unmount     mountinfo.Table   `json:"unmount"`
+	UnixSockets []string          `json:"unix_sockets"`
+	OtherNS     []Proc            `json:"other_namespaces"`
+	Submounts   []string          `json:"submounts"`
+	Init        string            `json:"init"`
+	InitKind    string            `json:"init_kind"`
+	MemAvail    int64             `json:"mem_available"`
+	MemNeeded   int64             `json:"mem_needed"`
+	Tools       map[string]string `json:"tools"`
+	Stop        []string          `json:"stop"` // services run will stop for the copy
+	Kill        []Proc            `json:"kill"` // writers with no service (killed only with --kill)
+	Blockers    []Blocker         `json:"blockers"`
+	Warnings    []string          `json:"warnings"`
+
+	snap   *procscan.Snapshot
+	system initsys.System
+}
+
+// Snapshot is the process scan the report was built from.
+func (r *Report) Snapshot() *procscan.Snapshot { return r.snap }
+
+// System is the detected init system.
+func (r *Report) System() initsys.System { return r.system }
+
+// unmountTypes are filesystems that must not stay mounted across the swap
+// (network and FUSE mounts whose servers get restarted, images whose
+// backing files live on the old root).
+var unmountTypes = map[string]bool{
+	"nfs": true, "nfs4": true, "cifs": true, "smb3": true, "smbfs": true,
+	"overlay": true, "aufs": true, "squashfs": true, "fuse": true, "fuseblk": true,
+}
+
+// Preflight inspects the live system (read-only) for a swap of / onto
+// opts.Target. force accepts a target that carries a signature.
+func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self int) (*Report, error) {
+	r := &Report{Tools: map[string]string{}}
+	mounts, err := mountinfo.Read(rt.ProcRoot, "self")
+	if err != nil {
+		return nil, err
+	}
+	root, ok := mounts.Containing("/")
+	if !ok {
+		return nil, fmt.Errorf("no mount holds / in %s/self/mountinfo", rt.ProcRoot)
+	}
+	r.Root.Mount, r.Root.FSType = root, root.FSType
+	rootDev := root.Dev()
+	if d, err := blockdev.Lookup(rt.SysRoot, rootDev); err == nil {
+		r.Root.Device = "/dev/" + d.Name
+		r.Root.Size = fsSize(r.Root.Device, d.Size)
+	} else {
+		r.block("/ is "+root.Source+" ("+root.FSType+"), not a block device rootswap can copy: "+err.Error(),
+			"rootswap moves a root that lives on a block device; an initramfs, overlay or network root is out of scope")
+	}
+
+	// The target.
+	r.checkTarget(rt, opts.Target, mounts, rootDev, force)
+
+	// Processes.
+	snap, err := procscan.Scan(rt.ProcRoot, procscan.Options{})
+	if err != nil {
+		return nil, err
+	}
+	r.snap = snap
+	sys, err := initsys.Config{ProcRoot: rt.ProcRoot}.Detect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.system, r.Init, r.InitKind = sys, sys.Describe(), string(sys.Kind())
+	if sys.Kind() == initsys.KindBusybox || sys.Kind() == initsys.KindUnknown {
+		r.warn("PID 1 cannot be re-executed (" + sys.ReexecMethod() + "): it keeps the old root busy until the next reboot; rootswap detaches the old root lazily (it is read-only, nothing is lost)")
+	}
+	session := Ancestors(rt.ProcRoot, self)
+	keep := setOf(opts.Keep)
+	stop := map[string]bool{}
+	for _, name := range opts.Stop {
+		stop[name] = true
+	}
+	for _, h := range HoldersOf(snap, rootDev) {
+		if session[h.PID] {
+			continue // this session: it lets go when run's foreground exits
+		}
+		p := Proc{PID: h.PID, Comm: h.Comm, What: h.What()}
+		svc, hasSvc := sys.ServiceOf(h.PID)
+		if hasSvc {
+			p.Service = svc.Name
+		}
+		if h.OtherNS != "" && len(h.Writes)+len(h.Deleted) == 0 {
+			r.addOtherNS(h.OtherNS, p)
+			continue
+		}
+		if !h.BlocksReadOnly() {
+			continue
+		}
+		if len(h.Deleted) > 0 {
+			r.Deleted = append(r.Deleted, p)
+		} else {
+			r.Writers = append(r.Writers, p)
+		}
+		switch {
+		case hasSvc && svc.Restartable && keep[svc.Name]:
+			r.block(fmt.Sprintf("%s (pid %d) %s, but --keep %s forbids stopping it", h.Comm, h.PID, h.What(), svc.Name),
+				"drop --keep "+svc.Name+" or stop it yourself")
+		case hasSvc && svc.Restartable:
+			stop[svc.Name] = true
+		default:
+			why := "belongs to no service"
+			if hasSvc {
+				why = svc.String()
+			}
+			p.Note = why
+			r.Kill = append(r.Kill, p)
+			if !opts.Kill {
+				r.block(fmt.Sprintf("%s (pid %d) %s and %s", h.Comm, h.PID, h.What(), why),
+					fmt.Sprintf("stop it (kill %d) or let run kill it: --kill", h.PID))
+			}
+		}
+	}
+	for name := range stop {
+		r.Stop = append(r.Stop, name)
+	}
+	sortStrings(r.Stop)
+
+	// Mounts: what must be unmounted, what must move after the pivot.
+	for _, m := range mounts.Below("/") {
+		if strings.HasPrefix(m.Point, DefaultNewRoot) || m.Point == opts.EngineDir {
+			continue
+		}
+		loopOnRoot := strings.HasPrefix(filepath.Base(m.Source), "loop") && loopBackedBy(m.Source, rootDev)
+		if unmountTypes[m.FSType] || strings.HasPrefix(m.FSType, "fuse.") || loopOnRoot {
+			r.Unmount = append(r.Unmount, m)
+		}
+	}
+	for _, l := range loopsBackedBy(rt.SysRoot, rootDev) {
+		r.Loops = append(r.Loops, l)
+	}
+	for _, m := range mounts.Below("/") {
+		if p, ok := mounts.ByID(m.Parent); ok && p.ID == root.ID {
+			r.Submounts = append(r.Submounts, m.Point)
+		}
+	}
+	for _, u := range snap.Unix {
+		if u.Bound() {
+			if m, ok := mounts.Containing(u.Path); ok && m.ID == root.ID {
+				r.UnixSockets = append(r.UnixSockets, u.Path)
+			}
+		}
+	}
+	sortStrings(r.UnixSockets)
+
+	// Memory for the engine's tmpfs.
+	exe, _ := os.Stat(SelfExecutable(rt.ProcRoot))
+	if exe != nil {
+		r.MemNeeded = exe.Size() + 32<<20
+	}
+	r.MemAvail = memAvailable(rt.ProcRoot)
+	if r.MemAvail > 0 && r.MemAvail < r.MemNeeded {
+		r.block(fmt.Sprintf("only %d MiB of memory available, the engine's tmpfs needs %d MiB", r.MemAvail>>20, r.MemNeeded>>20),
+			"free memory (stop a large service) and try again")
+	}
+
+	// Tools for the root's filesystem type.
+	for _, t := range toolsFor(r.Root.FSType) {
+		if p, err := exec.LookPath(t.name); err == nil {
+			r.Tools[t.name] = p
+		} else {
+			r.block(t.name+" not found", "install "+t.pkg)
+		}
+	}
+	return r, nil
+}
+
+type tool struct{ name, pkg string }
+
+func toolsFor(fstype string) []tool {
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		return []tool{{"e2fsck", "e2fsprogs"}, {"resize2fs", "e2fsprogs"}, {"tune2fs", "e2fsprogs"}}
+	case "xfs":
+		return []tool{{"xfs_repair", "xfsprogs"}, {"xfs_growfs", "xfsprogs"}, {"xfs_admin", "xfsprogs"}}
+	case "btrfs":
+		return []tool{{"btrfs", "btrfs-progs"}}
+	}
+	return nil
+}
+
+func (r *Report) checkTarget(rt *Runtime, target string, mounts mountinfo.Table, rootDev uint64, force bool) {
+	r.Target.Path = target
+	if target == "" {
+		r.block("no target device given", "name it: --to /dev/VG/LV")
+		return
+	}
+	d, err := blockdev.Stat(rt.SysRoot, target)
+	if err != nil {
+		r.block("target "+target+": "+err.Error(), "create the volume first (lvcreate -L SIZE -n root VG) and name its device")
+		return
+	}
+	r.Target.Name, r.Target.Size = d.Name, d.Size
+	if d.Dev() == rootDev {
+		r.block(target+" is / itself", "name the NEW device")
+		return
+	}
+	if rel, why := blockdev.Related(rt.SysRoot, d.Dev(), rootDev); rel {
+		r.block(target+" and / share a device: "+why, "use a device that is not / or built on it")
+		return
+	}
+	if m := blockdev.MountedAt(mounts, d.Dev()); len(m) > 0 {
+		r.block(fmt.Sprintf("%s is mounted on %s", target, m[0].Point), "unmount it first: umount "+m[0].Point)
+	}
+	if d.ReadOnly {
+		r.block(target+" is read-only", "blockdev --setrw "+target)
+	}
+	if r.Root.Size > 0 && d.Size < r.Root.Size {
+		r.block(fmt.Sprintf("%s is %s, smaller than the root filesystem (%s): %s short",
+			target, human(d.Size), human(r.Root.Size), human(r.Root.Size-d.Size)),
+			"grow the target (lvextend -L +SIZE "+target+") or shrink / first")
+	}
+	if fs, err := fstools.DetectPath(target); err == nil && fs.Type != "" {
+		r.Target.Signature = fs.String()
+		if !force {
+			r.block(target+" is not empty: it holds "+fs.String(), "wipe it (wipefs -a "+target+") or pass --force to overwrite it")
+		} else {
+			r.warn(target + " holds " + fs.String() + "; --force: it will be overwritten")
+		}
+	}
+}
+
+func (r *Report) block(problem, fix string) {
+	r.Blockers = append(r.Blockers, Blocker{problem, fix})
+}
+
+func (r *Report) warn(w string) { r.Warnings = append(r.Warnings, w) }
+
+// loopBackedBy reports whether the loop device node's backing file lives
+// on the filesystem dev (LOOP_GET_STATUS64's lo_device, not the path
+// text in sysfs, which is relative to whoever set the loop up).
+func loopBackedBy(node string, dev uint64) bool {
+	f, err := os.Open(node)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	info, err := unix.IoctlLoopGetStatus64(int(f.Fd()))
+	return err == nil && info.Device == dev
+}
+
+func loopsBackedBy(sysRoot string, dev uint64) []string {
+	var out []string
+	ents, _ := os.ReadDir(filepath.Join(sysRoot, "block"))
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "loop") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(sysRoot, "block", e.Name(), "loop")); err != nil {
+			continue // not attached
+		}
+		if loopBackedBy("/dev/"+e.Name(), dev) {
+			b, _ := os.ReadFile(filepath.Join(sysRoot, "block", e.Name(), "loop", "backing_file"))
+			out = append(out, "/dev/"+e.Name()+" backed by "+strings.TrimSpace(string(b)))
+		}
+	}
+	return out
+}
+
+// Ancestors returns pid and every ancestor of it up to (not including)
+// PID 1: the admin's shell, sshd session and the foreground rootswap hold
+// the old root until they exit, and are never stopped or killed.
+func Ancestors(procRoot string, pid int) map[int]bool {
+	out := map[int]bool{}
+	for cur, n := pid, 0; cur > 1 && n < 1000; n++ {
+		out[cur] = true
+		cur = PPID(procRoot, cur)
+	}
+	return out
+}
+
+// PPID reads a process's parent from /proc/PID/status (0 when gone).
+func PPID(procRoot string, pid int) int {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+func memAvailable(procRoot string) int64 {
+	f, err := os.Open(filepath.Join(procRoot, "meminfo"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func setOf(l []string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range l {
+		m[s] = true
+	}
+	return m
+}
+
+// addOtherNS groups processes by the mount namespace that holds /: one
+// line a namespace, with its services, however many processes it has.
+func (r *Report) addOtherNS(ns string, p Proc) {
+	for i := range r.OtherNS {
+		o := &r.OtherNS[i]
+		if o.Note == ns {
+			o.PID = min(o.PID, p.PID)
+			n, _ := strconv.Atoi(strings.Fields(o.What)[0])
+			o.What = fmt.Sprintf("%d processes in mount namespace %s hold /", n+1, ns)
+			if p.Service != "" && !strings.Contains(o.Service, p.Service) {
+				o.Service = strings.TrimPrefix(o.Service+","+p.Service, ",")
+			}
+			return
+		}
+	}
+	p.Note = ns
+	p.What = "1 processes in mount namespace " + ns + " hold /"
+	r.OtherNS = append(r.OtherNS, p)
+}
+
+// fsSize is the size the root filesystem spans (its superblock), which
+// is what the target must hold; the device size when it cannot be read.
+func fsSize(dev string, devSize int64) int64 {
+	f, err := os.Open(dev)
+	if err != nil {
+		return devSize
+	}
+	defer f.Close()
+	if sb, err := ext.ReadSuperblock(f); err == nil {
+		return sb.Size()
+	}
+	if fs, err := fstools.Detect(f); err == nil && fs.Size > 0 {
+		return fs.Size
+	}
+	return devSize
+}

@@ -1,0 +1,304 @@
+package swap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rootswap/rootswap/internal/initsys"
+	"github.com/rootswap/rootswap/internal/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// Steps is the swap, in order. plan prints it; run executes it.
+func Steps(rt *Runtime) []Step {
+	return []Step{
+		&stopServices{rt},
+		&unmountExtra{rt},
+		&remountRO{rt},
+		&copyRoot{rt},
+		&checkNew{rt},
+		&resizeNew{rt},
+		&mountNew{rt},
+		&pivot{rt},
+		&moveMounts{rt},
+		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
+		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},
+		&reexecInit{rt},
+		&restartGettys{rt},
+		&remountExtra{rt},
+		&startServices{rt},
+		&restartHolders{rt},
+		&waitConfirm{rt},
+		&releaseOldRoot{rt},
+	}
+}
+
+// oldRootPath is where the old root sits after the pivot.
+func oldRootPath(s *State) string { return "/" + s.Opts.PutOld }
+
+// service rebuilds an initsys.Service from a name saved in the journal.
+func service(rt *Runtime, name string) initsys.Service {
+	kind := initsys.InitDScript
+	switch rt.Init.Kind() {
+	case initsys.KindSystemd:
+		kind = initsys.ServiceUnit
+		if !strings.Contains(name, ".") {
+			name += ".service"
+		}
+	case initsys.KindOpenRC, initsys.KindOpenRCInit:
+		kind = initsys.OpenRCService
+	}
+	return initsys.Service{Name: name, Kind: kind, Restartable: true}
+}
+
+// ---- stop-services -------------------------------------------------------
+
+type stopServices struct{ rt *Runtime }
+
+func (*stopServices) Name() string { return StepStopServices }
+func (*stopServices) Fatal() bool  { return true }
+func (st *stopServices) Describe(s *State) string {
+	r := st.rt.Report
+	parts := []string{}
+	if len(r.Stop) > 0 {
+		parts = append(parts, "stop "+strings.Join(r.Stop, ", ")+" (they hold / open for writing or hold deleted files)")
+	}
+	if len(r.Kill) > 0 && s.Opts.Kill {
+		var k []string
+		for _, p := range r.Kill {
+			k = append(k, fmt.Sprintf("%s[%d]", p.Comm, p.PID))
+		}
+		parts = append(parts, "kill "+strings.Join(k, ", ")+" (no service; --kill)")
+	}
+	if r.InitKind == string(initsys.KindSystemd) {
+		parts = append(parts, "journalctl --relinquish-var")
+	}
+	if len(parts) == 0 {
+		return "nothing holds / open for writing: no service to stop"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (st *stopServices) Do(ctx context.Context, s *State) error {
+	rt := st.rt
+	if rt.Init.Kind() == initsys.KindSystemd {
+		if err := initsys.JournaldRelinquish(ctx, initsys.Runner(rt.Command)); err != nil {
+			rt.logf("    journalctl --relinquish-var: %v (going on)", err)
+		}
+	}
+	for _, name := range rt.Report.Stop {
+		rt.logf("    stopping %s", name)
+		if err := rt.Init.Stop(ctx, service(rt, name)); err != nil {
+			return fmt.Errorf("stop %s: %w", name, err)
+		}
+		s.Stopped = append(s.Stopped, name)
+	}
+	if s.Opts.Kill {
+		for _, p := range rt.Report.Kill {
+			rt.logf("    killing %s[%d] (no service)", p.Comm, p.PID)
+			killAndWait(rt.ProcRoot, p.PID, 5*time.Second)
+		}
+	}
+	return nil
+}
+
+func (st *stopServices) Undo(ctx context.Context, s *State) error {
+	var errs []error
+	for i := len(s.Stopped) - 1; i >= 0; i-- {
+		if err := st.rt.Init.Start(ctx, service(st.rt, s.Stopped[i])); err != nil {
+			errs = append(errs, fmt.Errorf("start %s: %w", s.Stopped[i], err))
+		}
+	}
+	if st.rt.Init.Kind() == initsys.KindSystemd {
+		initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
+	}
+	s.Stopped = nil
+	return errors.Join(errs...)
+}
+
+func killAndWait(procRoot string, pid int, grace time.Duration) {
+	syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(filepath.Join(procRoot, fmt.Sprint(pid))); err != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// ---- unmount-extra / remount-extra ---------------------------------------
+
+type unmountExtra struct{ rt *Runtime }
+
+func (*unmountExtra) Name() string { return "unmount-extra" }
+func (*unmountExtra) Fatal() bool  { return true }
+func (st *unmountExtra) Describe(*State) string {
+	if len(st.rt.Report.Unmount) == 0 {
+		return "no network, FUSE, overlay or loop-image mounts to unmount"
+	}
+	var p []string
+	for _, m := range st.rt.Report.Unmount {
+		p = append(p, m.Point+" ("+m.FSType+")")
+	}
+	return "unmount " + strings.Join(p, ", ") + "; remounted after the pivot"
+}
+
+func (st *unmountExtra) Do(ctx context.Context, s *State) error {
+	ms := st.rt.Report.Unmount
+	for i := len(ms) - 1; i >= 0; i-- { // children first
+		if err := st.rt.Mounter.Unmount(ms[i].Point, 0); err != nil {
+			return err
+		}
+		s.Unmounted = append(s.Unmounted, ms[i])
+	}
+	return nil
+}
+
+func (st *unmountExtra) Undo(ctx context.Context, s *State) error {
+	err := remount(st.rt, s.Unmounted)
+	s.Unmounted = nil
+	return err
+}
+
+func remount(rt *Runtime, ms mountinfo.Table) error {
+	var errs []error
+	for i := len(ms) - 1; i >= 0; i-- { // unmounted children first: parents first now
+		m := ms[i]
+		flags, data := mountFlags(m.Options), superData(m.SuperOptions)
+		if err := rt.Mounter.Mount(m.Source, m.Point, m.FSType, flags, data); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type remountExtra struct{ rt *Runtime }
+
+func (*remountExtra) Name() string { return "remount-extra" }
+func (*remountExtra) Fatal() bool  { return false }
+func (st *remountExtra) Describe(*State) string {
+	if len(st.rt.Report.Unmount) == 0 {
+		return "nothing was unmounted: nothing to mount again"
+	}
+	return fmt.Sprintf("mount the %d unmounted filesystems again, on the new root", len(st.rt.Report.Unmount))
+}
+func (st *remountExtra) Do(ctx context.Context, s *State) error {
+	return remount(st.rt, s.Unmounted)
+}
+func (st *remountExtra) Undo(ctx context.Context, s *State) error {
+	var errs []error
+	for i := len(s.Unmounted) - 1; i >= 0; i-- {
+		if err := st.rt.Mounter.Unmount(s.Unmounted[i].Point, 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mountFlags turns per-mount options back into MS_ flags.
+func mountFlags(opts string) uintptr {
+	var f uintptr
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "ro":
+			f |= unix.MS_RDONLY
+		case "nosuid":
+			f |= unix.MS_NOSUID
+		case "nodev":
+			f |= unix.MS_NODEV
+		case "noexec":
+			f |= unix.MS_NOEXEC
+		case "noatime":
+			f |= unix.MS_NOATIME
+		case "nodiratime":
+			f |= unix.MS_NODIRATIME
+		case "relatime":
+			f |= unix.MS_RELATIME
+		case "strictatime":
+			f |= unix.MS_STRICTATIME
+		case "sync":
+			f |= unix.MS_SYNCHRONOUS
+		case "dirsync":
+			f |= unix.MS_DIRSYNC
+		case "lazytime":
+			f |= unix.MS_LAZYTIME
+		}
+	}
+	return f
+}
+
+// superData drops the rw/ro word from superblock options; the rest is
+// what the filesystem wants back as mount data.
+func superData(opts string) string {
+	var keep []string
+	for _, o := range strings.Split(opts, ",") {
+		if o != "rw" && o != "ro" && o != "" {
+			keep = append(keep, o)
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+// ---- remount-ro -----------------------------------------------------------
+
+type remountRO struct{ rt *Runtime }
+
+func (*remountRO) Name() string { return StepRemountRO }
+func (*remountRO) Fatal() bool  { return true }
+func (*remountRO) Describe(*State) string {
+	return "mount -o remount,ro / (the copy must see a still filesystem)"
+}
+
+func (st *remountRO) Do(ctx context.Context, s *State) error {
+	root := st.rt.Report.Root.Mount
+	// Keep the mount's own flags (nosuid, relatime...): a remount
+	// replaces them with what it is given.
+	flags := mountFlags(root.Options) | unix.MS_REMOUNT | unix.MS_RDONLY
+	unix.Sync()
+	err := st.rt.Mounter.Mount("", "/", "", flags, "")
+	if err != nil && errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("%w; still holding / for writing: %s", err, st.writersNow())
+	}
+	if err == nil {
+		s.ReadOnly = true
+	}
+	return err
+}
+
+func (st *remountRO) writersNow() string {
+	r, err := rescanHolders(st.rt, st.rt.Report.Root.Mount.Dev())
+	if err != nil {
+		return err.Error()
+	}
+	var w []string
+	for _, h := range r {
+		if h.BlocksReadOnly() && !st.rt.Session[h.PID] {
+			w = append(w, fmt.Sprintf("%s[%d] %s", h.Comm, h.PID, h.What()))
+		}
+	}
+	if len(w) == 0 {
+		return "nobody visible (a process in another mount namespace, or a loop device over a file on /)"
+	}
+	return strings.Join(w, "; ")
+}
+
+func (st *remountRO) Undo(ctx context.Context, s *State) error {
+	if !s.ReadOnly {
+		return nil
+	}
+	root := s.OldRoot
+	flags := (mountFlags(root.Options) &^ unix.MS_RDONLY) | unix.MS_REMOUNT
+	if err := st.rt.Mounter.Mount("", "/", "", flags, ""); err != nil {
+		return err
+	}
+	s.ReadOnly = false
+	return nil
+}

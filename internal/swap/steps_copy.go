@@ -1,0 +1,164 @@
+package swap
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/rootswap/rootswap/internal/copy"
+	"github.com/rootswap/rootswap/internal/ext"
+	"github.com/rootswap/rootswap/internal/extent"
+	"github.com/rootswap/rootswap/internal/fstools"
+	"golang.org/x/sys/unix"
+)
+
+// ---- copy -----------------------------------------------------------------
+
+type copyRoot struct{ rt *Runtime }
+
+func (*copyRoot) Name() string { return StepCopy }
+func (*copyRoot) Fatal() bool  { return true }
+func (st *copyRoot) Describe(s *State) string {
+	r := st.rt.Report
+	how := "every block"
+	if isExt(r.Root.FSType) {
+		how = "the blocks " + r.Root.FSType + " uses"
+	}
+	d := fmt.Sprintf("copy %s of %s (%s) to %s with O_DIRECT, then read it back and verify", how, r.Root.Device, human(r.Root.Size), s.Opts.Target)
+	if s.Opts.Backup != "" {
+		d += "; zstd backup to " + s.Opts.Backup
+	}
+	return d
+}
+
+func isExt(t string) bool { return t == "ext2" || t == "ext3" || t == "ext4" }
+
+func (st *copyRoot) Do(ctx context.Context, s *State) error {
+	rt := st.rt
+	r := rt.Report
+	src, err := os.OpenFile(r.Root.Device, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	// O_EXCL on a block device: fails with EBUSY if anyone mounted it
+	// since the plan.
+	dst, err := os.OpenFile(s.Opts.Target, os.O_RDWR|unix.O_EXCL, 0)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	size := r.Root.Size
+	extents := []extent.Extent{{Off: 0, Len: size}}
+	if isExt(r.Root.FSType) {
+		if extents, err = ext.UsedExtents(src); err != nil {
+			return fmt.Errorf("reading %s's block bitmaps: %w", r.Root.Device, err)
+		}
+	}
+	opts := copy.Options{Direct: true, Verify: true, Sync: true, Span: extent.Extent{Off: 0, Len: size}}
+	if s.Opts.Backup != "" {
+		// The backup goes to the engine's tmpfs or another filesystem:
+		// never the old root, which is read-only now.
+		f, err := os.OpenFile(s.Opts.Backup, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		defer f.Close()
+		opts.Backup, opts.BackupLevel = f, 3
+	}
+	last := time.Time{}
+	opts.Progress = func(phase copy.Phase, done, total int64) {
+		if now := time.Now(); now.Sub(last) >= 2*time.Second || done == total {
+			last = now
+			pct := 0.0
+			if total > 0 {
+				pct = 100 * float64(done) / float64(total)
+			}
+			rt.logf("    %s %s of %s (%.0f%%)", phase, humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), pct)
+		}
+	}
+	res, err := copy.Copy(ctx, dst, src, extents, opts)
+	s.Copied = res.Written
+	if err != nil {
+		return err
+	}
+	rt.logf("    copied %s in %s, verified %s in %s", humanize.IBytes(uint64(res.Written)), res.CopyTime.Round(time.Millisecond),
+		humanize.IBytes(uint64(res.Verified)), res.VerifyTime.Round(time.Millisecond))
+	return nil
+}
+
+// The new device is left as it is for inspection: nothing to undo.
+func (*copyRoot) Undo(context.Context, *State) error { return nil }
+
+// ---- fsck -----------------------------------------------------------------
+
+type checkNew struct{ rt *Runtime }
+
+func (*checkNew) Name() string { return "fsck" }
+func (*checkNew) Fatal() bool  { return true }
+func (st *checkNew) Describe(s *State) string {
+	args, err := fstools.CheckArgs(st.rt.Report.Root.FSType, s.Opts.Target, fstools.Preen)
+	if err != nil {
+		return "check the copy: " + err.Error()
+	}
+	return fmt.Sprintf("%v (a forced check of the copy)", args)
+}
+func (st *checkNew) Do(ctx context.Context, s *State) error {
+	fstype := st.rt.Report.Root.FSType
+	args, err := fstools.CheckArgs(fstype, s.Opts.Target, fstools.Preen)
+	if err != nil {
+		return err
+	}
+	if isExt(fstype) {
+		args = []string{"e2fsck", "-f", "-p", s.Opts.Target} // no -C0 bar in a log file
+	}
+	out, err := st.rt.Command(ctx, args[0], args[1:]...)
+	if err == nil {
+		return nil
+	}
+	code := fstools.ExitStatus(err)
+	if isExt(fstype) {
+		meaning, fixed := fstools.E2fsckMeaning(code)
+		if fixed {
+			st.rt.logf("    e2fsck: %s", meaning)
+			return nil
+		}
+		return fmt.Errorf("e2fsck exit %d: %s\n%s", code, meaning, out)
+	}
+	return fmt.Errorf("%v: %w\n%s", args, err, out)
+}
+func (*checkNew) Undo(context.Context, *State) error { return nil }
+
+// ---- resize ---------------------------------------------------------------
+
+type resizeNew struct{ rt *Runtime }
+
+func (*resizeNew) Name() string { return "resize" }
+
+// A failed grow leaves a valid filesystem of the old size: reported, not fatal.
+func (*resizeNew) Fatal() bool { return false }
+func (st *resizeNew) Describe(s *State) string {
+	r := st.rt.Report
+	if r.Target.Size <= r.Root.Size {
+		return "the target is the size of / : nothing to grow"
+	}
+	return fmt.Sprintf("grow the copy from %s to the device's %s (resize2fs)", human(r.Root.Size), human(r.Target.Size))
+}
+func (st *resizeNew) Do(ctx context.Context, s *State) error {
+	r := st.rt.Report
+	if r.Target.Size <= r.Root.Size {
+		return nil
+	}
+	if !isExt(r.Root.FSType) {
+		// xfs and btrfs grow mounted: after mount-new, by fs tools.
+		return fmt.Errorf("growing %s before mounting is not supported; grow it later with rootswap resize", r.Root.FSType)
+	}
+	out, err := st.rt.Command(ctx, "resize2fs", s.Opts.Target)
+	if err != nil {
+		return fmt.Errorf("resize2fs %s: %w\n%s", s.Opts.Target, err, out)
+	}
+	return nil
+}
+func (*resizeNew) Undo(context.Context, *State) error { return nil }

@@ -1,0 +1,365 @@
+package swap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rootswap/rootswap/internal/initsys"
+	"github.com/rootswap/rootswap/internal/journal"
+	"github.com/rootswap/rootswap/internal/procscan"
+	"golang.org/x/sys/unix"
+)
+
+func rescanHolders(rt *Runtime, dev uint64) ([]Holder, error) {
+	snap, err := procscan.Scan(rt.ProcRoot, procscan.Options{})
+	if err != nil {
+		return nil, err
+	}
+	var out []Holder
+	for _, h := range HoldersOf(snap, dev) {
+		if h.PID != rt.Self && !rt.Session[h.PID] {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// ---- restart-sshd, restart-udev -------------------------------------------
+
+type restartService struct {
+	rt         *Runtime
+	name       string
+	candidates []string
+	// fatal: without sshd from the new root nobody can log in again,
+	// which is worth a rollback; udev is not.
+	fatal bool
+}
+
+func (st *restartService) Name() string { return st.name }
+func (st *restartService) Fatal() bool  { return st.fatal }
+func (st *restartService) Describe(*State) string {
+	return "restart the first running of " + strings.Join(st.candidates, ", ") + " so it runs from the new root"
+}
+func (st *restartService) running(ctx context.Context) (initsys.Service, bool) {
+	for _, c := range st.candidates {
+		svc := service(st.rt, c)
+		if ok, err := st.rt.Init.Running(ctx, svc); err == nil && ok {
+			return svc, true
+		}
+	}
+	return initsys.Service{}, false
+}
+func (st *restartService) Do(ctx context.Context, s *State) error {
+	svc, ok := st.running(ctx)
+	if !ok {
+		st.rt.logf("    none of %s runs here: nothing to restart", strings.Join(st.candidates, ", "))
+		return nil
+	}
+	if err := st.rt.Init.Restart(ctx, svc); err != nil {
+		return err
+	}
+	s.Restarted = append(s.Restarted, svc.Name)
+	return nil
+}
+func (st *restartService) Undo(ctx context.Context, s *State) error {
+	// Runs after the pivot back: the restart brings it back from the old root.
+	if svc, ok := st.running(ctx); ok {
+		return st.rt.Init.Restart(ctx, svc)
+	}
+	return nil
+}
+
+// ---- reexec-init ----------------------------------------------------------
+
+type reexecInit struct{ rt *Runtime }
+
+func (*reexecInit) Name() string { return "reexec-init" }
+
+// An init that keeps the old binary holds the old root until reboot;
+// the swap itself is sound, so this is reported, not rolled back.
+func (*reexecInit) Fatal() bool { return false }
+func (st *reexecInit) Describe(*State) string {
+	return "re-execute PID 1 from the new root: " + st.rt.Init.ReexecMethod()
+}
+func (st *reexecInit) Do(ctx context.Context, s *State) error { return reexecAndWait(ctx, st.rt) }
+func (st *reexecInit) Undo(ctx context.Context, s *State) error {
+	return reexecAndWait(ctx, st.rt)
+}
+
+func reexecAndWait(ctx context.Context, rt *Runtime) error {
+	if err := rt.Init.Reexec(ctx); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := initsys.CheckPID1(rt.ProcRoot, "/")
+		if err == nil && st.Current {
+			rt.logf("    %s", st.Summary())
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return err
+			}
+			return errors.New(st.Summary())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ---- restart-gettys -------------------------------------------------------
+
+type restartGettys struct{ rt *Runtime }
+
+func (*restartGettys) Name() string { return "restart-gettys" }
+func (*restartGettys) Fatal() bool  { return false }
+func (*restartGettys) Describe(*State) string {
+	return "kill the gettys still running from the old root; init respawns them from the new one"
+}
+func isGetty(comm string) bool { return strings.HasSuffix(comm, "getty") }
+
+// A getty is a *getty process, or any process running an inittab respawn
+// line: init brings it back, from the new root, when it dies.
+func (st *restartGettys) Do(ctx context.Context, s *State) error {
+	hs, err := rescanHolders(st.rt, st.rt.Report.Root.Mount.Dev())
+	if err != nil {
+		return err
+	}
+	respawn := RespawnCommands("/")
+	for _, h := range hs {
+		if isGetty(h.Comm) || (PPID(st.rt.ProcRoot, h.PID) == 1 && respawn[cmdline(st.rt.ProcRoot, h.PID)]) {
+			st.rt.logf("    killing %s[%d]", h.Comm, h.PID)
+			syscall.Kill(h.PID, syscall.SIGTERM)
+		}
+	}
+	return nil
+}
+func (st *restartGettys) Undo(ctx context.Context, s *State) error { return st.Do(ctx, s) }
+
+// ---- start-services -------------------------------------------------------
+
+type startServices struct{ rt *Runtime }
+
+func (*startServices) Name() string { return StepStartServices }
+func (*startServices) Fatal() bool  { return true }
+func (st *startServices) Describe(*State) string {
+	if len(st.rt.Report.Stop) == 0 {
+		return "no service was stopped: nothing to start"
+	}
+	return "start " + strings.Join(st.rt.Report.Stop, ", ") + " again, from the new root"
+}
+func (st *startServices) Do(ctx context.Context, s *State) error {
+	if st.rt.Init.Kind() == initsys.KindSystemd {
+		initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
+	}
+	for _, name := range s.Stopped {
+		if err := st.rt.Init.Start(ctx, service(st.rt, name)); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+	}
+	return nil
+}
+func (st *startServices) Undo(ctx context.Context, s *State) error {
+	var errs []error
+	for i := len(s.Stopped) - 1; i >= 0; i-- {
+		if err := st.rt.Init.Stop(ctx, service(st.rt, s.Stopped[i])); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ---- restart-holders ------------------------------------------------------
+
+type restartHolders struct{ rt *Runtime }
+
+func (*restartHolders) Name() string { return "restart-holders" }
+func (*restartHolders) Fatal() bool  { return false }
+func (*restartHolders) Describe(*State) string {
+	return "restart every service still running from the old root (one at a time), and those whose own mount namespace holds it"
+}
+func (st *restartHolders) Do(ctx context.Context, s *State) error {
+	rt := st.rt
+	hs, err := rescanHolders(rt, rt.Report.Root.Mount.Dev())
+	if err != nil {
+		return err
+	}
+	keep := setOf(s.Opts.Keep)
+	done := setOf(s.Restarted)
+	respawn := RespawnCommands("/")
+	var orphans []string
+	var errs []error
+	for _, h := range hs {
+		if h.PID == 1 || isGetty(h.Comm) || (PPID(rt.ProcRoot, h.PID) == 1 && respawn[cmdline(rt.ProcRoot, h.PID)]) {
+			continue
+		}
+		svc, ok := rt.Init.ServiceOf(h.PID)
+		if !ok || !svc.Restartable {
+			orphans = append(orphans, fmt.Sprintf("%s[%d] (%s)", h.Comm, h.PID, h.What()))
+			continue
+		}
+		if keep[svc.Name] || done[svc.Name] {
+			continue
+		}
+		done[svc.Name] = true
+		rt.logf("    restarting %s (%s[%d] %s)", svc.Name, h.Comm, h.PID, h.What())
+		if err := rt.Init.Restart(ctx, svc); err != nil {
+			errs = append(errs, fmt.Errorf("restart %s: %w", svc.Name, err))
+			continue
+		}
+		s.Restarted = append(s.Restarted, svc.Name)
+		// Rate limit: one service at a time, never a burst that trips
+		// systemd's start limit.
+		time.Sleep(200 * time.Millisecond)
+	}
+	sort.Strings(orphans)
+	if len(orphans) > 0 {
+		rt.logf("    still on the old root, no service to restart them: %s", strings.Join(orphans, ", "))
+		s.Holders = orphans
+	}
+	return errors.Join(errs...)
+}
+func (st *restartHolders) Undo(ctx context.Context, s *State) error {
+	var errs []error
+	for _, name := range s.Restarted {
+		if err := st.rt.Init.Restart(ctx, service(st.rt, name)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ---- wait-confirm ---------------------------------------------------------
+
+type waitConfirm struct{ rt *Runtime }
+
+func (*waitConfirm) Name() string { return "wait-confirm" }
+func (*waitConfirm) Fatal() bool  { return true }
+func (*waitConfirm) Describe(s *State) string {
+	if s.Opts.ConfirmTimeout <= 0 {
+		return "confirm automatically (--confirm-timeout 0)"
+	}
+	return fmt.Sprintf("wait %s for `rootswap confirm` from a new SSH login; roll back without it", s.Opts.ConfirmTimeout)
+}
+func (st *waitConfirm) Do(ctx context.Context, s *State) error {
+	if s.Opts.ConfirmTimeout <= 0 {
+		return nil
+	}
+	rt := st.rt
+	deadline := rt.Now().Add(s.Opts.ConfirmTimeout)
+	if rt.Journal != nil {
+		rt.Journal.Add(journal.Record{Kind: journal.KindWait, Data: map[string]string{"deadline": deadline.Format(time.RFC3339Nano)}})
+	}
+	rt.logf("    waiting for `rootswap confirm` until %s", deadline.Format(time.TimeOnly))
+	for {
+		if rt.Confirmed != nil {
+			ok, err := rt.Confirmed()
+			if err != nil {
+				return err
+			}
+			if ok {
+				return nil
+			}
+		}
+		if rt.Now().After(deadline) {
+			return fmt.Errorf("%w: no confirmation within %s", ErrRollbackRequested, s.Opts.ConfirmTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+func (*waitConfirm) Undo(context.Context, *State) error { return nil }
+
+// ---- release-oldroot ------------------------------------------------------
+
+type releaseOldRoot struct{ rt *Runtime }
+
+func (*releaseOldRoot) Name() string { return "release-oldroot" }
+
+// The swap is done either way; a root still held is reported with its
+// holders, and the admin unmounts it once they are gone.
+func (*releaseOldRoot) Fatal() bool { return false }
+func (*releaseOldRoot) Describe(s *State) string {
+	return fmt.Sprintf("wait for the last holders of /%s (old SSH sessions) to go, unmount it, prove the filesystem is released", s.Opts.PutOld)
+}
+func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
+	rt := st.rt
+	dev := rt.Report.Root.Mount.Dev()
+	old := oldRootPath(s)
+	deadline := rt.Now().Add(rt.ReleaseWait)
+	var last string
+	for {
+		hs, err := rescanHolders(rt, dev)
+		if err != nil {
+			return err
+		}
+		var names []string
+		pid1 := false
+		for _, h := range hs {
+			if h.PID == 1 {
+				pid1 = true
+			}
+			names = append(names, fmt.Sprintf("%s[%d] %s", h.Comm, h.PID, h.What()))
+		}
+		if len(hs) == 0 || (pid1 && len(hs) == 1) {
+			flags := 0
+			if pid1 {
+				// busybox init cannot re-exec: detach lazily; PID 1 keeps
+				// the read-only filesystem alive until reboot.
+				flags = unix.MNT_DETACH
+				rt.logf("    PID 1 holds the old root and cannot re-exec: detaching it lazily")
+			}
+			if err := rt.Mounter.Unmount(old, flags); err == nil {
+				s.PastNoReturn = true
+				s.Holders = nil
+				return st.proveReleased(s, pid1)
+			} else if !errors.Is(err, unix.EBUSY) {
+				return err
+			}
+		}
+		if msg := strings.Join(names, "; "); msg != last {
+			rt.logf("    %s is still held by: %s", old, msg)
+			last = msg
+		}
+		s.Holders = names
+		if rt.Now().After(deadline) {
+			return fmt.Errorf("%s still held after %s by: %s; log out of old sessions, then: umount %s", old, rt.ReleaseWait, last, old)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// proveReleased checks that no superblock of the old filesystem is left
+// (an umount "succeeds" while another mount namespace still has it).
+func (st *releaseOldRoot) proveReleased(s *State, lazy bool) error {
+	rt := st.rt
+	name := filepath.Base(rt.Report.Root.Device)
+	sysEntry := filepath.Join(rt.SysRoot, "fs/ext4", name)
+	if !isExt(rt.Report.Root.FSType) || lazy {
+		return nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(sysEntry); err != nil {
+			rt.logf("    %s is gone: the old filesystem is released", sysEntry)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("unmounted, but %s still exists: another mount namespace holds the old filesystem (restart the services whose /proc/PID/mountinfo lists it)", sysEntry)
+}
+func (*releaseOldRoot) Undo(context.Context, *State) error { return nil }
