@@ -1,25 +1,58 @@
-// Package confirm is the confirm applet.
+// Package confirm is the confirm applet: the admin's word, from a new
+// login, that the new root works.
 package confirm
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"github.com/rootswap/rootswap/internal/cli"
+	"github.com/rootswap/rootswap/internal/journal"
+	"github.com/rootswap/rootswap/internal/swap"
 )
 
 // Summary is the one-line description shown by rootswap --help.
 const Summary = "confirm a swap from a new login; the old root is then released"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap confirm 
+const Usage = `usage: rootswap confirm [--journal FILE]
+
+Run it from a NEW SSH login while run waits (--confirm-timeout): that
+the login worked proves sshd runs from the new root. Without it the
+engine rolls back when the time is up.
 `
 
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
 	fs := cli.FlagSet(env, "confirm")
-	if _, err := cli.Parse(fs, args); err != nil {
+	path := fs.String("journal", "", "")
+	rest, err := cli.Parse(fs, args)
+	if err != nil {
 		return err
 	}
-	return errors.New("not implemented yet (issue #6)")
+	if len(rest) > 0 {
+		return cli.UsageError("unexpected argument %q", rest[0])
+	}
+	if *path == "" {
+		if *path, err = swap.FindJournal(swap.DefaultEngineDir); err != nil {
+			return err
+		}
+	}
+	st, err := swap.LoadStatus(env.ProcRoot, *path)
+	if err != nil {
+		return err
+	}
+	if st.Phase != journal.WaitingConfirm {
+		return fmt.Errorf("nothing to confirm: the swap is %s", st.Phase)
+	}
+	j, err := journal.OpenAppend(*path, env.Now)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	if err := j.Add(journal.Record{Kind: journal.KindConfirm}); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "confirmed: the engine now releases the old root (rootswap status)")
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/swap"
+	"golang.org/x/sys/unix"
 )
 
 // Summary is the one-line description shown by rootswap --help.
@@ -181,6 +182,9 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, force, yes
 }
 
 func runEngine(ctx context.Context, env *cli.Env, dir string) error {
+	// Descriptors inherited from the admin's shell (without close-on-exec)
+	// could sit on the old root and keep it busy forever: drop them all.
+	unix.CloseRange(3, ^uint(0), 0)
 	// Signals that end the admin's session must not end the swap.
 	signalIgnore()
 	b, err := os.ReadFile(filepath.Join(dir, "config.json"))

@@ -2,6 +2,7 @@ package swap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -53,7 +54,14 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 	size := r.Root.Size
 	extents := []extent.Extent{{Off: 0, Len: size}}
 	if isExt(r.Root.FSType) {
-		if extents, err = ext.UsedExtents(src); err != nil {
+		used, err := ext.UsedExtents(src)
+		switch {
+		case err == nil:
+			extents = used
+		case errors.Is(err, ext.ErrNeedsRecovery) || errors.Is(err, ext.ErrNotClean):
+			// The bitmaps cannot be trusted: copy every block.
+			rt.logf("    %v: copying every block", err)
+		default:
 			return fmt.Errorf("reading %s's block bitmaps: %w", r.Root.Device, err)
 		}
 	}

@@ -332,6 +332,16 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 			last = msg
 		}
 		s.Holders = names
+		if rt.Now().After(deadline) && len(hs) == 0 {
+			// EBUSY with no holder in sight: the reference is outside
+			// this PID namespace. The filesystem is read-only; detach it
+			// and say so rather than leave it in the way.
+			if err := rt.Mounter.Unmount(old, unix.MNT_DETACH); err != nil {
+				return err
+			}
+			s.PastNoReturn = true
+			return fmt.Errorf("%s stayed busy with no holder visible in this PID namespace: detached lazily; the kernel frees it when the last reference goes", old)
+		}
 		if rt.Now().After(deadline) {
 			return fmt.Errorf("%s still held after %s by: %s; log out of old sessions, then: umount %s", old, rt.ReleaseWait, last, old)
 		}

@@ -1,0 +1,102 @@
+#!/bin/sh
+# bench-lsof: `rootswap lsof MOUNT` against `lsof MOUNT` with ~1000
+# processes holding ~20 descriptors each on a tmpfs. Needs root, lsof and
+# python3. Runs in a private mount namespace, so the tmpfs vanishes with it;
+# every process it starts is killed on exit.
+#   PROCS=1000 FDS=20 RUNS=5 build/bench-lsof.sh
+set -eu
+cd "$(dirname "$0")/.."
+bin=${ROOTSWAP_BIN:-$PWD/rootswap}
+procs=${PROCS:-1000}
+fds=${FDS:-20}
+runs=${RUNS:-5}
+
+if [ "$(id -u)" != 0 ]; then echo "bench-lsof: needs root, skipped"; exit 0; fi
+for t in lsof python3 unshare; do
+	command -v $t >/dev/null || { echo "bench-lsof: $t not installed, skipped"; exit 0; }
+done
+[ -x "$bin" ] || { echo "bench-lsof: $bin not built (make build)"; exit 1; }
+
+if [ -z "${BENCH_LSOF_INNER:-}" ]; then
+	exec env BENCH_LSOF_INNER=1 unshare --mount --propagation private sh "$0" "$@"
+fi
+
+mnt=$(mktemp -d /tmp/bench-lsof.XXXXXX)
+pidfile=$mnt.pids
+cleanup() {
+	if [ -s "$pidfile" ]; then
+		kill $(cat "$pidfile") 2>/dev/null || true
+		for p in $(cat "$pidfile"); do
+			while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+		done
+	fi
+	umount "$mnt" 2>/dev/null || true
+	rmdir "$mnt" 2>/dev/null || true
+	rm -f "$pidfile"
+}
+trap cleanup EXIT INT TERM
+mount -t tmpfs -o size=64m bench "$mnt"
+
+i=3
+while [ $i -lt $((fds + 3)) ]; do
+	echo data >"$mnt/f$i"
+	i=$((i + 1))
+done
+# One python3 parent forks every holder: each child opens the files as
+# descriptors 3.. (inheritable) and execs sleep, so the processes are as
+# small as sleep itself.
+python3 - "$mnt" "$procs" "$fds" >"$pidfile" <<'PY'
+import os, sys
+mnt, procs, fds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for _ in range(procs):
+    pid = os.fork()
+    if pid == 0:
+        for i in range(3, fds + 3):
+            fd = os.open("%s/f%d" % (mnt, i), os.O_RDONLY if i % 2 else os.O_RDWR)
+            if fd != i:
+                os.dup2(fd, i)
+                os.close(fd)
+            os.set_inheritable(i, True)
+        null = os.open("/dev/null", os.O_RDWR)
+        for i in range(3):
+            os.dup2(null, i)
+        os.execv("/bin/sleep", ["sleep", "100000"])
+    print(pid, flush=True)
+PY
+# Wait until every child has exec'd sleep with its descriptors open.
+for p in $(cat "$pidfile"); do
+	tries=0
+	until [ "$(cat /proc/$p/comm 2>/dev/null)" = sleep ]; do
+		tries=$((tries + 1))
+		[ $tries -lt 200 ] || { echo "bench-lsof: process $p did not start"; exit 1; }
+		sleep 0.05
+	done
+done
+
+now() { date +%s%N; }
+# time_runs CMD...: prints the best and the median wall time in ms.
+time_runs() {
+	ts=""
+	r=0
+	while [ $r -lt "$runs" ]; do
+		t0=$(now)
+		"$@" >/dev/null 2>&1 || true
+		t1=$(now)
+		ts="$ts $(((t1 - t0) / 1000))"
+		r=$((r + 1))
+	done
+	echo $ts | tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f\n", a[1]/1000, a[int((NR+1)/2)]/1000}'
+}
+lines_ours=$("$bin" lsof "$mnt" | wc -l)
+lines_lsof=$(lsof -n -P -w "$mnt" | wc -l)
+set -- $(time_runs "$bin" lsof "$mnt")
+ours_best=$1 ours_med=$2
+set -- $(time_runs lsof -n -P -w "$mnt")
+lsof_best=$1 lsof_med=$2
+
+echo "lsof MOUNT, $procs processes x $fds fds on tmpfs, $(nproc) CPUs, $runs runs each"
+printf '%-22s %10s %10s %8s\n' tool best_ms median_ms lines
+printf '%-22s %10s %10s %8s\n' "rootswap lsof" "$ours_best" "$ours_med" "$lines_ours"
+printf '%-22s %10s %10s %8s\n' "lsof -n -P -w" "$lsof_best" "$lsof_med" "$lines_lsof"
+awk -v a="$ours_best" -v b="$lsof_best" -v c="$ours_med" -v d="$lsof_med" \
+	'BEGIN { printf "ratio rootswap/lsof: best %.3f, median %.3f (goal <= 0.1)\n", a/b, c/d }'

@@ -1,0 +1,150 @@
+package fstools
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
+
+// CheckMode is how far a checker may go.
+type CheckMode int
+
+const (
+	// ReadOnly reports problems and changes nothing (e2fsck -n,
+	// xfs_repair -n, btrfs check --readonly).
+	ReadOnly CheckMode = iota
+	// Preen fixes what is safe to fix without a human (e2fsck -p); xfs
+	// and btrfs have no such mode and check read-only.
+	Preen
+	// Repair fixes everything it can (e2fsck -y, xfs_repair, btrfs check
+	// --repair, which btrfs itself warns against).
+	Repair
+)
+
+func (m CheckMode) String() string {
+	return [...]string{"read-only", "preen", "repair"}[m]
+}
+
+// CheckTool names the tool that checks a filesystem type.
+func CheckTool(fstype string) (string, error) {
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		return "e2fsck", nil
+	case "xfs":
+		return "xfs_repair", nil
+	case "btrfs":
+		return "btrfs", nil
+	}
+	return "", fmt.Errorf("no checker for %s", describeType(fstype))
+}
+
+func describeType(fstype string) string {
+	if fstype == "" {
+		return "an unrecognised device (no filesystem signature found)"
+	}
+	return FS{Type: fstype}.String()
+}
+
+// CheckArgs is the command line Check runs for fstype on dev.
+func CheckArgs(fstype, dev string, mode CheckMode) ([]string, error) {
+	tool, err := CheckTool(fstype)
+	if err != nil {
+		return nil, err
+	}
+	switch tool {
+	case "e2fsck":
+		flag := map[CheckMode]string{ReadOnly: "-n", Preen: "-p", Repair: "-y"}[mode]
+		return []string{"e2fsck", "-f", "-C0", flag, dev}, nil
+	case "xfs_repair":
+		if mode == Repair {
+			return []string{"xfs_repair", "-e", dev}, nil
+		}
+		return []string{"xfs_repair", "-n", dev}, nil
+	default:
+		if mode == Repair {
+			return []string{"btrfs", "check", "--repair", dev}, nil
+		}
+		return []string{"btrfs", "check", "--readonly", dev}, nil
+	}
+}
+
+// Check runs the checker of fstype on dev. A non-zero exit is a
+// *ToolError with the status explained.
+func (r Runner) Check(ctx context.Context, fstype, dev string, mode CheckMode) error {
+	argv, err := CheckArgs(fstype, dev, mode)
+	if err != nil {
+		return err
+	}
+	explain := meaningFunc(E2fsckMeaning)
+	switch argv[0] {
+	case "xfs_repair":
+		explain = XfsRepairMeaning(mode != Repair)
+	case "btrfs":
+		explain = btrfsCheckMeaning
+	}
+	return r.run(ctx, explain, argv[0], argv[1:]...)
+}
+
+// Resize2fs grows or shrinks an ext filesystem to size (resize2fs units:
+// a number with K, M, G, T or s suffix; "" means the device size),
+// printing progress (-p).
+func (r Runner) Resize2fs(ctx context.Context, dev, size string) error {
+	args := []string{"-p", dev}
+	if size != "" {
+		args = append(args, size)
+	}
+	return r.run(ctx, failed, "resize2fs", args...)
+}
+
+// Tune2fs sets the label and/or UUID of an ext filesystem (empty means
+// unchanged).
+func (r Runner) Tune2fs(ctx context.Context, dev, label, uuid string) error {
+	var args []string
+	if label != "" {
+		args = append(args, "-L", label)
+	}
+	if uuid != "" {
+		args = append(args, "-U", uuid)
+	}
+	return r.run(ctx, failed, "tune2fs", append(args, dev)...)
+}
+
+// XfsGrowfs grows the xfs filesystem mounted at mountpoint to blocks
+// filesystem blocks, or to the device size when blocks is 0.
+func (r Runner) XfsGrowfs(ctx context.Context, mountpoint string, blocks int64) error {
+	args := []string{"-d"}
+	if blocks > 0 {
+		args = []string{"-D", strconv.FormatInt(blocks, 10)}
+	}
+	return r.run(ctx, failed, "xfs_growfs", append(args, mountpoint)...)
+}
+
+// XfsAdmin sets the label and/or UUID of an unmounted xfs filesystem.
+func (r Runner) XfsAdmin(ctx context.Context, dev, label, uuid string) error {
+	var args []string
+	if label != "" {
+		args = append(args, "-L", label)
+	}
+	if uuid != "" {
+		args = append(args, "-U", uuid)
+	}
+	return r.run(ctx, failed, "xfs_admin", append(args, dev)...)
+}
+
+// BtrfsResize resizes the btrfs filesystem mounted at mountpoint to size
+// ("max" or a byte count).
+func (r Runner) BtrfsResize(ctx context.Context, mountpoint, size string) error {
+	return r.run(ctx, failed, "btrfs", "filesystem", "resize", size, mountpoint)
+}
+
+// BtrfsLabel sets the label of a btrfs filesystem, given its device
+// (unmounted) or mount point.
+func (r Runner) BtrfsLabel(ctx context.Context, target, label string) error {
+	return r.run(ctx, failed, "btrfs", "filesystem", "label", target, label)
+}
+
+// Btrfstune changes the fsid (the UUID) of an unmounted btrfs filesystem.
+// It rewrites every metadata block; -f skips the interactive question.
+func (r Runner) Btrfstune(ctx context.Context, dev, uuid string) error {
+	return r.run(ctx, failed, "btrfstune", "-f", "-U", uuid, dev)
+}

@@ -1,0 +1,228 @@
+package initsys
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Finding the service of a process without a service manager that tracks
+// processes (sysvinit, OpenRC without cgroups) is best effort: daemons
+// started by start-stop-daemon write their main PID to a pidfile, and the
+// pidfile's name usually, but not always, is the init script's name.
+// Workers forked by the daemon are found through their parents.
+
+// scriptAliases maps pidfile names to the init scripts that write them on
+// the distributions rootswap meets (Debian first, then Gentoo/Alpine).
+// Candidates are tried in order; the first script that exists wins.
+var scriptAliases = map[string][]string{
+	"sshd":     {"ssh", "sshd"},
+	"crond":    {"cron", "cronie", "vixie-cron", "crond", "dcron"},
+	"rsyslogd": {"rsyslog", "rsyslogd"},
+	"syslogd":  {"sysklogd", "syslog", "rsyslog", "syslog-ng", "busybox-syslogd", "syslogd"},
+	"klogd":    {"klogd", "sysklogd", "busybox-klogd"},
+	"ntpd":     {"ntp", "ntpsec", "ntpd", "openntpd"},
+	"named":    {"named", "bind9"},
+	"httpd":    {"apache2", "httpd"},
+	"mysqld":   {"mariadb", "mysql", "mysqld"},
+	"exim":     {"exim4", "exim"},
+	"smartd":   {"smartmontools", "smartd"},
+}
+
+// ancestry is pid followed by its parents, up to (not including) PID 1.
+func (c Config) ancestry(pid int) []int {
+	var chain []int
+	for pid > 1 && len(chain) < 64 {
+		chain = append(chain, pid)
+		ppid, ok := c.ppid(pid)
+		if !ok {
+			break
+		}
+		pid = ppid
+	}
+	return chain
+}
+
+// ppid reads the parent from /proc/PID/stat: "pid (comm) state ppid ...";
+// comm may hold spaces and parentheses, so fields start after the last ')'.
+func (c Config) ppid(pid int) (int, bool) {
+	b, err := os.ReadFile(c.proc(strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
+}
+
+// pidfiles lists the pidfiles under Root: /run/*.pid, /run/*/*.pid,
+// /run/*/pid (dbus), and the same under /var/run when it is a directory of
+// its own rather than the usual link to /run (an absolute link would
+// leave Root).
+func (c Config) pidfiles() []string {
+	var files []string
+	for _, dir := range []string{"/run", "/var/run"} {
+		fi, err := os.Lstat(c.path(dir))
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		for _, pat := range []string{"*.pid", "*/*.pid", "*/pid"} {
+			m, _ := filepath.Glob(filepath.Join(c.path(dir), pat))
+			files = append(files, m...)
+		}
+	}
+	return files
+}
+
+// readPidfile returns the first number in a pidfile.
+func readPidfile(p string) (int, bool) {
+	b, err := os.ReadFile(p)
+	if err != nil || len(b) > 4096 {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(f[0])
+	return pid, err == nil && pid > 0
+}
+
+// scriptCandidates are the init script names a pidfile may belong to:
+// its stem ("sshd" of sshd.pid), then its directory's name
+// ("postgresql" of /run/postgresql/15-main.pid), each followed by its
+// aliases.
+func scriptCandidates(pidfile string) []string {
+	stem := strings.TrimSuffix(path.Base(pidfile), ".pid")
+	names := []string{stem}
+	if dir := path.Base(path.Dir(pidfile)); dir != "run" {
+		names = append(names, dir)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		for _, c := range append([]string{n}, scriptAliases[n]...) {
+			if c != "" && c != "pid" && !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// script returns the first candidate with an /etc/init.d script under Root.
+func (c Config) script(candidates []string) (string, bool) {
+	for _, n := range candidates {
+		if fi, err := os.Stat(c.path("/etc/init.d/" + n)); err == nil && fi.Mode().IsRegular() {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// pidfileService finds the pidfile that names pid or its nearest parent
+// and the init script that belongs to it. A pidfile whose script cannot be
+// found is still reported, as not restartable, so the admin sees it.
+func (c Config) pidfileService(pid int, kind string) (Service, bool) {
+	byPID := map[int][]string{}
+	for _, f := range c.pidfiles() {
+		if p, ok := readPidfile(f); ok {
+			byPID[p] = append(byPID[p], f)
+		}
+	}
+	for _, p := range c.ancestry(pid) {
+		for _, f := range byPID[p] {
+			shown := c.rel(f)
+			via := shown + " holds " + strconv.Itoa(p)
+			if p != pid {
+				via = "parent " + strconv.Itoa(p) + " is in " + shown
+			}
+			cands := scriptCandidates(shown)
+			if name, ok := c.script(cands); ok {
+				return Service{Name: name, Kind: kind, Restartable: true, Why: via + ", script /etc/init.d/" + name}, true
+			}
+			return Service{Name: cands[0], Kind: kind, Why: via + " but no /etc/init.d script is named " + strings.Join(cands, ", ")}, true
+		}
+	}
+	return Service{}, false
+}
+
+// openRCDaemons are the start-stop-daemon records of OpenRC: one directory
+// per service under RC_SVCDIR/daemons, one file per daemon holding
+// "exec=", "argv_0=", "pidfile=" lines.
+func (c Config) openRCService(pid int) (Service, bool) {
+	chain := c.ancestry(pid)
+	for _, svcdir := range []string{"/run/openrc", "/lib/rc/init.d", "/lib64/rc/init.d"} {
+		records, _ := filepath.Glob(filepath.Join(c.path(svcdir), "daemons", "*", "*"))
+		for _, rec := range records {
+			name := filepath.Base(filepath.Dir(rec))
+			fields := readRecord(rec)
+			for _, p := range chain {
+				if c.recordMatches(fields, p) {
+					why := "start-stop-daemon record " + svcdir + "/daemons/" + name + "/" + filepath.Base(rec)
+					if p != pid {
+						why = "parent " + strconv.Itoa(p) + " is in " + why
+					}
+					return Service{Name: name, Kind: OpenRCService, Restartable: true, Why: why}, true
+				}
+			}
+		}
+	}
+	return Service{}, false
+}
+
+func readRecord(p string) map[string]string {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	m := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// recordMatches: by the record's pidfile when it has one; else by the
+// process's exe link text ending in the record's exec= path (after a pivot
+// the text gains the old root's mount point in front).
+func (c Config) recordMatches(rec map[string]string, pid int) bool {
+	if pf := rec["pidfile"]; pf != "" {
+		p, ok := readPidfile(c.path(pf))
+		return ok && p == pid
+	}
+	exec := rec["exec"]
+	if exec == "" {
+		return false
+	}
+	text, err := os.Readlink(c.proc(strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return false
+	}
+	text = strings.TrimSuffix(text, " (deleted)")
+	return text == exec || strings.HasSuffix(text, exec) && strings.HasPrefix(exec, "/")
+}
+
+// rel turns a path under Root back into the path the live system knows.
+func (c Config) rel(p string) string {
+	if c.Root == "" || c.Root == "/" {
+		return p
+	}
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(p, filepath.Clean(c.Root)), "/")
+}

@@ -1,0 +1,576 @@
+// Package procscan reads, in one pass over a /proc tree, what every
+// process holds open: file descriptors with their fdinfo, cwd, root and
+// executable, mapped files, mount and network namespace, cgroup; plus
+// the unix sockets of every network namespace seen.
+//
+// It never stat()s or opens through a link target on a filesystem that
+// could hang (a dead NFS server would stop the scan for good). A file's
+// filesystem comes from fdinfo's mnt_id (descriptors) and from the maps
+// line's device (mappings); its inode from fdinfo's "ino:" line and from
+// the maps line. Only when that filesystem is known to be local (see
+// Local) does the scanner stat the /proc/PID/fd/N entry (relative to the
+// process's /proc directory) for the file type and size. cwd and root
+// have no fdinfo: their mount is found lexically from the link text in
+// the process's own mount table, and they are never stat'ed, so they
+// carry no inode; exe's device and inode come from its own maps line.
+package procscan
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rootswap/rootswap/internal/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// Options narrows and tunes a scan.
+type Options struct {
+	PIDs    []int // only these processes; nil scans all
+	Workers int   // parallel readers; 0 picks one per CPU, at least 2
+	// NoStat turns off every stat, even on local filesystems. Scans of
+	// a tree that is not procfs (test fixtures) never stat either: the
+	// fd links there would lead to the host's files.
+	NoStat bool
+}
+
+// Snapshot is the result of one scan.
+type Snapshot struct {
+	Procs []*Process // by PID
+
+	// Self is the scanner's own mount table (the calling thread's mount
+	// namespace), SelfMountNS its namespace id.
+	Self        mountinfo.Table
+	SelfMountNS string
+	// Mounts holds the mount table of every mount namespace seen, by
+	// namespace id ("mnt:[4026531841]").
+	Mounts map[string]mountinfo.Table
+	// Unix is every unix socket of every network namespace seen, by inode.
+	Unix map[uint64]UnixSocket
+	// Denied counts processes whose descriptors could not be read
+	// (not root).
+	Denied int
+
+	mapStats map[[2]uint64]*Stat
+}
+
+// Process is what one process holds.
+type Process struct {
+	PID     int
+	Comm    string
+	UID     int // effective uid; -1 unknown
+	MountNS string
+	NetNS   string
+	Cgroup  string // /proc/PID/cgroup as is, trailing newline removed
+	Cwd     Link
+	Root    Link
+	Exe     Link
+	FDs     []FD
+	Maps    []Mapping // file-backed mappings only (inode != 0)
+	Err     error     // first error that cut the reading short (EACCES); data is partial
+}
+
+// Stat is the part of stat(2) the scanner keeps, present only when the
+// file's filesystem is local.
+type Stat struct {
+	Mode  uint32
+	Size  int64
+	Dev   uint64
+	Ino   uint64
+	Nlink uint64
+}
+
+// Link is cwd, root or exe.
+type Link struct {
+	Name     string // link text, " (deleted)" removed when Deleted
+	Deleted  bool
+	Mount    mountinfo.Mount // cwd/root: lexical; exe: by its maps device
+	HasMount bool
+	Dev      uint64 // exe: from its maps line; cwd/root: the mount's
+	Ino      uint64 // exe only
+	HasIno   bool
+	Stat     *Stat // exe only, local filesystems only
+}
+
+// Kind is what an fd link points at.
+type Kind uint8
+
+const (
+	KindFile   Kind = iota // a path
+	KindSocket             // socket:[INODE]
+	KindPipe               // pipe:[INODE]
+	KindAnon               // anon_inode:...
+	KindOther              // net:[...], mnt:[...] and other nsfs or unknown forms
+)
+
+// FD is one open file descriptor.
+type FD struct {
+	Num     int
+	Name    string // link text, " (deleted)" removed when Deleted
+	Deleted bool
+	Kind    Kind
+	Inode   uint64 // socket and pipe inode from the link text
+	Info    FDInfo
+	HasInfo bool
+	// Mount is the mount named by Info.MntID, when some namespace seen
+	// lists it (a lazily unmounted filesystem is in none).
+	Mount    mountinfo.Mount
+	HasMount bool
+	Stat     *Stat // local filesystems only
+}
+
+// Dev is the device of the descriptor's filesystem, from stat when
+// there is one, else from its mount; ok false when neither is known.
+func (f *FD) Dev() (uint64, bool) {
+	if f.Stat != nil {
+		return f.Stat.Dev, true
+	}
+	if f.HasMount {
+		return f.Mount.Dev(), true
+	}
+	return 0, false
+}
+
+// Ino is the descriptor's inode number when known.
+func (f *FD) Ino() (uint64, bool) {
+	switch {
+	case f.Stat != nil:
+		return f.Stat.Ino, true
+	case f.Info.HasIno:
+		return f.Info.Ino, true
+	case f.Kind == KindSocket || f.Kind == KindPipe:
+		return f.Inode, true
+	}
+	return 0, false
+}
+
+// Dev is the mapping's device number.
+func (m Mapping) Dev() uint64 { return unix.Mkdev(m.Major, m.Minor) }
+
+// Scan reads procRoot once.
+func Scan(procRoot string, opt Options) (*Snapshot, error) {
+	s := &scan{
+		root:    procRoot,
+		nsTable: map[string]mountinfo.Table{},
+		netSeen: map[string]bool{},
+		unix:    map[uint64]UnixSocket{},
+		sizes:   map[[2]uint64]*Stat{},
+		fdStats: map[[2]uint64]*Stat{},
+	}
+	var sfs unix.Statfs_t
+	s.live = !opt.NoStat && unix.Statfs(procRoot, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
+
+	// The calling thread's own view: "thread-self" because a Go program
+	// may have unshared its mount namespace on one thread only.
+	var err error
+	s.self, err = mountinfo.Read(procRoot, "thread-self")
+	if err != nil {
+		if s.self, err = mountinfo.Read(procRoot, "self"); err != nil {
+			return nil, err
+		}
+	}
+	selfNS, err := os.Readlink(procRoot + "/thread-self/ns/mnt")
+	if err != nil {
+		selfNS, _ = os.Readlink(procRoot + "/self/ns/mnt")
+	}
+	if selfNS != "" {
+		s.nsTable[selfNS] = s.self
+	}
+	s.selfNS = selfNS
+
+	pids := opt.PIDs
+	if pids == nil {
+		if pids, err = listPIDs(procRoot); err != nil {
+			return nil, err
+		}
+	}
+	procs := make([]*Process, len(pids))
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = max(2, runtime.GOMAXPROCS(0))
+	}
+	workers = min(workers, max(1, len(pids)))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newReader()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(pids) {
+					return
+				}
+				procs[i] = s.readProcess(r, pids[i])
+			}
+		}()
+	}
+	wg.Wait()
+
+	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes}
+	byID := map[int]mountinfo.Mount{}
+	for _, t := range s.nsTable {
+		for _, m := range t {
+			byID[m.ID] = m
+		}
+	}
+	for _, p := range procs {
+		if p == nil {
+			continue
+		}
+		if p.Err != nil && errors.Is(p.Err, unix.EACCES) {
+			snap.Denied++
+		}
+		s.finish(p, byID)
+		snap.Procs = append(snap.Procs, p)
+	}
+	sort.Slice(snap.Procs, func(i, j int) bool { return snap.Procs[i].PID < snap.Procs[j].PID })
+	return snap, nil
+}
+
+// scan is the state the workers share.
+type scan struct {
+	root   string
+	live   bool
+	self   mountinfo.Table
+	selfNS string
+
+	mu      sync.Mutex
+	nsTable map[string]mountinfo.Table
+	netSeen map[string]bool
+	unix    map[uint64]UnixSocket
+	sizes   map[[2]uint64]*Stat // mapped files already stat'ed, by dev and inode
+	fdStats map[[2]uint64]*Stat // descriptors' files already stat'ed, by mount ID and inode
+}
+
+func listPIDs(procRoot string) ([]int, error) {
+	r := newReader()
+	pids, err := r.fdNumbers(unix.AT_FDCWD, procRoot, nil)
+	if err != nil {
+		return nil, &os.PathError{Op: "list processes in", Path: procRoot, Err: errors.Unwrap(err)}
+	}
+	sort.Ints(pids)
+	return pids, nil
+}
+
+// readProcess reads one process; nil when it vanished.
+func (s *scan) readProcess(r *reader, pid int) *Process {
+	dir := r.subName(s.root, pid)
+	dirfd, err := openat(unix.AT_FDCWD, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(dirfd)
+	p := &Process{PID: pid, UID: -1}
+	b, err := r.readOnceAt(dirfd, "status")
+	if err != nil {
+		return nil // gone (ESRCH) or not a process at all
+	}
+	p.Comm, p.UID = parseStatus(b)
+
+	note := func(err error) bool {
+		if err == nil {
+			return true
+		}
+		if !vanished(err) && p.Err == nil {
+			p.Err = &os.PathError{Op: "read", Path: dir, Err: err}
+		}
+		return false
+	}
+	p.MountNS, _ = r.readlinkAt(dirfd, "ns/mnt")
+	p.NetNS, _ = r.readlinkAt(dirfd, "ns/net")
+	if b, err := r.readOnceAt(dirfd, "cgroup"); err == nil {
+		p.Cgroup = strings.TrimRight(string(b), "\n")
+	}
+	table := s.mounts(r, dirfd, p.MountNS)
+	s.netUnix(r, dirfd, p.NetNS)
+
+	for _, l := range []struct {
+		name string
+		into *Link
+	}{{"cwd", &p.Cwd}, {"root", &p.Root}, {"exe", &p.Exe}} {
+		if t, err := r.readlinkAt(dirfd, l.name); note(err) {
+			l.into.Name, l.into.Deleted = cutDeleted(t)
+		}
+	}
+
+	if b, err := r.readFileAt(dirfd, "maps"); note(err) {
+		for len(b) > 0 {
+			line := b
+			if i := indexByte(b, '\n'); i >= 0 {
+				line, b = b[:i], b[i+1:]
+			} else {
+				b = nil
+			}
+			if m, ok := ParseMapsLine(line); ok && m.Inode != 0 {
+				p.Maps = append(p.Maps, m)
+			}
+		}
+	}
+
+	fdDir, err := openat(dirfd, "fd", unix.O_RDONLY|unix.O_DIRECTORY)
+	if !note(err) {
+		s.statMaps(r, dirfd, p, table)
+		return p
+	}
+	defer unix.Close(fdDir)
+	nums, err := r.fdNumbers(fdDir, ".", nil)
+	if !note(err) {
+		s.statMaps(r, dirfd, p, table)
+		return p
+	}
+	infoDir, err := openat(dirfd, "fdinfo", unix.O_RDONLY|unix.O_DIRECTORY)
+	if err == nil {
+		defer unix.Close(infoDir)
+	}
+	sort.Ints(nums)
+	p.FDs = make([]FD, 0, len(nums))
+	for _, n := range nums {
+		num := r.number(n)
+		t, err := r.readlinkAt(fdDir, num)
+		if err != nil {
+			note(err)
+			continue // closed meanwhile
+		}
+		f := FD{Num: n}
+		f.Name, f.Kind, f.Inode = classify(t)
+		if f.Kind == KindFile {
+			f.Name, f.Deleted = cutDeleted(f.Name)
+		}
+		if infoDir >= 0 {
+			if b, err := r.readOnceAt(infoDir, num); err == nil {
+				f.Info, f.HasInfo = ParseFDInfo(b), true
+			}
+		}
+		if f.HasInfo && f.Info.HasMntID {
+			f.Mount, f.HasMount = table.ByID(f.Info.MntID)
+		}
+		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
+			f.Stat = s.statFD(fdDir, num, &f)
+		}
+		if f.Deleted && f.Kind == KindFile {
+			dev, _ := f.Dev()
+			ino, _ := f.Ino()
+			f.Name, f.Deleted = s.deletedName(p.MountNS, f.Name, dev, ino)
+		}
+		p.FDs = append(p.FDs, f)
+	}
+	s.statMaps(r, dirfd, p, table)
+	return p
+}
+
+// classify splits an fd link into its kind and, for sockets and pipes,
+// the inode in brackets.
+func classify(t string) (name string, k Kind, ino uint64) {
+	switch {
+	case strings.HasPrefix(t, "/"):
+		return t, KindFile, 0
+	case strings.HasPrefix(t, "socket:[") && strings.HasSuffix(t, "]"):
+		v, _ := parseUint([]byte(t[8:len(t)-1]), 10)
+		return t, KindSocket, v
+	case strings.HasPrefix(t, "pipe:[") && strings.HasSuffix(t, "]"):
+		v, _ := parseUint([]byte(t[6:len(t)-1]), 10)
+		return t, KindPipe, v
+	case strings.HasPrefix(t, "anon_inode:"):
+		return t, KindAnon, 0
+	}
+	return t, KindOther, 0
+}
+
+// mounts returns the mount table of namespace ns, reading it from this
+// process the first time the namespace is seen.
+func (s *scan) mounts(r *reader, dirfd int, ns string) mountinfo.Table {
+	s.mu.Lock()
+	t, ok := s.nsTable[ns]
+	s.mu.Unlock()
+	if ok {
+		return t
+	}
+	b, err := r.readFileAt(dirfd, "mountinfo")
+	if err != nil {
+		return nil // gone; the next process of this namespace reads it
+	}
+	t, err = mountinfo.Parse(strings.NewReader(string(b)))
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ns != "" {
+		s.nsTable[ns] = t
+	}
+	return t
+}
+
+// netUnix reads the unix sockets of a network namespace the first time
+// it is seen.
+func (s *scan) netUnix(r *reader, dirfd int, ns string) {
+	s.mu.Lock()
+	seen := s.netSeen[ns]
+	s.netSeen[ns] = true
+	s.mu.Unlock()
+	if seen {
+		return
+	}
+	b, err := r.readFileAt(dirfd, "net/unix")
+	if err != nil {
+		s.mu.Lock()
+		s.netSeen[ns] = false
+		s.mu.Unlock()
+		return
+	}
+	socks := ParseUnix(b)
+	s.mu.Lock()
+	for _, u := range socks {
+		s.unix[u.Inode] = u
+	}
+	s.mu.Unlock()
+}
+
+// statFD stats a descriptor's file through /proc/PID/fd/N, once per
+// (mount, inode) and scan: descriptors of many processes often share a
+// file (/dev/null, logs), and the stat is the costliest call per fd.
+func (s *scan) statFD(fdDir int, num string, f *FD) *Stat {
+	if !f.Info.HasIno {
+		return statAt(fdDir, num, 0)
+	}
+	key := [2]uint64{uint64(f.Info.MntID), f.Info.Ino}
+	s.mu.Lock()
+	st, ok := s.fdStats[key]
+	s.mu.Unlock()
+	if ok {
+		return st
+	}
+	st = statAt(fdDir, num, 0)
+	if st != nil && st.Ino == f.Info.Ino {
+		s.mu.Lock()
+		s.fdStats[key] = st
+		s.mu.Unlock()
+	}
+	return st
+}
+
+func statAt(dirfd int, name string, flags int) *Stat {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, flags); err != nil {
+		return nil
+	}
+	return &Stat{Mode: st.Mode, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Nlink: uint64(st.Nlink)}
+}
+
+// deletedName decides whether a name that ends in " (deleted)" was really
+// unlinked or is a live file whose name ends that way: when the path walk
+// crosses only local filesystems of the scanner's own namespace, the
+// full name is lstat'ed and compared with the open file's dev and inode.
+// Otherwise the kernel's marker is believed.
+func (s *scan) deletedName(ns, name string, dev, ino uint64) (string, bool) {
+	full := name + DeletedSuffix
+	if !s.live || ino == 0 || ns == "" || ns != s.selfNS || !pathLocal(s.self, full) {
+		return name, true
+	}
+	var st unix.Stat_t
+	if unix.Lstat(full, &st) == nil && st.Ino == ino && st.Dev == dev {
+		return full, false
+	}
+	return name, true
+}
+
+// statMaps fills the exe link's identity from its mapping and stats the
+// mapped files of local filesystems once per (dev, inode) for their size.
+func (s *scan) statMaps(r *reader, dirfd int, p *Process, t mountinfo.Table) {
+	for i := range p.Maps {
+		m := &p.Maps[i]
+		if m.Deleted {
+			m.Path, m.Deleted = s.deletedName(p.MountNS, m.Path, m.Dev(), m.Inode)
+		}
+	}
+	if !s.live {
+		return
+	}
+	for i := range p.Maps {
+		m := &p.Maps[i]
+		key := [2]uint64{m.Dev(), m.Inode}
+		s.mu.Lock()
+		_, done := s.sizes[key]
+		s.mu.Unlock()
+		if done {
+			continue
+		}
+		byDev := t.ByDev(m.Dev())
+		if len(byDev) == 0 || !Local(byDev[0]) {
+			continue
+		}
+		r.name = strconvHex(r.name[:0], m.Start)
+		r.name = append(r.name, '-')
+		r.name = strconvHex(r.name, m.End)
+		st := statAt(dirfd, "map_files/"+string(r.name), 0)
+		if st == nil || st.Ino != m.Inode {
+			continue
+		}
+		s.mu.Lock()
+		s.sizes[key] = st
+		s.mu.Unlock()
+	}
+}
+
+func strconvHex(b []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	var tmp [16]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = digits[v&15]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+// finish resolves what needs every namespace read: descriptors opened
+// through a mount of another namespace, cwd and root lexically, exe by
+// its maps line.
+func (s *scan) finish(p *Process, byID map[int]mountinfo.Mount) {
+	for i := range p.FDs {
+		f := &p.FDs[i]
+		if !f.HasMount && f.HasInfo && f.Info.HasMntID {
+			f.Mount, f.HasMount = byID[f.Info.MntID]
+		}
+	}
+	t := s.nsTable[p.MountNS]
+	for _, l := range []*Link{&p.Cwd, &p.Root} {
+		if l.Name == "" {
+			continue
+		}
+		if m, ok := t.Containing(l.Name); ok {
+			l.Mount, l.HasMount, l.Dev = m, true, m.Dev()
+		}
+	}
+	e := &p.Exe
+	if e.Name == "" {
+		return
+	}
+	for _, m := range p.Maps {
+		if m.Path == e.Name {
+			e.Dev, e.Ino, e.HasIno = m.Dev(), m.Inode, true
+			if byDev := t.ByDev(m.Dev()); len(byDev) > 0 {
+				e.Mount, e.HasMount = byDev[0], true
+			}
+			e.Stat = s.sizes[[2]uint64{e.Dev, e.Ino}]
+			return
+		}
+	}
+	if m, ok := t.Containing(e.Name); ok {
+		e.Mount, e.HasMount, e.Dev = m, true, m.Dev()
+	}
+}
+
+// MapStat is the stat of a mapped file when its filesystem is local and
+// the scan could read /proc/PID/map_files (needs CAP_SYS_ADMIN).
+func (s *Snapshot) MapStat(m Mapping) *Stat { return s.mapStats[[2]uint64{m.Dev(), m.Inode}] }
