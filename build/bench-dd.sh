@@ -1,8 +1,12 @@
 #!/bin/sh
 # Benchmarks rootswap dd against GNU dd, e2image and zstd in one run, on
-# loop devices over disk-backed image files (BENCH_DIR, default /var/tmp:
-# on a disk, not tmpfs, so that O_DIRECT and the page cache behave as on
-# a server). Needs root. Caches are dropped before every run.
+# loop devices over image files in BENCH_DIR (default /dev/shm: tmpfs, so
+# that the figures measure the tools and not a noisy virtual disk; set
+# BENCH_DIR=/var/tmp for disk-backed images). Needs root. Caches are
+# dropped before every run, and every wall time includes a sync after the
+# command: GNU dd does not flush, rootswap dd does (fdatasync of a block
+# device target, fsync of the backup), and data still in the page cache
+# is not copied yet.
 #
 #   full copy    rootswap dd bs=8M      vs dd bs=8M and dd bs=8M iflag=direct oflag=direct
 #                (goal: >= 1.0x the faster)
@@ -21,9 +25,9 @@ for t in dd e2image zstd mkfs.ext4 losetup; do
 	command -v $t >/dev/null || { echo "bench-dd: $t not installed"; exit 1; }
 done
 SIZE_MB=${SIZE_MB:-1536}
-RUNS=${RUNS:-2}
+RUNS=${RUNS:-3}
 TREE=${TREE:-/usr/share}
-dir=$(mktemp -d "${BENCH_DIR:-/var/tmp}/bench-dd.XXXXXX")
+dir=$(mktemp -d "${BENCH_DIR:-/dev/shm}/bench-dd.XXXXXX")
 srcdev= dstdev=
 cleanup() {
 	[ -n "$srcdev" ] && losetup -d "$srcdev" 2>/dev/null
@@ -42,8 +46,8 @@ dstdev=$(losetup --find --show "$dir/dst.img")
 bytes=$((SIZE_MB * 1048576))
 used=$(dumpe2fs -h "$srcdev" 2>/dev/null | awk -F: '/^Block count/{c=$2} /^Free blocks/{f=$2} /^Block size/{b=$2} END{print (c-f)*b}')
 
-# best NAME CMD...: runs CMD RUNS times after dropping caches, prints the
-# best wall time in seconds.
+# best CMD...: runs CMD RUNS times after dropping caches, prints the
+# best wall time in seconds (command and sync).
 best() {
 	b=
 	for _ in $(seq "$RUNS"); do
@@ -51,6 +55,7 @@ best() {
 		echo 3 >/proc/sys/vm/drop_caches
 		s=$(date +%s.%N)
 		"$@" >/dev/null 2>&1 || { echo "bench-dd: failed: $*" >&2; return 1; }
+		sync
 		e=$(date +%s.%N)
 		t=$(echo "$e - $s" | bc -l)
 		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi

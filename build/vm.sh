@@ -19,7 +19,8 @@
 #
 # Environment: ROOTSWAP_VM_CACHE (default /var/tmp/rootswap-vm),
 # ROOTSWAP_VM_MIRROR (default: the bookworm mirror apt is configured for),
-# ROOTSWAP_VM_DISK_SIZE (default 8G), ROOTSWAP_VM_BOOT_TIMEOUT (180 s).
+# ROOTSWAP_VM_DISK_SIZE (default 8G), ROOTSWAP_VM_BOOT_TIMEOUT (180 s),
+# ROOTSWAP_VM_ACCEL (default tcg: KVM does not work on the project's machines).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +32,7 @@ boot_timeout=${ROOTSWAP_VM_BOOT_TIMEOUT:-180}
 suite=bookworm
 
 # The guest: at most 2 vCPUs and 2 GiB.
-qemu_common=(qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -display none -nodefaults -vga none)
+qemu_common=(qemu-system-x86_64 -accel "${ROOTSWAP_VM_ACCEL:-tcg}" -m 2048 -smp 2 -display none -nodefaults -vga none)
 
 log() { printf 'vm.sh: %s\n' "$*" >&2; }
 die() {
@@ -203,6 +204,8 @@ build_image() {
 	t=$(now)
 	boot_mb=200
 	root_mb=2048
+	truncate -s "${boot_mb}M" "$work/boot.img"
+	truncate -s "${root_mb}M" "$work/root.img"
 	mke2fs -q -F -t ext2 -U "$uuid" -L boot -d "$boot" "$work/boot.img" "${boot_mb}M"
 	mke2fs -q -F -t ext3 -L root -d "$r" "$work/root.img" "${root_mb}M"
 	rm -f "$dir/disk.raw.new"

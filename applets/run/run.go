@@ -218,6 +218,7 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	jpath := swap.JournalPath(dir)
 	rt.Confirmed = func() (bool, error) { return swap.ConfirmState(jpath) }
 	eng := &swap.Engine{Journal: j, Log: func(f string, a ...any) { fmt.Fprintf(env.Stdout, f+"\n", a...) }}
+	eng.Inject = swap.InjectFromEnv(env.Getenv(swap.FaultEnv))
 	report, steps, state, err := swap.Plan(ctx, rt, cfg.Opts, cfg.Force)
 	if err != nil {
 		j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "preflight: " + err.Error()})

@@ -19,6 +19,10 @@ type Engine struct {
 	// Log receives the progress lines the engine prints (its own stderr
 	// or a log file in the tmpfs).
 	Log func(format string, args ...any)
+	// Inject, when set, is asked before each step's Do; an error it
+	// returns fails the step without running it. Root tests use it
+	// (through ROOTSWAP_TEST_FAULT) to prove rollback from every step.
+	Inject func(step string) error
 }
 
 // Result is how a run ended.
@@ -41,7 +45,13 @@ func (e *Engine) Run(ctx context.Context, steps []Step, s *State) Result {
 		desc := st.Describe(s)
 		e.logf("==> %s: %s", st.Name(), desc)
 		e.add(journal.Record{Kind: journal.KindBegin, Step: st.Name(), Describe: desc})
-		err := st.Do(ctx, s)
+		var err error
+		if e.Inject != nil {
+			err = e.Inject(st.Name())
+		}
+		if err == nil {
+			err = st.Do(ctx, s)
+		}
 		if err == nil {
 			done = append(done, st)
 			e.add(journal.Record{Kind: journal.KindEnd, Step: st.Name(), Data: map[string]string{"state": s.Marshal()}})

@@ -206,6 +206,9 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		r.MemNeeded = exe.Size() + 32<<20
 	}
 	r.MemAvail = memAvailable(rt.ProcRoot)
+	if err := CheckStatic(SelfExecutable(rt.ProcRoot)); err != nil {
+		r.block(err.Error(), "use the static build: make build (CGO_ENABLED=0)")
+	}
 	if r.MemAvail > 0 && r.MemAvail < r.MemNeeded {
 		r.block(fmt.Sprintf("only %d MiB of memory available, the engine's tmpfs needs %d MiB", r.MemAvail>>20, r.MemNeeded>>20),
 			"free memory (stop a large service) and try again")

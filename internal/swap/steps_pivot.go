@@ -106,7 +106,12 @@ func (st *pivot) Undo(ctx context.Context, s *State) error {
 	s.Pivoted = false
 	rt.ProcRoot = "/proc"
 	restoreShared(rt, s)
-	return nil
+	// Everything restarted onto the new root comes back to the old one.
+	var newDev unix.Stat_t
+	if err := unix.Stat(s.Opts.NewRoot, &newDev); err != nil {
+		return fmt.Errorf("stat %s after the pivot back: %w", s.Opts.NewRoot, err)
+	}
+	return rehome(ctx, rt, s, newDev.Dev)
 }
 
 func restoreShared(rt *Runtime, s *State) {

@@ -68,13 +68,10 @@ func (st *restartService) Do(ctx context.Context, s *State) error {
 	s.Restarted = append(s.Restarted, svc.Name)
 	return nil
 }
-func (st *restartService) Undo(ctx context.Context, s *State) error {
-	// Runs after the pivot back: the restart brings it back from the old root.
-	if svc, ok := st.running(ctx); ok {
-		return st.rt.Init.Restart(ctx, svc)
-	}
-	return nil
-}
+
+// Undo is the pivot's: restarting it now would start it from the new
+// root again. After the pivot back, rehome restarts it from the old root.
+func (st *restartService) Undo(ctx context.Context, s *State) error { return nil }
 
 // ---- reexec-init ----------------------------------------------------------
 
@@ -89,9 +86,9 @@ func (st *reexecInit) Describe(*State) string {
 	return "re-execute PID 1 from the new root: " + st.rt.Init.ReexecMethod()
 }
 func (st *reexecInit) Do(ctx context.Context, s *State) error { return reexecAndWait(ctx, st.rt) }
-func (st *reexecInit) Undo(ctx context.Context, s *State) error {
-	return reexecAndWait(ctx, st.rt)
-}
+
+// Undo: see restartService.Undo; rehome re-executes init after the pivot back.
+func (st *reexecInit) Undo(ctx context.Context, s *State) error { return nil }
 
 func reexecAndWait(ctx context.Context, rt *Runtime) error {
 	if err := rt.Init.Reexec(ctx); err != nil {
@@ -128,20 +125,30 @@ func isGetty(comm string) bool { return strings.HasSuffix(comm, "getty") }
 // A getty is a *getty process, or any process running an inittab respawn
 // line: init brings it back, from the new root, when it dies.
 func (st *restartGettys) Do(ctx context.Context, s *State) error {
-	hs, err := rescanHolders(st.rt, st.rt.Report.Root.Mount.Dev())
+	return killGettys(st.rt, s.OldRoot.Dev())
+}
+
+func killGettys(rt *Runtime, dev uint64) error {
+	hs, err := rescanHolders(rt, dev)
 	if err != nil {
 		return err
 	}
 	respawn := RespawnCommands("/")
 	for _, h := range hs {
-		if isGetty(h.Comm) || (PPID(st.rt.ProcRoot, h.PID) == 1 && respawn[cmdline(st.rt.ProcRoot, h.PID)]) {
-			st.rt.logf("    killing %s[%d]", h.Comm, h.PID)
+		if isRespawned(rt, h, respawn) {
+			rt.logf("    killing %s[%d]", h.Comm, h.PID)
 			syscall.Kill(h.PID, syscall.SIGTERM)
 		}
 	}
 	return nil
 }
-func (st *restartGettys) Undo(ctx context.Context, s *State) error { return st.Do(ctx, s) }
+
+func isRespawned(rt *Runtime, h Holder, respawn map[string]bool) bool {
+	return isGetty(h.Comm) || (PPID(rt.ProcRoot, h.PID) == 1 && respawn[cmdline(rt.ProcRoot, h.PID)])
+}
+
+// Undo: see restartService.Undo.
+func (st *restartGettys) Undo(ctx context.Context, s *State) error { return nil }
 
 // ---- start-services -------------------------------------------------------
 
@@ -186,18 +193,29 @@ func (*restartHolders) Describe(*State) string {
 	return "restart every service still running from the old root (one at a time), and those whose own mount namespace holds it"
 }
 func (st *restartHolders) Do(ctx context.Context, s *State) error {
-	rt := st.rt
-	hs, err := rescanHolders(rt, rt.Report.Root.Mount.Dev())
+	restarted, orphans, err := restartServicesOn(ctx, st.rt, s, s.OldRoot.Dev(), setOf(s.Restarted))
+	s.Restarted = append(s.Restarted, restarted...)
+	if len(orphans) > 0 {
+		st.rt.logf("    still on the old root, no service to restart them: %s", strings.Join(orphans, ", "))
+		s.Holders = orphans
+	}
+	return err
+}
+
+// restartServicesOn restarts, one at a time, the service of every process
+// that still runs from the filesystem dev (skipping PID 1, gettys, kept
+// and already restarted services), and lists the processes that belong
+// to no service.
+func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, done map[string]bool) (restarted, orphans []string, _ error) {
+	hs, err := rescanHolders(rt, dev)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	keep := setOf(s.Opts.Keep)
-	done := setOf(s.Restarted)
 	respawn := RespawnCommands("/")
-	var orphans []string
 	var errs []error
 	for _, h := range hs {
-		if h.PID == 1 || isGetty(h.Comm) || (PPID(rt.ProcRoot, h.PID) == 1 && respawn[cmdline(rt.ProcRoot, h.PID)]) {
+		if h.PID == 1 || isRespawned(rt, h, respawn) {
 			continue
 		}
 		svc, ok := rt.Init.ServiceOf(h.PID)
@@ -214,24 +232,46 @@ func (st *restartHolders) Do(ctx context.Context, s *State) error {
 			errs = append(errs, fmt.Errorf("restart %s: %w", svc.Name, err))
 			continue
 		}
-		s.Restarted = append(s.Restarted, svc.Name)
+		restarted = append(restarted, svc.Name)
 		// Rate limit: one service at a time, never a burst that trips
 		// systemd's start limit.
 		time.Sleep(200 * time.Millisecond)
 	}
 	sort.Strings(orphans)
-	if len(orphans) > 0 {
-		rt.logf("    still on the old root, no service to restart them: %s", strings.Join(orphans, ", "))
-		s.Holders = orphans
-	}
-	return errors.Join(errs...)
+	return restarted, orphans, errors.Join(errs...)
 }
-func (st *restartHolders) Undo(ctx context.Context, s *State) error {
+
+// Undo: see restartService.Undo.
+func (st *restartHolders) Undo(ctx context.Context, s *State) error { return nil }
+
+// rehome brings everything that was restarted onto the new root back onto
+// the old one, after the pivot back: init first, then sshd (new logins),
+// then every service and getty still running from the new root's
+// filesystem newDev.
+func rehome(ctx context.Context, rt *Runtime, s *State, newDev uint64) error {
 	var errs []error
-	for _, name := range s.Restarted {
-		if err := st.rt.Init.Restart(ctx, service(st.rt, name)); err != nil {
-			errs = append(errs, err)
+	if rt.Init.Kind() != initsys.KindBusybox && rt.Init.Kind() != initsys.KindUnknown {
+		if err := reexecAndWait(ctx, rt); err != nil {
+			errs = append(errs, fmt.Errorf("re-exec init: %w", err))
 		}
+	}
+	for _, names := range [][]string{{"ssh", "sshd", "dropbear"}, {"systemd-udevd", "udev", "udevd", "eudev"}} {
+		rs := &restartService{rt: rt, candidates: names}
+		if svc, ok := rs.running(ctx); ok {
+			if err := rt.Init.Restart(ctx, svc); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := killGettys(rt, newDev); err != nil {
+		errs = append(errs, err)
+	}
+	_, orphans, err := restartServicesOn(ctx, rt, s, newDev, map[string]bool{})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(orphans) > 0 {
+		rt.logf("    still on the new root after rollback, no service to restart them: %s", strings.Join(orphans, ", "))
 	}
 	return errors.Join(errs...)
 }
