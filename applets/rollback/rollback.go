@@ -40,7 +40,8 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 			return err
 		}
 	}
-	st, err := swap.LoadStatus(env.ProcRoot, *path)
+	procRoot := swap.LiveProcRoot(env.ProcRoot)
+	st, err := swap.LoadStatus(procRoot, *path)
 	if err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stdout, "asked the engine (pid %d) to roll back; it does so at its confirm wait. Following:\n", st.EnginePID)
 		for i := 0; i < 600; i++ {
-			s, err := swap.LoadStatus(env.ProcRoot, *path)
+			s, err := swap.LoadStatus(procRoot, *path)
 			if err == nil && (s.Phase == journal.RolledBack || s.Phase == journal.Failed || s.Phase == journal.Succeeded) {
 				fmt.Fprintf(env.Stdout, "%s\n", s.Phase)
 				if s.Phase != journal.RolledBack {
@@ -72,7 +73,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		return fmt.Errorf("the engine has not rolled back after 2 minutes; rootswap status")
 	}
 	fmt.Fprintf(env.Stdout, "the engine (pid %d) is gone; undoing its journaled steps from here\n", st.EnginePID)
-	rt, err := swap.NewRuntime(ctx, env.ProcRoot, env.SysRoot, env.Stdout)
+	rt, err := swap.NewRuntime(ctx, procRoot, env.SysRoot, env.Stdout)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,8 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 			return err
 		}
 	}
-	st, err := swap.LoadStatus(env.ProcRoot, *path)
+	procRoot := swap.LiveProcRoot(env.ProcRoot)
+	st, err := swap.LoadStatus(procRoot, *path)
 	if err != nil {
 		return err
 	}

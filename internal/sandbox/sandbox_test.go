@@ -31,7 +31,10 @@ var rootswapBin = sync.OnceValues(func() (string, error) {
 	}
 	builtDir = dir
 	p := filepath.Join(dir, "rootswap")
-	out, err := exec.Command("go", "build", "-o", p, "github.com/rootswap/rootswap").CombinedOutput()
+	// Static, as make build makes it: run refuses a dynamic binary.
+	cmd := exec.Command("go", "build", "-o", p, "github.com/rootswap/rootswap")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build rootswap: %v\n%s", err, out)
 	}

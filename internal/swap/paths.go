@@ -31,6 +31,11 @@ func FindJournal(engineDir string) (string, error) {
 	if _, err := os.Stat(live); err == nil {
 		return live, nil
 	}
+	// Between the pivot and the move of /run, the tmpfs sits below the
+	// old root.
+	if p := filepath.Join("/", DefaultPutOld, live); exists(p) {
+		return p, nil
+	}
 	last := filepath.Join(ArchiveDir, "last.journal")
 	if _, err := os.Stat(last); err == nil {
 		return last, nil
@@ -83,3 +88,20 @@ const (
 	StepRestartSSHD   = "restart-sshd"
 	StepStartServices = "start-services"
 )
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// LiveProcRoot is procRoot when procfs is mounted there, else the procfs
+// still below the old root (between the pivot and the move of /proc).
+func LiveProcRoot(procRoot string) string {
+	if exists(filepath.Join(procRoot, "self/stat")) {
+		return procRoot
+	}
+	if p := filepath.Join("/", DefaultPutOld, "proc"); exists(filepath.Join(p, "self/stat")) {
+		return p
+	}
+	return procRoot
+}

@@ -130,7 +130,13 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 	for _, h := range HoldersOf(snap, rootDev) {
 		if session[h.PID] {
-			continue // this session: it lets go when run's foreground exits
+			// This session lets go of / when run's foreground exits, but
+			// not of a file it writes there (a shell redirection).
+			if h.BlocksReadOnly() {
+				r.block(fmt.Sprintf("this session's %s (pid %d) %s", h.Comm, h.PID, h.What()),
+					"run rootswap without redirecting its output to a file on / (use /run or /dev/shm)")
+			}
+			continue
 		}
 		p := Proc{PID: h.PID, Comm: h.Comm, What: h.What()}
 		svc, hasSvc := sys.ServiceOf(h.PID)

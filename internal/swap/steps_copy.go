@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/rootswap/rootswap/internal/copy"
+	blockcopy "github.com/rootswap/rootswap/internal/copy"
 	"github.com/rootswap/rootswap/internal/ext"
 	"github.com/rootswap/rootswap/internal/extent"
 	"github.com/rootswap/rootswap/internal/fstools"
@@ -65,7 +65,7 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 			return fmt.Errorf("reading %s's block bitmaps: %w", r.Root.Device, err)
 		}
 	}
-	opts := copy.Options{Direct: true, Verify: true, Sync: true, Span: extent.Extent{Off: 0, Len: size}}
+	opts := blockcopy.Options{MergeGap: 256 << 10, Direct: true, Verify: true, Sync: true, Span: extent.Extent{Off: 0, Len: size}}
 	if s.Opts.Backup != "" {
 		// The backup goes to the engine's tmpfs or another filesystem:
 		// never the old root, which is read-only now.
@@ -77,7 +77,7 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 		opts.Backup, opts.BackupLevel = f, 3
 	}
 	last := time.Time{}
-	opts.Progress = func(phase copy.Phase, done, total int64) {
+	opts.Progress = func(phase blockcopy.Phase, done, total int64) {
 		if now := time.Now(); now.Sub(last) >= 2*time.Second || done == total {
 			last = now
 			pct := 0.0
@@ -87,7 +87,7 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 			rt.logf("    %s %s of %s (%.0f%%)", phase, humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), pct)
 		}
 	}
-	res, err := copy.Copy(ctx, dst, src, extents, opts)
+	res, err := blockcopy.Copy(ctx, dst, src, extents, opts)
 	s.Copied = res.Written
 	if err != nil {
 		return err

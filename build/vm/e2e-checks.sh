@@ -1,0 +1,74 @@
+#!/bin/sh
+# Runs inside the test machine (build/e2e.sh copies it in): every check of
+# one phase in one SSH login, since a login costs ~2 s under TCG. Prints
+# one line per check: PASS|FAIL <TAB> name <TAB> detail.
+#   e2e-checks.sh PHASE NEWROOT_DEV STATE_BEFORE MARKER [AFTER_TOKEN]
+# STATE_BEFORE is `systemctl is-system-running` before the swap ("-" on
+# sysvinit); AFTER_TOKEN, when given, must be in /root/rootswap-e2e-after.
+phase=$1 newdev=$2 before=$3 marker=$4 after=${5:-}
+
+result() { printf '%s\t%s: %s\t%s\n' "$1" "$phase" "$2" "$3"; }
+check() { # NAME DETAIL CMD...
+	name=$1 detail=$2
+	shift 2
+	if "$@"; then result PASS "$name" "$detail"; else result FAIL "$name" "$detail"; fi
+}
+
+# The engine may mount the LV by the name it was given (/dev/sys/root),
+# the initramfs by its dm name: both must be the one device.
+src=$(findmnt -no SOURCE / | head -1)
+check "/ is $newdev" "findmnt: $src" [ "$(readlink -f "$src")" = "$(readlink -f "$newdev")" ]
+
+# The copy was grown to the LV: the ext filesystem within 2% of the device.
+devbytes=$(blockdev --getsize64 "$newdev" 2>/dev/null || echo 0)
+fsbytes=$(tune2fs -l "$newdev" 2>/dev/null | awk -F: '/^Block count/ { c = $2 } /^Block size/ { s = $2 } END { printf "%.0f", c * s }')
+check "/ is ~3 GiB" "device $devbytes B, ext fs $fsbytes B" \
+	awk -v f="${fsbytes:-0}" 'BEGIN { exit !(f >= 0.98 * 3 * 2^30 && f <= 3 * 2^30) }'
+
+check "/mnt/oldroot not mounted" "$(grep -c oldroot /proc/self/mountinfo) oldroot mounts" \
+	sh -c '! grep -q oldroot /proc/self/mountinfo'
+
+# A process is on the new root when its root is / and its executable lives
+# on the new device (major:minor), not on the old root.
+newmm=$(stat -Lc '%Hr:%Lr' "$newdev" 2>/dev/null)
+# shellcheck disable=SC2317 # called through check
+on_new_root() {
+	[ "$(stat -Lc %d:%i "/proc/$1/root")" = "$(stat -c %d:%i /)" ] &&
+		[ "$(stat -Lc '%Hd:%Ld' "/proc/$1/exe")" = "$newmm" ]
+}
+if [ -d /run/systemd/system ]; then
+	services="sshd:ssh journald:systemd-journald udev:systemd-udevd dbus:dbus rsyslog:rsyslog cron:cron"
+else
+	services="sshd:sshd udev:systemd-udevd dbus:dbus-daemon rsyslog:rsyslogd cron:cron"
+fi
+for s in init:- $services; do
+	name=${s%%:*} unit=${s#*:}
+	if [ "$unit" = - ]; then
+		pid=1
+	elif [ -d /run/systemd/system ]; then
+		st=$(systemctl is-active "$unit")
+		[ "$st" = active ] || { result FAIL "$name active" "systemctl is-active $unit: $st"; continue; }
+		pid=$(systemctl show -p MainPID --value "$unit")
+	else
+		pid=$(pidof -s "$unit")
+	fi
+	if [ -z "$pid" ] || [ "$pid" = 0 ]; then
+		result FAIL "$name running" "no main PID"
+		continue
+	fi
+	exe=$(readlink "/proc/$pid/exe")
+	check "$name (pid $pid) on the new root" "exe $exe, dev $(stat -Lc '%Hd:%Ld' "/proc/$pid/exe") (new $newmm)" on_new_root "$pid"
+done
+
+if [ -d /run/systemd/system ] && [ "$before" != - ]; then
+	# Right after a reboot the boot may still be starting: wait for it.
+	now=$(timeout 120 systemctl is-system-running --wait)
+	rank() { case $1 in running) echo 0 ;; degraded) echo 1 ;; *) echo 2 ;; esac; }
+	check "system state no worse" "$before -> $now" [ "$(rank "$now")" -le "$(rank "$before")" ]
+fi
+
+check "marker present" "/root/rootswap-e2e-marker" grep -qx "$marker" /root/rootswap-e2e-marker
+if [ -n "$after" ]; then
+	check "post-swap file present" "/root/rootswap-e2e-after" grep -qx "$after" /root/rootswap-e2e-after
+fi
+exit 0
