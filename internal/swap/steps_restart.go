@@ -404,8 +404,10 @@ func (st *releaseOldRoot) proveReleased(s *State, lazy bool) error {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(sysEntry); err != nil {
-			rt.logf("    %s is gone: the old filesystem is released", sysEntry)
+		_, err := os.Stat(sysEntry)
+		jbd := journalThread(rt.ProcRoot, name)
+		if err != nil && jbd == "" {
+			rt.logf("    %s is gone and no jbd2 thread runs for %s: the old filesystem is released", sysEntry, name)
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -413,3 +415,21 @@ func (st *releaseOldRoot) proveReleased(s *State, lazy bool) error {
 	return fmt.Errorf("unmounted, but %s still exists: another mount namespace holds the old filesystem (restart the services whose /proc/PID/mountinfo lists it)", sysEntry)
 }
 func (*releaseOldRoot) Undo(context.Context, *State) error { return nil }
+
+// journalThread finds the kernel's jbd2 thread of device name ("jbd2/sda2-8"):
+// it lives exactly as long as the mounted ext3/ext4 superblock. Kernel
+// threads are visible only from the initial PID namespace; elsewhere
+// this finds nothing and /sys/fs/ext4 alone decides.
+func journalThread(procRoot, name string) string {
+	ents, _ := os.ReadDir(procRoot)
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "comm"))
+		if err == nil && strings.HasPrefix(string(b), "jbd2/"+name+"-") {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	return ""
+}
