@@ -46,7 +46,7 @@ func TestDispatch(t *testing.T) {
 	}{
 		{[]string{"rootswap", "hello", "-n", "x"}, 0, "hello x []\n", ""},
 		{[]string{"/usr/local/bin/hello", "a", "-n", "y"}, 0, "hello y [a]\n", ""}, // by symlink name, flags after operands
-		{[]string{"hi"}, 0, "hello world []\n", ""},                                  // alias
+		{[]string{"hi"}, 0, "hello world []\n", ""},                                // alias
 		{[]string{"rootswap", "hello", "fail"}, 1, "", "rootswap hello: it failed\n"},
 		{[]string{"rootswap", "hello", "three"}, 3, "", ""},
 		{[]string{"rootswap", "hello", "-x"}, 2, "", "rootswap hello: flag provided but not defined: -x\nusage: rootswap hello [-n NAME]\n"},
