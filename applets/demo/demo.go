@@ -80,7 +80,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 
 	fmt.Fprintf(env.Stdout, "$ rootswap run --to %s --yes     (inside the server)\n", srv.TargetDev)
 	out := prefixWriter{w: env.Stdout, prefix: "  | "}
-	if err := srv.Exec(ctx, nil, &out, &out, "/usr/sbin/rootswap", "run", "--to", srv.TargetDev, "--yes", "--release-wait", "20s"); err != nil {
+	if err := srv.Exec(ctx, nil, &out, &out, "/usr/sbin/rootswap", "run", "--to", srv.TargetDev, "--yes", "--no-lifeline", "--release-wait", "20s"); err != nil {
 		fmt.Fprintf(env.Stdout, "run: %v\n", err)
 	}
 	// The foreground returns once the pivot is done; the engine goes on

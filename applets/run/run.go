@@ -43,6 +43,9 @@ root. Any failure before the release puts the old root back.
   --yes                 do not ask before starting
   --confirm-timeout D   wait D for 'rootswap confirm' before releasing (0: no wait)
   --release-wait D      how long to wait for old sessions to let go of the old root (5m)
+  --lifeline-port N     the engine's own SSH server for the rescue shell (2222)
+  --lifeline-listen A   listen on address A only (repeatable; default every address)
+  --no-lifeline         no lifeline SSH server (it needs a key in /root/.ssh/authorized_keys)
 `
 
 // Main runs the applet.
@@ -56,6 +59,10 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	confirm := fs.Duration("confirm-timeout", 0, "")
 	release := fs.Duration("release-wait", 5*time.Minute, "")
 	engine := fs.String("engine", "", "")
+	noLifeline := fs.Bool("no-lifeline", false, "")
+	lifelinePort := fs.Int("lifeline-port", 2222, "")
+	var lifelineListen cli.StringList
+	fs.Var(&lifelineListen, "lifeline-listen", "")
 	var stop, keep cli.StringList
 	fs.Var(&stop, "stop", "")
 	fs.Var(&keep, "keep", "")
@@ -77,7 +84,8 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	opts := swap.DefaultOptions(*to)
 	opts.Backup, opts.Stop, opts.Keep, opts.Kill, opts.ConfirmTimeout = *backup, stop, keep, *kill, *confirm
-	return foreground(ctx, env, opts, *force, *yes, *release)
+	lc := lifelineConfig{Off: *noLifeline, Port: *lifelinePort, Listen: lifelineListen, KeysFile: rootKeys}
+	return foreground(ctx, env, opts, lc, *force, *yes, *release)
 }
 
 // engineConfig is what the foreground hands the engine.
@@ -86,9 +94,10 @@ type engineConfig struct {
 	Force       bool          `json:"force"`
 	Foreground  int           `json:"foreground"`
 	ReleaseWait time.Duration `json:"release_wait"`
+	Lifeline    lifelineConfig `json:"lifeline"`
 }
 
-func foreground(ctx context.Context, env *cli.Env, opts swap.Options, force, yes bool, release time.Duration) error {
+func foreground(ctx context.Context, env *cli.Env, opts swap.Options, lc lifelineConfig, force, yes bool, release time.Duration) error {
 	rt, err := swap.NewRuntime(ctx, env.ProcRoot, env.SysRoot, env.Stderr)
 	if err != nil {
 		return err
@@ -96,6 +105,9 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, force, yes
 	report, steps, state, err := swap.Plan(ctx, rt, opts, force)
 	if err != nil {
 		return err
+	}
+	if err := checkLifeline(lc); err != nil {
+		report.Blockers = append(report.Blockers, swap.Blocker{Problem: err.Error(), Fix: "add a key to " + lc.KeysFile + " or pass --no-lifeline"})
 	}
 	report.Print(env.Stdout, steps, state)
 	if len(report.Blockers) > 0 {
@@ -114,7 +126,7 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, force, yes
 	if err != nil {
 		return err
 	}
-	cfg, _ := json.Marshal(engineConfig{Opts: opts, Force: force, Foreground: os.Getpid(), ReleaseWait: release})
+	cfg, _ := json.Marshal(engineConfig{Opts: opts, Force: force, Foreground: os.Getpid(), ReleaseWait: release, Lifeline: lc})
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
 		return err
 	}
@@ -219,6 +231,16 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	rt.Confirmed = func() (bool, error) { return swap.ConfirmState(jpath) }
 	eng := &swap.Engine{Journal: j, Log: func(f string, a ...any) { fmt.Fprintf(env.Stdout, f+"\n", a...) }}
 	eng.Inject = swap.InjectFromEnv(env.Getenv(swap.FaultEnv))
+	if !cfg.Lifeline.Off {
+		// Before the first step: the way back in must exist before anything
+		// can go wrong.
+		ll, err := startLifeline(context.WithoutCancel(ctx), env, cfg.Lifeline, j, jpath)
+		if err != nil {
+			j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "lifeline: " + err.Error()})
+			return err
+		}
+		defer ll.Close()
+	}
 	report, steps, state, err := swap.Plan(ctx, rt, cfg.Opts, cfg.Force)
 	if err != nil {
 		j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "preflight: " + err.Error()})

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -119,11 +118,7 @@ func FuzzParseAuthorizedKeys(f *testing.F) {
 	}
 	f.Add([]byte("restrict,command=\"x\" ssh-ed25519 AAAA\n\n#c\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st := time.Now()
 		keys, bad := ParseAuthorizedKeys(data)
-		if d := time.Since(st); d > 300*time.Millisecond {
-			t.Fatalf("slow %v: %q", d, data)
-		}
 		if lines := bytes.Count(data, []byte("\n")) + 1; len(keys)+len(bad) > lines {
 			t.Fatalf("%d keys + %d bad lines from %d lines", len(keys), len(bad), lines)
 		}

@@ -280,7 +280,7 @@ func (s *Server) Addrs() []net.Addr {
 }
 
 // Close stops listening, drops every connection (ending its sessions) and
-// waits for the sessions' shells to return, at most closeWaitSessions: a
+// waits for the sessions' shells to return, for at most 10 s: a
 // shell that ignores its context must not hold up the end of a run.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {

@@ -1,0 +1,85 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rootswap/rootswap/internal/cli"
+	"github.com/rootswap/rootswap/internal/journal"
+	"github.com/rootswap/rootswap/internal/lifeline"
+	"github.com/rootswap/rootswap/internal/swap"
+	"github.com/rootswap/rootswap/rescue"
+)
+
+// lifelineConfig is what the foreground decided about the lifeline.
+type lifelineConfig struct {
+	Off    bool     `json:"off"`
+	Port   int      `json:"port"`
+	Listen []string `json:"listen"`
+	// KeysFile is read by the foreground before anything is touched; the
+	// engine reads it again at once, before the first step.
+	KeysFile string `json:"keys_file"`
+}
+
+// rootKeys are the files whose keys the lifeline accepts.
+const rootKeys = "/root/.ssh/authorized_keys"
+
+// checkLifeline is the foreground's preflight of the lifeline: without a
+// usable key nobody could log in through it, so run refuses unless the
+// admin turns it off.
+func checkLifeline(lc lifelineConfig) error {
+	if lc.Off {
+		return nil
+	}
+	keys, err := lifeline.LoadAuthorizedKeys(lc.KeysFile)
+	if len(keys) == 0 {
+		if err == nil {
+			err = fmt.Errorf("%s holds no usable key", lc.KeysFile)
+		}
+		return fmt.Errorf("lifeline SSH: %v; add your key there or run with --no-lifeline", err)
+	}
+	return nil
+}
+
+// startLifeline starts the engine's own SSH server: keys read once, host
+// key in memory, the rescue shell in-process for every session. Its
+// fingerprint goes to the log and the journal before the first step.
+func startLifeline(ctx context.Context, env *cli.Env, lc lifelineConfig, j *journal.Journal, jpath string) (*lifeline.Server, error) {
+	keys, err := lifeline.LoadAuthorizedKeys(lc.KeysFile)
+	if err != nil && len(keys) == 0 {
+		return nil, err
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "lifeline: %v\n", err)
+	}
+	prompt := func() string {
+		if st, err := swap.LoadStatus(env.ProcRoot, jpath); err == nil && !st.Deadline.IsZero() {
+			return fmt.Sprintf("lifeline %s# ", time.Until(st.Deadline).Round(time.Second))
+		}
+		return "lifeline# "
+	}
+	srv, err := lifeline.Start(ctx, lifeline.Options{
+		Listen: lc.Listen, Port: lc.Port, AuthorizedKeys: keys, Env: env, Log: env.Stdout,
+		Banner: func() string { return "rootswap lifeline: " + prompt() + "\n" },
+		Shell: func(ctx context.Context, e *cli.Env, args []string) error {
+			environ := append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+			if t := e.Getenv("TERM"); t != "" {
+				environ = append(environ, "TERM="+t)
+			}
+			return rescue.Run(ctx, e, rescue.Options{Prompt: prompt, Environ: environ, Interactive: len(args) == 0}, args)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, a := range srv.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	msg := fmt.Sprintf("lifeline SSH on %v, host key %s: ssh -p %d root@HOST gives the rescue shell", addrs, srv.Fingerprint(), lc.Port)
+	fmt.Fprintln(env.Stdout, msg)
+	j.Add(journal.Record{Kind: journal.KindNote, Describe: msg, Data: map[string]string{"lifeline_fingerprint": srv.Fingerprint()}})
+	return srv, nil
+}
