@@ -90,10 +90,10 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 
 // engineConfig is what the foreground hands the engine.
 type engineConfig struct {
-	Opts        swap.Options  `json:"opts"`
-	Force       bool          `json:"force"`
-	Foreground  int           `json:"foreground"`
-	ReleaseWait time.Duration `json:"release_wait"`
+	Opts        swap.Options   `json:"opts"`
+	Force       bool           `json:"force"`
+	Foreground  int            `json:"foreground"`
+	ReleaseWait time.Duration  `json:"release_wait"`
 	Lifeline    lifelineConfig `json:"lifeline"`
 }
 
