@@ -5,6 +5,7 @@ package confirm
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/journal"
@@ -44,6 +45,9 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	if st.Phase != journal.WaitingConfirm {
 		return fmt.Errorf("nothing to confirm: the swap is %s", st.Phase)
+	}
+	if err := swap.CheckNewLogin(env.ProcRoot, filepath.Dir(*path), st.EnginePID); err != nil {
+		return err
 	}
 	j, err := journal.OpenAppend(*path, env.Now)
 	if err != nil {

@@ -78,10 +78,24 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 
-	fmt.Fprintf(env.Stdout, "$ rootswap run --to %s --yes     (inside the server)\n", srv.TargetDev)
+	fmt.Fprintf(env.Stdout, "$ rootswap run --to %s --yes --no-lifeline --confirm-timeout 60s     (inside the server)\n", srv.TargetDev)
 	out := prefixWriter{w: env.Stdout, prefix: "  | "}
-	if err := srv.Exec(ctx, nil, &out, &out, "/usr/sbin/rootswap", "run", "--to", srv.TargetDev, "--yes", "--no-lifeline", "--release-wait", "20s"); err != nil {
+	if err := srv.Exec(ctx, nil, &out, &out, "/usr/sbin/rootswap", "run", "--to", srv.TargetDev, "--yes", "--no-lifeline", "--confirm-timeout", "60s", "--release-wait", "20s"); err != nil {
 		fmt.Fprintf(env.Stdout, "run: %v\n", err)
+	}
+	// As the admin would: a new login, then confirm. Until then the engine
+	// keeps the old root and would roll back by itself.
+	for i := 0; i < 100; i++ {
+		var st bytes.Buffer
+		srv.Exec(ctx, nil, &st, &st, "/usr/sbin/rootswap", "status")
+		if strings.HasPrefix(st.String(), "waiting-confirm") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(env.Stdout, "\n$ rootswap confirm     (a new login inside the server)\n")
+	if err := srv.Exec(ctx, nil, &out, &out, "/usr/sbin/rootswap", "confirm"); err != nil {
+		fmt.Fprintf(env.Stdout, "confirm: %v\n", err)
 	}
 	// The foreground returns once the pivot is done; the engine goes on
 	// releasing the old root. Follow status until it ends.

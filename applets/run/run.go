@@ -41,7 +41,8 @@ root. Any failure before the release puts the old root back.
   --kill                kill writers that belong to no service
   --force               overwrite a target that carries a signature
   --yes                 do not ask before starting
-  --confirm-timeout D   wait D for 'rootswap confirm' before releasing (0: no wait)
+  --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
+                        login, else roll back by itself (120s; 0: confirm at once)
   --release-wait D      how long to wait for old sessions to let go of the old root (5m)
   --lifeline-port N     the engine's own SSH server for the rescue shell (2222)
   --lifeline-listen A   listen on address A only (repeatable; default every address)
@@ -56,7 +57,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	kill := fs.Bool("kill", false, "")
 	force := fs.Bool("force", false, "")
 	yes := fs.Bool("yes", false, "")
-	confirm := fs.Duration("confirm-timeout", 0, "")
+	confirm := fs.Duration("confirm-timeout", 2*time.Minute, "")
 	release := fs.Duration("release-wait", 5*time.Minute, "")
 	engine := fs.String("engine", "", "")
 	noLifeline := fs.Bool("no-lifeline", false, "")
@@ -95,6 +96,17 @@ type engineConfig struct {
 	Foreground  int            `json:"foreground"`
 	ReleaseWait time.Duration  `json:"release_wait"`
 	Lifeline    lifelineConfig `json:"lifeline"`
+	// Session is the foreground and its ancestors (the admin's shell and
+	// sshd session): confirm refuses to come from them.
+	Session []int `json:"session"`
+}
+
+func sessionPIDs(procRoot string) []int {
+	var out []int
+	for pid := range swap.Ancestors(procRoot, os.Getpid()) {
+		out = append(out, pid)
+	}
+	return out
 }
 
 func foreground(ctx context.Context, env *cli.Env, opts swap.Options, lc lifelineConfig, force, yes bool, release time.Duration) error {
@@ -126,7 +138,7 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, lc lifelin
 	if err != nil {
 		return err
 	}
-	cfg, _ := json.Marshal(engineConfig{Opts: opts, Force: force, Foreground: os.Getpid(), ReleaseWait: release, Lifeline: lc})
+	cfg, _ := json.Marshal(engineConfig{Opts: opts, Force: force, Foreground: os.Getpid(), Session: sessionPIDs(env.ProcRoot), ReleaseWait: release, Lifeline: lc})
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
 		return err
 	}
@@ -187,8 +199,11 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, lc lifelin
 			s.Deadline.Local().Format(time.TimeOnly))
 		return cli.ExitCode(4)
 	default:
-		fmt.Fprintf(env.Stdout, "\nthe pivot is done and sshd runs from the new root. This session still runs the old sshd and shell, which hold the old root:\n"+
-			"log out and in again; the engine releases the old root once they are gone (rootswap status).\n")
+		fmt.Fprintf(env.Stdout, "\nthe pivot is done and sshd runs from the new root. This session still runs the old sshd and shell, which hold the old root.\n")
+		if opts.ConfirmTimeout > 0 {
+			fmt.Fprintf(env.Stdout, "Log in AGAIN (a new SSH session proves logins work) and run `rootswap confirm` within %s, else the swap rolls back by itself.\n", opts.ConfirmTimeout)
+		}
+		fmt.Fprintf(env.Stdout, "Then log out of this session: the engine releases the old root once it is gone (rootswap status).\n")
 		return nil
 	}
 }

@@ -133,7 +133,7 @@ func TestSwapMovesRootAndEveryDaemon(t *testing.T) {
 	s.checkOn(before, s.RootDev)
 	sums, _ := s.sh(nil, fileSums)
 
-	out, code := s.sh(nil, "/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --release-wait 30s")
+	out, code := s.sh(nil, "/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0 --release-wait 30s")
 	if code != 0 {
 		t.Fatalf("run exited %d:\n%s", code, out)
 	}
@@ -185,7 +185,7 @@ func TestFaultAtEachStepRollsBack(t *testing.T) {
 	for _, step := range []string{"stop-services", "remount-ro", "copy", "fsck", "mount-new", "pivot", "move-mounts", "restart-sshd", "start-services", "wait-confirm"} {
 		t.Run(step, func(t *testing.T) {
 			s := start(t, sandbox.Options{})
-			out, code := s.sh([]string{"ROOTSWAP_TEST_FAULT=" + step}, "/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline")
+			out, code := s.sh([]string{"ROOTSWAP_TEST_FAULT=" + step}, "/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0")
 			// The foreground returns once sshd runs from the new root; a
 			// later failure shows in status only.
 			late := step == "start-services" || step == "wait-confirm"
@@ -216,7 +216,7 @@ func TestRollbackAfterEngineKilled(t *testing.T) {
 			// The foreground returns when the engine stops advancing only
 			// after the pivot; run it in the background.
 			s.sh([]string{"ROOTSWAP_TEST_FAULT=" + step + ":hang"},
-				"/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline >/run/run.out 2>&1 &")
+				"/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0 >/run/run.out 2>&1 &")
 			deadline := time.Now().Add(time.Minute)
 			for {
 				st, _ := s.sh(nil, "/usr/sbin/rootswap status")
@@ -269,7 +269,7 @@ func TestBadTargetRefused(t *testing.T) {
 		{s.RootDev, "is / itself"},
 		{"/dev/null", "not a block device"},
 	} {
-		out, code := s.sh(nil, "/usr/sbin/rootswap run --to "+tc.target+" --yes --no-lifeline")
+		out, code := s.sh(nil, "/usr/sbin/rootswap run --to "+tc.target+" --yes --no-lifeline --confirm-timeout 0")
 		if code != 3 || !strings.Contains(out, tc.want) {
 			t.Errorf("run --to %s exited %d, want 3 and %q:\n%s", tc.target, code, tc.want, out)
 		}
