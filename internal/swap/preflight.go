@@ -150,6 +150,11 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		if !h.BlocksReadOnly() {
 			continue
 		}
+		if hasSvc && sys.Kind() == initsys.KindSystemd && svc.Name == "systemd-journald.service" {
+			// Not stopped: `journalctl --relinquish-var` moves its files to
+			// /run before the read-only remount, --flush brings them back.
+			continue
+		}
 		if len(h.Deleted) > 0 {
 			r.Deleted = append(r.Deleted, p)
 		} else {
