@@ -53,7 +53,7 @@ func TestTooSmallTargetBlocks(t *testing.T) {
 	if jerr := json.Unmarshal([]byte(jout), &rep); jerr != nil {
 		t.Fatalf("--json: %v\n%s", jerr, jout)
 	}
-	if rep.OK || len(rep.Report.Blockers) == 0 || len(rep.Steps) == 0 || rep.Steps[0].Name != "stop-services" {
+	if rep.OK || len(rep.Report.Blockers) == 0 || len(rep.Steps) == 0 || rep.Steps[0].Name != "prepare" {
 		t.Errorf("--json report = %+v", rep)
 	}
 	if !errors.As(err, &code) || code != 3 {

@@ -25,19 +25,20 @@ type Options struct {
 type State struct {
 	Opts Options `json:"opts"`
 
-	OldRoot   mountinfo.Mount `json:"old_root"`  // the / mount before the swap
-	InitKind  string          `json:"init_kind"` // systemd, sysvinit, ...
-	Stopped   []string        `json:"stopped,omitempty"`
-	Sockets   []string        `json:"sockets,omitempty"` // .socket units stopped with their services
-	Unmounted mountinfo.Table `json:"unmounted,omitempty"`
-	ReadOnly  bool            `json:"read_only,omitempty"` // / was remounted read-only by us
-	Copied    int64           `json:"copied,omitempty"`
-	Mounted   bool            `json:"mounted,omitempty"` // new root mounted at NewRoot
-	Pivoted   bool            `json:"pivoted,omitempty"`
-	Moved     []string        `json:"moved,omitempty"`  // mount points moved back under /
-	Shared    []string        `json:"shared,omitempty"` // mount points that had shared propagation
-	Restarted []string        `json:"restarted,omitempty"`
-	Holders   []string        `json:"holders,omitempty"` // what still held the old root at the end
+	OldRoot     mountinfo.Mount `json:"old_root"`  // the / mount before the swap
+	InitKind    string          `json:"init_kind"` // systemd, sysvinit, ...
+	Stopped     []string        `json:"stopped,omitempty"`
+	Sockets     []string        `json:"sockets,omitempty"` // .socket units stopped with their services
+	Unmounted   mountinfo.Table `json:"unmounted,omitempty"`
+	MadeNewRoot bool            `json:"made_new_root,omitempty"` // prepare created NewRoot
+	ReadOnly    bool            `json:"read_only,omitempty"`     // / was remounted read-only by us
+	Copied      int64           `json:"copied,omitempty"`
+	Mounted     bool            `json:"mounted,omitempty"` // new root mounted at NewRoot
+	Pivoted     bool            `json:"pivoted,omitempty"`
+	Moved       []string        `json:"moved,omitempty"`  // mount points moved back under /
+	Shared      []string        `json:"shared,omitempty"` // mount points that had shared propagation
+	Restarted   []string        `json:"restarted,omitempty"`
+	Holders     []string        `json:"holders,omitempty"` // what still held the old root at the end
 
 	// PastNoReturn is set once the old root is released: from then on a
 	// failure is reported, not rolled back.

@@ -18,6 +18,7 @@ import (
 // Steps is the swap, in order. plan prints it; run executes it.
 func Steps(rt *Runtime) []Step {
 	return []Step{
+		&prepare{rt},
 		&stopServices{rt},
 		&unmountExtra{rt},
 		&remountRO{rt},
@@ -55,6 +56,35 @@ func service(rt *Runtime, name string) initsys.Service {
 		kind = initsys.OpenRCService
 	}
 	return initsys.Service{Name: name, Kind: kind, Restartable: true}
+}
+
+// ---- prepare --------------------------------------------------------------
+
+type prepare struct{ rt *Runtime }
+
+func (*prepare) Name() string { return "prepare" }
+func (*prepare) Fatal() bool  { return true }
+func (*prepare) Describe(s *State) string {
+	return "mkdir " + s.Opts.NewRoot + " while / is still writable (if missing)"
+}
+func (*prepare) Do(ctx context.Context, s *State) error {
+	if _, err := os.Stat(s.Opts.NewRoot); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(s.Opts.NewRoot, 0o755); err != nil {
+		return err
+	}
+	s.MadeNewRoot = true
+	return nil
+}
+func (*prepare) Undo(ctx context.Context, s *State) error {
+	if s.MadeNewRoot {
+		if err := os.Remove(s.Opts.NewRoot); err != nil {
+			return err
+		}
+		s.MadeNewRoot = false
+	}
+	return nil
 }
 
 // ---- stop-services -------------------------------------------------------

@@ -218,6 +218,9 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 		if h.PID == 1 || isRespawned(rt, h, respawn) {
 			continue
 		}
+		if h.OtherNS != "" && len(h.Uses)+len(h.Writes)+len(h.Deleted) == 0 {
+			continue // only its namespace holds it: release restarts it after the umount
+		}
 		svc, ok := rt.Init.ServiceOf(h.PID)
 		if !ok || !svc.Restartable {
 			orphans = append(orphans, fmt.Sprintf("%s[%d] (%s)", h.Comm, h.PID, h.What()))
@@ -343,15 +346,24 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 		if err != nil {
 			return err
 		}
+		// Only holders in this mount namespace keep the umount from
+		// succeeding. Those in namespaces of their own (sandboxed
+		// services) are dealt with after it: restarted before, they
+		// would clone /mnt/oldroot into their new namespace again.
 		var names []string
 		pid1 := false
+		blocking := 0
 		for _, h := range hs {
+			if h.OtherNS != "" && len(h.Uses)+len(h.Writes)+len(h.Deleted) == 0 {
+				continue
+			}
+			blocking++
 			if h.PID == 1 {
 				pid1 = true
 			}
 			names = append(names, fmt.Sprintf("%s[%d] %s", h.Comm, h.PID, h.What()))
 		}
-		if len(hs) == 0 || (pid1 && len(hs) == 1) {
+		if blocking == 0 || (pid1 && blocking == 1) {
 			flags := 0
 			if pid1 {
 				// busybox init cannot re-exec: detach lazily; PID 1 keeps
@@ -362,6 +374,9 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 			if err := rt.Mounter.Unmount(old, flags); err == nil {
 				s.PastNoReturn = true
 				s.Holders = nil
+				if err := st.releaseNamespaces(ctx, s, dev); err != nil {
+					return err
+				}
 				return st.proveReleased(s, pid1)
 			} else if !errors.Is(err, unix.EBUSY) {
 				return err
@@ -372,7 +387,7 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 			last = msg
 		}
 		s.Holders = names
-		if rt.Now().After(deadline) && len(hs) == 0 {
+		if rt.Now().After(deadline) && blocking == 0 {
 			// EBUSY with no holder in sight: the reference is outside
 			// this PID namespace. The filesystem is read-only; detach it
 			// and say so rather than leave it in the way.
@@ -391,6 +406,40 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// releaseNamespaces restarts the services whose own mount namespaces
+// still hold a copy of the old root (systemd's PrivateTmp=, ProtectSystem=:
+// udevd, networkd, logind). Now that /mnt/oldroot is gone from ours,
+// their new namespaces come without it.
+func (st *releaseOldRoot) releaseNamespaces(ctx context.Context, s *State, dev uint64) error {
+	rt := st.rt
+	hs, err := rescanHolders(rt, dev)
+	if err != nil {
+		return err
+	}
+	done := map[string]bool{}
+	var errs []error
+	for _, h := range hs {
+		if h.OtherNS == "" {
+			continue
+		}
+		svc, ok := rt.Init.ServiceOf(h.PID)
+		if !ok || !svc.Restartable {
+			rt.logf("    %s[%d]'s mount namespace %s holds the old filesystem and it belongs to no service", h.Comm, h.PID, h.OtherNS)
+			continue
+		}
+		if done[svc.Name] {
+			continue
+		}
+		done[svc.Name] = true
+		rt.logf("    restarting %s: its mount namespace %s still holds the old filesystem", svc.Name, h.OtherNS)
+		if err := rt.Init.Restart(ctx, svc); err != nil {
+			errs = append(errs, fmt.Errorf("restart %s: %w", svc.Name, err))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.Join(errs...)
 }
 
 // proveReleased checks that no superblock of the old filesystem is left
