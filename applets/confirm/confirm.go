@@ -34,15 +34,11 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if len(rest) > 0 {
 		return cli.UsageError("unexpected argument %q", rest[0])
 	}
-	if *path == "" {
-		if *path, err = swap.FindJournal(swap.DefaultEngineDir); err != nil {
-			return err
-		}
-	}
-	st, err := swap.LoadStatus(env.ProcRoot, *path)
+	st, err := swap.CurrentStatus(env.ProcRoot, *path)
 	if err != nil {
 		return err
 	}
+	*path = st.Path
 	if st.Phase != journal.WaitingConfirm {
 		return fmt.Errorf("nothing to confirm: the swap is %s", st.Phase)
 	}

@@ -35,16 +35,12 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if len(rest) > 0 {
 		return cli.UsageError("unexpected argument %q", rest[0])
 	}
-	if *path == "" {
-		if *path, err = swap.FindJournal(swap.DefaultEngineDir); err != nil {
-			return err
-		}
-	}
-	procRoot := swap.LiveProcRoot(env.ProcRoot)
-	st, err := swap.LoadStatus(procRoot, *path)
+	st, err := swap.CurrentStatus(env.ProcRoot, *path)
 	if err != nil {
 		return err
 	}
+	*path = st.Path
+	procRoot := swap.LiveProcRoot(env.ProcRoot)
 	switch st.Phase {
 	case journal.Succeeded, journal.RolledBack:
 		return fmt.Errorf("the swap already ended (%s): nothing to roll back", st.Phase)

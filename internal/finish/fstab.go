@@ -2,6 +2,8 @@ package finish
 
 import (
 	"strings"
+
+	"github.com/rootswap/rootswap/internal/mountinfo"
 )
 
 // Fstab is /etc/fstab kept byte for byte: lines are only ever changed
@@ -73,7 +75,7 @@ func parseEntry(line string) (Entry, bool) {
 		if k >= len(span) {
 			return ""
 		}
-		return unescapeFstab(body[span[k][0]:span[k][1]])
+		return mountinfo.Unescape(body[span[k][0]:span[k][1]]) // fstab and mountinfo escape alike
 	}
 	return Entry{
 		Spec: field(0), File: field(1), VfsType: field(2), Opts: field(3), Freq: field(4), Pass: field(5),
@@ -136,27 +138,6 @@ func (f *Fstab) SetField(e Entry, k int, value string) {
 		}
 	}
 }
-
-// unescapeFstab undoes the octal escapes getmntent(3) knows: \040 space,
-// \011 tab, \012 newline, \134 backslash; any other \NNN too.
-func unescapeFstab(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOct(s[i+1]) && isOct(s[i+2]) && isOct(s[i+3]) {
-			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
-			b.WriteByte(v)
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOct(c byte) bool { return c >= '0' && c <= '7' }
 
 // escapeFstab writes the characters that would split or end a field as
 // octal escapes.

@@ -105,3 +105,16 @@ func LiveProcRoot(procRoot string) string {
 	}
 	return procRoot
 }
+
+// CurrentStatus finds the journal (path, or the live or archived one when
+// empty) and loads its status, with procfs wherever it is right now. It is
+// what status, confirm and rollback all start with.
+func CurrentStatus(procRoot, path string) (Status, error) {
+	if path == "" {
+		var err error
+		if path, err = FindJournal(DefaultEngineDir); err != nil {
+			return Status{}, err
+		}
+	}
+	return LoadStatus(LiveProcRoot(procRoot), path)
+}
