@@ -34,8 +34,11 @@ fuzz:
 demo: build
 	./rootswap demo
 
+# Tier 3: the qemu Debian guest. The swap with finish and a reboot, then a
+# fault run: the SSH session that started run dies during the copy.
 e2e: build
 	build/e2e.sh
+	ROOTSWAP_E2E_FAULT=kill-session ROOTSWAP_E2E_FINISH=0 build/e2e.sh
 
 install: build
 	install -m 0755 rootswap $(DESTDIR)$(PREFIX)/sbin/rootswap

@@ -13,6 +13,9 @@
 # "--grub-install /dev/vda"), ROOTSWAP_E2E_GUEST_PREP (a shell command run
 # in the guest before `plan`, default none), ROOTSWAP_VM_CACHE as for
 # vm.sh. The per-phase checks run inside the guest: build/vm/e2e-checks.sh.
+# ROOTSWAP_E2E_FAULT=kill-session kills the SSH session that started
+# `run` during the copy: the engine must go on and the host stay reachable.
+# ROOTSWAP_E2E_FINISH=0 skips finish and the reboot.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -197,17 +200,34 @@ pass_if "rootswap plan" "exit $rc" test "$rc" = 0
 say "run (prober: a fresh SSH login every 0.5 s)"
 prober_start
 t_run=$(now)
-vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes >"$out/run.txt" 2>&1
-rc=$?
-timings+=("run=$(secs "$t_run" "$(now)")")
-sed 's/^/   | /' "$out/run.txt"
-if grep -qi 'not implemented' "$out/run.txt"; then
-	check "rootswap run" FAIL "exit $rc: not implemented"
-else
-	pass_if "rootswap run" "exit $rc" test "$rc" = 0
-fi
 swapped=0
-[ "$rc" = 0 ] && swapped=1
+if [ "${ROOTSWAP_E2E_FAULT:-}" = kill-session ]; then
+	# The admin's SSH connection dies during the copy.
+	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes >"$out/run.txt" 2>&1 &
+	run_pid=$!
+	seen=""
+	for ((i = 0; i < 120; i++)); do
+		seen=$(timeout 30 "$vm" ssh -o ConnectTimeout=20 "$guest_bin" status 2>/dev/null | head -1)
+		case "$seen" in "running copy" | "running fsck" | "running resize") break ;; esac
+		sleep 1
+	done
+	kill "$run_pid" 2>/dev/null
+	wait "$run_pid" 2>/dev/null
+	sed 's/^/   | /' "$out/run.txt"
+	if [ "$seen" = "running copy" ]; then
+		check "session that started run killed during the copy" PASS "status was: $seen"
+	else
+		check "session that started run killed during the copy" FAIL "status was: ${seen:-?}"
+	fi
+	swapped=1
+else
+	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes >"$out/run.txt" 2>&1
+	rc=$?
+	sed 's/^/   | /' "$out/run.txt"
+	pass_if "rootswap run" "exit $rc" test "$rc" = 0
+	[ "$rc" = 0 ] && swapped=1
+fi
+timings+=("run=$(secs "$t_run" "$(now)")")
 
 # `run` returns once sshd runs from the new root; the engine goes on
 # (services, confirmation, releasing the old root) and `rootswap status`
@@ -249,7 +269,9 @@ vsh "$guest_bin" status --json >"$out/status.json" 2>"$out/status.err"
 pass_if "rootswap status --json" "$out/status.json" jq -e . "$out/status.json" >/dev/null 2>&1
 
 say "finish + reboot"
-if [ "$swapped" = 1 ]; then
+if [ "${ROOTSWAP_E2E_FINISH:-1}" = 0 ]; then
+	echo "   skipped (ROOTSWAP_E2E_FINISH=0)"
+elif [ "$swapped" = 1 ]; then
 	# shellcheck disable=SC2086
 	vsh "$guest_bin" finish $finish_args >"$out/finish.txt" 2>&1
 	rc=$?

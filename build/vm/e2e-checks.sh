@@ -25,12 +25,15 @@ fsbytes=$(tune2fs -l "$newdev" 2>/dev/null | awk -F: '/^Block count/ { c = $2 } 
 check "/ is ~3 GiB" "device $devbytes B, ext fs $fsbytes B" \
 	awk -v f="${fsbytes:-0}" 'BEGIN { exit !(f >= 0.98 * 3 * 2^30 && f <= 3 * 2^30) }'
 
-# The copy has the old filesystem's UUID until someone changes one of
-# them; while two block devices share it, root=UUID= (grub.cfg) and
-# LABEL=/UUID= in fstab pick either one.
-uuid=$(findmnt -no UUID /)
-check "root fs UUID unique" "UUID $uuid on: $(blkid -t UUID="$uuid" -o device | tr '\n' ' ')" \
-	[ "$(blkid -t UUID="$uuid" -o device | wc -l)" = 1 ]
+# The copy has the old filesystem's UUID until finish relabels the old
+# root (until then it is the exact fallback the rollback needs); while two
+# block devices share it, root=UUID= (grub.cfg) and LABEL=/UUID= in fstab
+# pick either one. So after finish and the reboot it must be unique.
+if [ "$phase" = "after reboot" ]; then
+	uuid=$(findmnt -no UUID /)
+	check "root fs UUID unique" "UUID $uuid on: $(blkid -t UUID="$uuid" -o device | tr '\n' ' ')" \
+		[ "$(blkid -t UUID="$uuid" -o device | wc -l)" = 1 ]
+fi
 
 check "/mnt/oldroot not mounted" "$(grep -c oldroot /proc/self/mountinfo) oldroot mounts" \
 	sh -c '! grep -q oldroot /proc/self/mountinfo'
