@@ -15,7 +15,9 @@
 # vm.sh. The per-phase checks run inside the guest: build/vm/e2e-checks.sh.
 # ROOTSWAP_E2E_FAULT=kill-session kills the SSH session that started
 # `run` during the copy: the engine must go on and the host stay reachable.
-# ROOTSWAP_E2E_FINISH=0 skips finish and the reboot.
+# ROOTSWAP_E2E_FINISH=0 skips finish and the reboot. ROOTSWAP_E2E_RUN_ARGS
+# adds options to plan and run (--kill on the sysvinit guest, whose
+# dhclient, started by ifupdown, writes its lease file with no service).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +26,7 @@ bin=${ROOTSWAP_BIN:-./rootswap}
 variant=${ROOTSWAP_E2E_VARIANT:-systemd}
 out=${ROOTSWAP_E2E_OUT:-$(mktemp -d /tmp/rootswap-e2e.XXXXXX)}
 finish_args=${ROOTSWAP_E2E_FINISH_ARGS:---grub-install /dev/vda}
+run_args=${ROOTSWAP_E2E_RUN_ARGS:-}
 mkdir -p "$out"
 guest_bin=/usr/local/sbin/rootswap
 newroot_dev=/dev/mapper/sys-root
@@ -192,7 +195,8 @@ version=$(vsh "$guest_bin" --version 2>&1)
 pass_if "rootswap --version in the guest" "$version" test -n "$version"
 
 say "plan"
-vsh "$guest_bin" plan --to /dev/sys/root >"$out/plan.txt" 2>&1
+# shellcheck disable=SC2086
+vsh "$guest_bin" plan --to /dev/sys/root $run_args >"$out/plan.txt" 2>&1
 rc=$?
 sed 's/^/   | /' "$out/plan.txt"
 pass_if "rootswap plan" "exit $rc" test "$rc" = 0
@@ -203,7 +207,7 @@ t_run=$(now)
 swapped=0
 if [ "${ROOTSWAP_E2E_FAULT:-}" = kill-session ]; then
 	# The admin's SSH connection dies during the copy.
-	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes >"$out/run.txt" 2>&1 &
+	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes $run_args >"$out/run.txt" 2>&1 &
 	run_pid=$!
 	seen=""
 	for ((i = 0; i < 120; i++)); do
@@ -221,7 +225,7 @@ if [ "${ROOTSWAP_E2E_FAULT:-}" = kill-session ]; then
 	fi
 	swapped=1
 else
-	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes >"$out/run.txt" 2>&1
+	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes $run_args >"$out/run.txt" 2>&1
 	rc=$?
 	sed 's/^/   | /' "$out/run.txt"
 	pass_if "rootswap run" "exit $rc" test "$rc" = 0

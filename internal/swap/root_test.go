@@ -294,3 +294,28 @@ func as(err error, target **exec.ExitError) bool {
 	}
 	return false
 }
+
+// A daemon with no service that writes to / blocks the swap unless
+// --kill; with it, the daemon is killed for the copy and started again
+// from the new root with the same command line.
+func TestKillRespawnsDaemon(t *testing.T) {
+	s := start(t, sandbox.Options{})
+	s.sh(nil, "cd /; /bin/busybox setsid /bin/busybox sh -c 'exec 3>>/var/log/orphan.log; exec /bin/busybox sleep 100000' </dev/null >/dev/null 2>&1 &")
+	out, code := s.sh(nil, "/usr/sbin/rootswap plan --to "+s.TargetDev)
+	if code != 3 || !strings.Contains(out, "belongs to no service") || !strings.Contains(out, "--kill") {
+		t.Fatalf("plan without --kill exited %d, want 3 naming the writer and --kill:\n%s", code, out)
+	}
+	out, code = s.sh(nil, "/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --kill --no-lifeline --confirm-timeout 0")
+	if code != 0 {
+		t.Fatalf("run --kill exited %d:\n%s", code, out)
+	}
+	if status, code := s.waitDone(); code != 0 {
+		t.Fatalf("status %d:\n%s", code, status)
+	}
+	s.checkOn(s.snapshot(), s.TargetDev)
+	// The daemon runs again, from the new root.
+	ps, _ := s.sh(nil, "for p in /proc/[0-9]*; do c=$(/bin/busybox tr '\\0' ' ' < $p/cmdline 2>/dev/null); case \"$c\" in *'sleep 100000'*) echo \"$c\"; /bin/busybox readlink $p/exe;; esac; done")
+	if !strings.Contains(ps, "sleep 100000") {
+		t.Errorf("the killed daemon was not started again:\n%s", ps)
+	}
+}

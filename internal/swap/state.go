@@ -29,6 +29,7 @@ type State struct {
 	InitKind    string          `json:"init_kind"` // systemd, sysvinit, ...
 	Stopped     []string        `json:"stopped,omitempty"`
 	Sockets     []string        `json:"sockets,omitempty"` // .socket units stopped with their services
+	Killed      []Killed        `json:"killed,omitempty"`  // writers with no service, killed with --kill
 	Unmounted   mountinfo.Table `json:"unmounted,omitempty"`
 	MadeNewRoot bool            `json:"made_new_root,omitempty"` // prepare created NewRoot
 	ReadOnly    bool            `json:"read_only,omitempty"`     // / was remounted read-only by us

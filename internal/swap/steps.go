@@ -104,7 +104,7 @@ func (st *stopServices) Describe(s *State) string {
 		for _, p := range r.Kill {
 			k = append(k, fmt.Sprintf("%s[%d]", p.Comm, p.PID))
 		}
-		parts = append(parts, "kill "+strings.Join(k, ", ")+" (no service; --kill)")
+		parts = append(parts, "kill "+strings.Join(k, ", ")+" (no service; --kill; daemons are started again with the same command line after the swap)")
 	}
 	if r.InitKind == string(initsys.KindSystemd) {
 		parts = append(parts, "journalctl --relinquish-var")
@@ -131,8 +131,10 @@ func (st *stopServices) Do(ctx context.Context, s *State) error {
 	}
 	if s.Opts.Kill {
 		for _, p := range rt.Report.Kill {
-			rt.logf("    killing %s[%d] (no service)", p.Comm, p.PID)
+			k := describeKilled(rt.ProcRoot, p.PID, p.Comm)
+			rt.logf("    killing %s[%d] (no service; a daemon is started again after the swap)", p.Comm, p.PID)
 			killAndWait(rt.ProcRoot, p.PID, 5*time.Second)
+			s.Killed = append(s.Killed, k)
 		}
 	}
 	return nil
@@ -140,6 +142,11 @@ func (st *stopServices) Do(ctx context.Context, s *State) error {
 
 func (st *stopServices) Undo(ctx context.Context, s *State) error {
 	var errs []error
+	for i := range s.Killed {
+		if err := respawn(st.rt, &s.Killed[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for i := len(s.Stopped) - 1; i >= 0; i-- {
 		if err := st.rt.Init.Start(ctx, service(st.rt, s.Stopped[i])); err != nil {
 			errs = append(errs, fmt.Errorf("start %s: %w", s.Stopped[i], err))

@@ -171,10 +171,20 @@ func (st *startServices) Do(ctx context.Context, s *State) error {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
 	}
+	for i := range s.Killed {
+		if err := respawn(st.rt, &s.Killed[i]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 func (st *startServices) Undo(ctx context.Context, s *State) error {
 	var errs []error
+	for _, k := range s.Killed {
+		if k.Respawned > 0 {
+			killAndWait(st.rt.ProcRoot, k.Respawned, 5*time.Second)
+		}
+	}
 	for i := len(s.Stopped) - 1; i >= 0; i-- {
 		if err := st.rt.Init.Stop(ctx, service(st.rt, s.Stopped[i])); err != nil {
 			errs = append(errs, err)
