@@ -62,7 +62,7 @@ func (st *restartService) Do(ctx context.Context, s *State) error {
 		st.rt.logf("    none of %s runs here: nothing to restart", strings.Join(st.candidates, ", "))
 		return nil
 	}
-	if err := st.rt.Init.Restart(ctx, svc); err != nil {
+	if err := restart(ctx, st.rt, svc); err != nil {
 		return err
 	}
 	s.Restarted = append(s.Restarted, svc.Name)
@@ -241,7 +241,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 		}
 		done[svc.Name] = true
 		rt.logf("    restarting %s (%s[%d] %s)", svc.Name, h.Comm, h.PID, h.What())
-		if err := rt.Init.Restart(ctx, svc); err != nil {
+		if err := restart(ctx, rt, svc); err != nil {
 			errs = append(errs, fmt.Errorf("restart %s: %w", svc.Name, err))
 			continue
 		}
@@ -271,7 +271,7 @@ func rehome(ctx context.Context, rt *Runtime, s *State, newDev uint64) error {
 	for _, names := range [][]string{{"ssh", "sshd", "dropbear"}, {"systemd-udevd", "udev", "udevd", "eudev"}} {
 		rs := &restartService{rt: rt, candidates: names}
 		if svc, ok := rs.running(ctx); ok {
-			if err := rt.Init.Restart(ctx, svc); err != nil {
+			if err := restart(ctx, rt, svc); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -444,7 +444,7 @@ func (st *releaseOldRoot) releaseNamespaces(ctx context.Context, s *State, dev u
 		}
 		done[svc.Name] = true
 		rt.logf("    restarting %s: its mount namespace %s still holds the old filesystem", svc.Name, h.OtherNS)
-		if err := rt.Init.Restart(ctx, svc); err != nil {
+		if err := restart(ctx, rt, svc); err != nil {
 			errs = append(errs, fmt.Errorf("restart %s: %w", svc.Name, err))
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -1,0 +1,67 @@
+package swap
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rootswap/rootswap/internal/initsys"
+)
+
+// restart restarts svc so that it runs from the current root. With
+// systemd the cgroup says which processes are the service. An init script
+// is not so sure a guide after a pivot: start-stop-daemon --exec
+// /usr/sbin/sshd no longer matches a daemon whose executable now reads
+// /mnt/oldroot/usr/sbin/sshd, so "restart" leaves the old daemon running
+// (still listening) and the new one fails to bind. So the daemon's main
+// processes (children of PID 1 that belong to svc) that survive the
+// script are stopped here and the service started again. Their children
+// (an sshd's sessions, the admin's own among them) are left alone.
+func restart(ctx context.Context, rt *Runtime, svc initsys.Service) error {
+	var before []int
+	if rt.Init.Kind() != initsys.KindSystemd {
+		before = mainPIDs(rt, svc)
+	}
+	if err := rt.Init.Restart(ctx, svc); err != nil {
+		return err
+	}
+	var survivors []int
+	for _, pid := range before {
+		if alive(rt.ProcRoot, pid) {
+			survivors = append(survivors, pid)
+		}
+	}
+	if len(survivors) == 0 {
+		return nil
+	}
+	for _, pid := range survivors {
+		rt.logf("    %s: pid %d survived its init script's restart (old executable); stopping it", svc.Name, pid)
+		killAndWait(rt.ProcRoot, pid, 5*time.Second)
+	}
+	return rt.Init.Start(ctx, svc)
+}
+
+// mainPIDs are the processes of svc whose parent is PID 1. The admin's
+// session may descend from one (the sshd listener): killing that one ends
+// no session, sshd sessions outlive their listener.
+func mainPIDs(rt *Runtime, svc initsys.Service) []int {
+	var out []int
+	ents, _ := os.ReadDir(rt.ProcRoot)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 1 || pid == rt.Self || PPID(rt.ProcRoot, pid) != 1 {
+			continue
+		}
+		if s, ok := rt.Init.ServiceOf(pid); ok && s.Name == svc.Name {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func alive(procRoot string, pid int) bool {
+	_, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(pid)))
+	return err == nil
+}
