@@ -136,7 +136,7 @@ func (s *Server) files() []stagedFile {
 		{"var/spool/cron/crontabs/root", 0o600, "# a writer on the root filesystem, once a minute\n* * * * * logger -t cron tick\n"},
 	}
 	for _, svc := range s.services() {
-		fs = append(fs, stagedFile{"etc/init.d/" + svc.name, 0o755, fmt.Sprintf(serviceScript, svc.comment, svc.name, svc.start)})
+		fs = append(fs, stagedFile{"etc/init.d/" + svc.name, 0o755, fmt.Sprintf(serviceScript, svc.comment, svc.name, svc.start, svc.stopExec)})
 	}
 	return fs
 }
@@ -144,18 +144,22 @@ func (s *Server) files() []stagedFile {
 // Page is what httpd serves at /.
 const Page = "<html><body><h1>rootswap sandbox</h1><p>served from the root filesystem</p></body></html>\n"
 
-type service struct{ name, comment, start string }
+// service is one init.d script. stopExec, when set, makes the script stop
+// the daemon the way Debian's do, start-stop-daemon --stop --exec, which
+// matches /proc/PID/exe: after a pivot it no longer finds the old daemon
+// (its exe is under /mnt/oldroot), as on a real sysvinit host.
+type service struct{ name, comment, start, stopExec string }
 
 func (s *Server) services() []service {
 	return []service{
 		{"syslogd", "busybox syslogd writing /var/log/messages; /dev/log -> " + SyslogSocket + " (a unix socket bound on /)",
-			"exec syslogd -n -O /var/log/messages"},
+			"exec syslogd -n -O /var/log/messages", ""},
 		{"crond", "busybox crond, runs /var/spool/cron/crontabs/root",
-			"exec crond -f -c /var/spool/cron/crontabs"},
+			"exec crond -f -c /var/spool/cron/crontabs", ""},
 		{"httpd", fmt.Sprintf("busybox httpd serving /var/www on port %d (inside the server's network namespace)", s.HTTPPort),
-			fmt.Sprintf("exec httpd -f -p %d -h /var/www", s.HTTPPort)},
+			fmt.Sprintf("exec httpd -f -p %d -h /var/www", s.HTTPPort), "/bin/busybox"},
 		{"holder", "keeps " + HeldFile + " open after deleting it, as a daemon with a rotated log would",
-			"exec 3>" + HeldFile + "; rm -f " + HeldFile + "; exec sleep 2147483647"},
+			"exec 3>" + HeldFile + "; rm -f " + HeldFile + "; exec sleep 2147483647", ""},
 	}
 }
 
@@ -166,6 +170,7 @@ const serviceScript = `#!/bin/sh
 # %s
 NAME=%s
 start_daemon() { %s; }
+STOP_EXEC=%s
 . /etc/init.d/functions
 `
 
@@ -197,6 +202,13 @@ do_stop() {
 		return 0
 	fi
 	pid=$(cat "$PIDFILE")
+	if [ -n "$STOP_EXEC" ]; then
+		start-stop-daemon -K -q -p "$PIDFILE" -x "$STOP_EXEC"
+		usleep 200000
+		rm -f "$PIDFILE"
+		echo "$NAME: stopped"
+		return 0
+	fi
 	kill "$pid"
 	n=0
 	while kill -0 "$pid" 2>/dev/null; do
