@@ -207,6 +207,7 @@ t_run=$(now)
 swapped=0
 if [ "${ROOTSWAP_E2E_FAULT:-}" = kill-session ]; then
 	# The admin's SSH connection dies during the copy.
+	# shellcheck disable=SC2086 # run_args is a list of options
 	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes $run_args >"$out/run.txt" 2>&1 &
 	run_pid=$!
 	seen=""
@@ -225,6 +226,7 @@ if [ "${ROOTSWAP_E2E_FAULT:-}" = kill-session ]; then
 	fi
 	swapped=1
 else
+	# shellcheck disable=SC2086 # run_args is a list of options
 	vsh -o ServerAliveInterval=5 -o ServerAliveCountMax=6 "$guest_bin" run --to /dev/sys/root --yes $run_args >"$out/run.txt" 2>&1
 	rc=$?
 	sed 's/^/   | /' "$out/run.txt"
