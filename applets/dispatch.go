@@ -76,19 +76,7 @@ func Dispatch(ctx context.Context, env *cli.Env, argv []string) int {
 }
 
 // Lookup finds an applet by name or alias.
-func Lookup(table []cli.Applet, name string) (cli.Applet, bool) {
-	for _, a := range table {
-		if a.Name == name {
-			return a, true
-		}
-		for _, alias := range a.Aliases {
-			if alias == name {
-				return a, true
-			}
-		}
-	}
-	return cli.Applet{}, false
-}
+func Lookup(table []cli.Applet, name string) (cli.Applet, bool) { return cli.Lookup(table, name) }
 
 func help(env *cli.Env) {
 	fmt.Fprintf(env.Stdout, "rootswap %s: replace the root filesystem of a running Linux host.\n\n", Version)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rootswap/rootswap/internal/cli"
 	"mvdan.cc/sh/v3/expand"
 )
 
@@ -93,7 +94,7 @@ func chrootCommand(c *call, dir string, args []string) (string, []string, error)
 		}
 	}
 	_, known := c.sh.commands[name]
-	if _, ok := lookupApplet(c.env.Applets, name); ok || known || name == "rootswap" {
+	if _, ok := cli.Lookup(c.env.Applets, name); ok || known || name == "rootswap" {
 		if !haveSelf {
 			return "", nil, fmt.Errorf("%s: not in %s's PATH, and no proc there to run it from this binary (mount -t proc proc %s/proc)", name, dir, dir)
 		}

@@ -55,7 +55,7 @@ func (s *shell) execMiddleware(next interp.ExecHandlerFunc) interp.ExecHandlerFu
 		if name == "rootswap" {
 			return s.runRootswap(ctx, hc, args[1:])
 		}
-		if a, ok := lookupApplet(s.env.Applets, name); ok {
+		if a, ok := cli.Lookup(s.env.Applets, name); ok {
 			return s.runApplet(ctx, hc, a, args[1:])
 		}
 		if name == helpCommand {
@@ -89,7 +89,7 @@ func (s *shell) runRootswap(ctx context.Context, hc interp.HandlerContext, args 
 		}
 		return nil
 	}
-	a, ok := lookupApplet(s.env.Applets, args[0])
+	a, ok := cli.Lookup(s.env.Applets, args[0])
 	if !ok {
 		fmt.Fprintf(hc.Stderr, "rootswap: unknown applet %q (rootswap --list shows them)\n", args[0])
 		return interp.ExitStatus(2)
@@ -130,20 +130,6 @@ func stdinOf(hc interp.HandlerContext) io.Reader {
 		return strings.NewReader("")
 	}
 	return hc.Stdin
-}
-
-func lookupApplet(table []cli.Applet, name string) (cli.Applet, bool) {
-	for _, a := range table {
-		if a.Name == name {
-			return a, true
-		}
-		for _, alias := range a.Aliases {
-			if alias == name {
-				return a, true
-			}
-		}
-	}
-	return cli.Applet{}, false
 }
 
 // help lists what the shell can run without any program on disk.

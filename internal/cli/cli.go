@@ -175,3 +175,18 @@ type StringList []string
 
 func (l *StringList) String() string     { return strings.Join(*l, ",") }
 func (l *StringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// Lookup finds an applet by name or alias.
+func Lookup(table []Applet, name string) (Applet, bool) {
+	for _, a := range table {
+		if a.Name == name {
+			return a, true
+		}
+		for _, alias := range a.Aliases {
+			if alias == name {
+				return a, true
+			}
+		}
+	}
+	return Applet{}, false
+}
