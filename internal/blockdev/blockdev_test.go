@@ -1,7 +1,6 @@
 package blockdev
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,49 +10,13 @@ import (
 
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // fixtureSys builds the sysfs tree described by testdata/sysfs.txt in a
 // temporary directory and returns its root.
-func fixtureSys(t *testing.T) string {
-	t.Helper()
-	f, err := os.Open("testdata/sysfs.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	root := t.TempDir()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.SplitN(line, " ", 3)
-		if len(fields) != 3 {
-			t.Fatalf("sysfs.txt: bad line %q", line)
-		}
-		p := filepath.Join(root, fields[1])
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		switch fields[0] {
-		case "file":
-			err = os.WriteFile(p, []byte(fields[2]+"\n"), 0o644)
-		case "link":
-			err = os.Symlink(fields[2], p)
-		default:
-			t.Fatalf("sysfs.txt: bad line %q", line)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
+func fixtureSys(t *testing.T) string { return testutil.TreeFromText(t, "testdata/sysfs.txt") }
 
 func TestLookup(t *testing.T) {
 	sys := fixtureSys(t)

@@ -1,7 +1,6 @@
 package finish
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"github.com/rootswap/rootswap/internal/swap"
 	"golang.org/x/sys/unix"
+
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // The story's identities: the old root is a block copy's source, so the
@@ -37,42 +38,7 @@ const mountsAfterSwap = `22 29 0:21 / /sys rw,nosuid,nodev,noexec,relatime share
 `
 
 // materialize builds the sysfs tree of testdata/sysfs.txt.
-func materialize(t *testing.T) string {
-	t.Helper()
-	f, err := os.Open("testdata/sysfs.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	root := t.TempDir()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.SplitN(line, " ", 3)
-		if len(fields) != 3 {
-			t.Fatalf("sysfs.txt: bad line %q", line)
-		}
-		p := filepath.Join(root, fields[1])
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		switch fields[0] {
-		case "file":
-			err = os.WriteFile(p, []byte(fields[2]+"\n"), 0o644)
-		case "link":
-			err = os.Symlink(fields[2], p)
-		default:
-			t.Fatalf("sysfs.txt: bad line %q", line)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
+func materialize(t *testing.T) string { return testutil.TreeFromText(t, "testdata/sysfs.txt") }
 
 // fixture is a host after a swap: a file tree (Root), /proc and /sys
 // trees, fake devices, a recording runner and a recording relabel applet.
