@@ -72,6 +72,9 @@ func FirstLine(st swap.Status) string {
 	switch st.Phase {
 	case journal.Running, journal.Failed:
 		return string(st.Phase) + " " + st.Step
+	case journal.RollingBack:
+		// One of the five words: a rollback in progress is running.
+		return "running rollback"
 	}
 	return string(st.Phase)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/journal"
+	"github.com/rootswap/rootswap/internal/swap"
 )
 
 func write(t *testing.T, recs ...journal.Record) string {
@@ -73,6 +74,9 @@ func TestStatusWords(t *testing.T) {
 	rb := write(t, append(steps[:3], journal.Record{Kind: journal.KindDone, Result: "rolled-back", Err: "copy failed"})...)
 	if out, code = run(t, "--journal", rb); code != 1 || !strings.HasPrefix(out, "rolled-back\n") {
 		t.Errorf("rolled back: %d\n%s", code, out)
+	}
+	if got := FirstLine(swap.Status{Summary: journal.Summary{Phase: journal.RollingBack}}); got != "running rollback" {
+		t.Errorf("a rollback in progress reads %q, want one of the five words: running rollback", got)
 	}
 	out, code = run(t, "--journal", ok, "--json")
 	if code != 0 || !strings.Contains(out, `"status": "succeeded"`) {
