@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // fakeTools makes a PATH directory holding shell scripts named after tools.
@@ -116,7 +118,7 @@ func TestRunCancel(t *testing.T) {
 	r := fakeTools(t, map[string]string{
 		"e2fsck": `trap 'echo interrupted; exit 32' INT; echo started; while :; do sleep 0.05; done`,
 	})
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	r.Stdout, r.Stderr = out, out
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

@@ -69,7 +69,7 @@ func TestDefaultListenInNetNS(t *testing.T) {
 	key := newSigner(t)
 	var calls atomic.Int32
 	inNetNS(t, func() error {
-		log := &syncBuffer{}
+		log := &testutil.SyncBuffer{}
 		s, err := Start(context.Background(), Options{
 			AuthorizedKeys: []ssh.PublicKey{key.PublicKey()},
 			Shell:          testShell(&calls, nil),

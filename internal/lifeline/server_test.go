@@ -26,6 +26,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rootswap/rootswap/internal/cli"
+
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // Every listener in these tests is on 127.0.0.1 with an ephemeral port,
@@ -33,24 +35,6 @@ import (
 
 // waitLimit bounds every wait for a condition; tests never sleep.
 const waitLimit = 10 * time.Second
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func newSigner(t *testing.T) ssh.Signer {
 	t.Helper()
@@ -107,9 +91,9 @@ func testShell(calls *atomic.Int32, blocked chan<- struct{}) Shell {
 }
 
 // startServer starts a lifeline on 127.0.0.1 that authorizes key.
-func startServer(t *testing.T, opts Options, key ssh.PublicKey) (*Server, *syncBuffer) {
+func startServer(t *testing.T, opts Options, key ssh.PublicKey) (*Server, *testutil.SyncBuffer) {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	opts.Listen = []string{"127.0.0.1:0"}
 	opts.AuthorizedKeys = []ssh.PublicKey{key}
 	opts.Log = log

@@ -2,6 +2,7 @@ package swap
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -38,7 +39,7 @@ func Follow(ctx context.Context, logf, jf *os.File, procRoot string, w io.Writer
 			}
 			b = append(partial, b...)
 			partial = nil
-			if rs, err := journal.Read(bytesReader(b)); err == nil {
+			if rs, err := journal.Read(bytes.NewReader(b)); err == nil {
 				recs = append(recs, rs...)
 			}
 		}
