@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"unsafe"
+
+	"github.com/rootswap/rootswap/internal/procscan"
 )
 
 // writeTable prints rows in lsof's layout: COMMAND, USER and NAME
@@ -17,7 +20,7 @@ func writeTable(w io.Writer, rows []row) error {
 	for i := range rows {
 		r := &rows[i]
 		wCmd = max(wCmd, len(r.Command))
-		wPID = max(wPID, len(strconv.Itoa(r.PID)))
+		wPID = max(wPID, digits(r.PID))
 		wUser = max(wUser, len(r.User))
 		wFD = max(wFD, len(fdBase(r)))
 		wType = max(wType, len(r.Type))
@@ -27,6 +30,7 @@ func writeTable(w io.Writer, rows []row) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var b []byte
+	var num [20]byte
 	line := func(cmd, pid, usr, fd string, mode byte, typ, dev, size, node, name string) {
 		b = b[:0]
 		b = left(b, cmd, wCmd)
@@ -50,10 +54,26 @@ func writeTable(w io.Writer, rows []row) error {
 		if r.Mode != "" {
 			mode = r.Mode[0]
 		}
-		line(r.Command, strconv.Itoa(r.PID), r.User, fdBase(r), mode, r.Type, r.Device, r.SizeOff, r.Node, r.Name)
+		pid := strconv.AppendInt(num[:0], int64(r.PID), 10)
+		line(r.Command, unsafeString(pid), r.User, fdBase(r), mode, r.Type, r.Device, r.SizeOff, r.Node, r.Name)
 	}
 	return bw.Flush()
 }
+
+// digits is the width of n in decimal.
+func digits(n int) int {
+	w := 1
+	if n < 0 {
+		w, n = 2, -n
+	}
+	for ; n >= 10; n /= 10 {
+		w++
+	}
+	return w
+}
+
+// unsafeString views b as a string for the moment it is copied out.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // fdBase is the FD column without the mode letter.
 func fdBase(r *row) string {
@@ -87,6 +107,7 @@ func writeJSON(w io.Writer, rows []row) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	for i := range rows {
+		rows[i].Flags = procscan.FlagNames(rows[i].flags)
 		if err := enc.Encode(&rows[i]); err != nil {
 			return err
 		}

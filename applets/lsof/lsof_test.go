@@ -167,7 +167,7 @@ func TestFileSelector(t *testing.T) {
 		}
 		return 0, 0, false, errors.New("no such file")
 	}
-	sel, err := selectors(snap, []string{"/var/log/messages", "/lib64/libc-2.13.so", "/mnt/nfs/home"}, fake)
+	sel, err := selectors(snap.Self, []string{"/var/log/messages", "/lib64/libc-2.13.so", "/mnt/nfs/home"}, fake)
 	if err != nil {
 		t.Fatal(err)
 	}

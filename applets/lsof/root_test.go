@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,43 +128,52 @@ func TestAgainstLsof(t *testing.T) {
 		}
 		want := parseLsofF(string(raw))
 
-		var stdout, stderr bytes.Buffer
-		env := cli.OSEnv()
-		env.Stdout, env.Stderr = &stdout, &stderr
-		if err := Main(context.Background(), env, []string{mnt}); err != nil {
-			t.Errorf("rootswap lsof %s: %v\n%s", mnt, err, stderr.String())
-			return
-		}
-		var got, marked []string
-		for _, tr := range triples(t, stdout.String()) {
-			if strings.HasSuffix(tr, "("+boundNote+")") {
-				marked = append(marked, tr)
-			} else {
-				got = append(got, tr)
-			}
-		}
-		same(t, "rootswap lsof vs lsof", got, want)
-		holderPID := strconv.Itoa(holder.Process.Pid)
-		sockRow := holderPID + " 3u " + filepath.Join(mnt, "s.sock") + " type=STREAM (" + boundNote + ")"
-		if len(marked) != 1 || marked[0] != sockRow {
-			t.Errorf("marked unix socket rows = %q, want [%q]", marked, sockRow)
-		}
-		// What the test set up is all there, so that equality above
-		// means something.
-		for _, w := range []string{
-			strconv.Itoa(fds.Process.Pid) + " txt " + mnt + "/sl (deleted)",
-			strconv.Itoa(fds.Process.Pid) + " 5r " + mnt + "/del (deleted)",
-			strconv.Itoa(fds.Process.Pid) + " 4w " + mnt + "/w",
-			strconv.Itoa(fds.Process.Pid) + " 6u " + mnt + "/w",
-			holderPID + " mem " + mnt + "/keep",
-			holderPID + " DEL " + mnt + "/gone",
-			holderPID + " cwd " + mnt,
-		} {
-			if !contains(got, w) {
-				t.Errorf("rootswap lsof lacks %q; got:\n%s", w, stdout.String())
-			}
+		// Both ways of reading: the BPF iterators (as root, the default)
+		// and /proc alone.
+		for _, mode := range [][]string{nil, {"--no-bpf"}} {
+			compareWithLsof(t, mode, mnt, want, fds.Process.Pid, holder.Process.Pid)
 		}
 	})
+}
+
+func compareWithLsof(t *testing.T, mode []string, mnt string, want []string, fdsPID, holderPID int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	env := cli.OSEnv()
+	env.Stdout, env.Stderr = &stdout, &stderr
+	if err := Main(context.Background(), env, append(mode, mnt)); err != nil {
+		t.Errorf("rootswap lsof %v %s: %v\n%s", mode, mnt, err, stderr.String())
+		return
+	}
+	var got, marked []string
+	for _, tr := range triples(t, stdout.String()) {
+		if strings.HasSuffix(tr, "("+boundNote+")") {
+			marked = append(marked, tr)
+		} else {
+			got = append(got, tr)
+		}
+	}
+	same(t, fmt.Sprintf("rootswap lsof %v vs lsof", mode), got, want)
+	sockRow := strconv.Itoa(holderPID) + " 3u " + filepath.Join(mnt, "s.sock") + " type=STREAM (" + boundNote + ")"
+	if len(marked) != 1 || marked[0] != sockRow {
+		t.Errorf("%v: marked unix socket rows = %q, want [%q]", mode, marked, sockRow)
+	}
+	// What the test set up is all there, so that equality above
+	// means something.
+	fdsP, holderP := strconv.Itoa(fdsPID), strconv.Itoa(holderPID)
+	for _, w := range []string{
+		fdsP + " txt " + mnt + "/sl (deleted)",
+		fdsP + " 5r " + mnt + "/del (deleted)",
+		fdsP + " 4w " + mnt + "/w",
+		fdsP + " 6u " + mnt + "/w",
+		holderP + " mem " + mnt + "/keep",
+		holderP + " DEL " + mnt + "/gone",
+		holderP + " cwd " + mnt,
+	} {
+		if !contains(got, w) {
+			t.Errorf("rootswap lsof %v lacks %q; got:\n%s", mode, w, stdout.String())
+		}
+	}
 }
 
 // parseLsofF turns `lsof -F pfan` output into sorted "PID FD NAME".

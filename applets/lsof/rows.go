@@ -24,8 +24,9 @@ type row struct {
 	Node    string `json:"node"`
 	Name    string `json:"name"` // as printed, " (deleted)" included
 	Deleted bool   `json:"deleted"`
-	Flags   string `json:"flags,omitempty"` // O_APPEND|O_CLOEXEC...
+	Flags   string `json:"flags,omitempty"` // O_APPEND|O_CLOEXEC..., filled for JSON only
 	MntID   int    `json:"mnt_id,omitempty"`
+	flags   uint32 // the open flags behind Flags
 	// Note marks rows real lsof does not print: unix sockets bound on a
 	// selected filesystem.
 	Note string `json:"note,omitempty"`
@@ -53,11 +54,64 @@ func (u users) name(uid int) string {
 	return n
 }
 
+// texts caches the column texts that repeat across rows (devices,
+// descriptor numbers, inodes): a busy host has a hundred thousand rows
+// naming a few devices and a few thousand files.
+type texts struct {
+	devs  map[uint64]string
+	fds   map[int]string // fd<<8 | mode letter
+	nodes map[uint64]string
+}
+
+func newTexts() *texts {
+	return &texts{devs: map[uint64]string{}, fds: map[int]string{}, nodes: map[uint64]string{}}
+}
+
+// device spells a device number the way lsof does: "254,0".
+func (c *texts) device(dev uint64) string {
+	s, ok := c.devs[dev]
+	if !ok {
+		s = strconv.FormatUint(uint64(unix.Major(dev)), 10) + "," + strconv.FormatUint(uint64(unix.Minor(dev)), 10)
+		c.devs[dev] = s
+	}
+	return s
+}
+
+// fd is the FD column: the number and the access letter.
+func (c *texts) fd(num int, access byte) string {
+	key := num<<8 | int(access)
+	s, ok := c.fds[key]
+	if !ok {
+		s = strconv.Itoa(num)
+		if access != 0 {
+			s += string(access)
+		}
+		c.fds[key] = s
+	}
+	return s
+}
+
+func (c *texts) node(ino uint64) string {
+	s, ok := c.nodes[ino]
+	if !ok {
+		s = strconv.FormatUint(ino, 10)
+		if len(c.nodes) < 1<<16 {
+			c.nodes[ino] = s
+		}
+	}
+	return s
+}
+
 // listRows makes the rows of every process, in lsof's order: cwd, rtd,
 // txt, mapped files, descriptors; keeping those some selector matches
 // (all of them when there are no selectors).
 func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
-	var rows []row
+	c := newTexts()
+	n := 0
+	for _, p := range snap.Procs {
+		n += 3 + len(p.Maps) + len(p.FDs)
+	}
+	rows := make([]row, 0, n)
 	for _, p := range snap.Procs {
 		base := row{Command: p.Comm, PID: p.PID, UID: p.UID, User: u.name(p.UID)}
 		t := snap.Mounts[p.MountNS]
@@ -74,7 +128,7 @@ func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
 			r := base
 			r.FD, r.Type, r.Name, r.Deleted = l.fd, "DIR", withDeleted(l.link.Name, l.link.Deleted), l.link.Deleted
 			if l.link.HasMount {
-				r.Device, r.MntID = device(l.link.Dev), l.link.Mount.ID
+				r.Device, r.MntID = c.device(l.link.Dev), l.link.Mount.ID
 			}
 			add(r)
 		}
@@ -83,17 +137,20 @@ func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
 			r := base
 			r.FD, r.Type, r.Name, r.Deleted = "txt", "REG", withDeleted(exe.Name, exe.Deleted), exe.Deleted
 			if exe.HasIno || exe.HasMount {
-				r.Device = device(exe.Dev)
+				r.Device = c.device(exe.Dev)
 			}
 			if exe.HasIno {
-				r.Node = strconv.FormatUint(exe.Ino, 10)
+				r.Node = c.node(exe.Ino)
 			}
 			if exe.Stat != nil {
 				r.Type, r.SizeOff = fileType(exe.Stat.Mode), strconv.FormatInt(exe.Stat.Size, 10)
 			}
 			add(r)
 		}
-		seen := map[[2]uint64]bool{}
+		var seen map[[2]uint64]bool
+		if exe.HasIno || len(p.Maps) > 0 {
+			seen = map[[2]uint64]bool{}
+		}
 		if exe.HasIno {
 			seen[[2]uint64{exe.Dev, exe.Ino}] = true
 		}
@@ -104,7 +161,7 @@ func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
 			}
 			seen[key] = true
 			r := base
-			r.FD, r.Type, r.Device, r.Node, r.Name = "mem", "REG", device(m.Dev()), strconv.FormatUint(m.Inode, 10), m.Path
+			r.FD, r.Type, r.Device, r.Node, r.Name = "mem", "REG", c.device(m.Dev()), c.node(m.Inode), m.Path
 			st := snap.MapStat(m)
 			if st != nil {
 				r.Type = fileType(st.Mode)
@@ -117,7 +174,7 @@ func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
 			add(r)
 		}
 		for i := range p.FDs {
-			if r, ok := fdRow(snap, p, &p.FDs[i], base, sel, t); ok {
+			if r, ok := fdRow(snap, p, &p.FDs[i], base, sel, t, c); ok {
 				add(r)
 			}
 		}
@@ -126,16 +183,17 @@ func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
 }
 
 // fdRow makes the row of one descriptor when a selector matches it.
-func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base row, sel []selector, t mountinfo.Table) (row, bool) {
+func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base row, sel []selector, t mountinfo.Table, c *texts) (row, bool) {
 	r := base
-	r.FD = strconv.Itoa(f.Num)
 	if f.HasInfo && f.Info.HasFlags {
 		a := procscan.Access(f.Info.Flags)
-		r.FD += string(a)
+		r.FD = c.fd(f.Num, a)
 		if a != ' ' {
-			r.Mode = string(a)
+			r.Mode = accessModes[a]
 		}
-		r.Flags = procscan.FlagNames(f.Info.Flags)
+		r.flags = f.Info.Flags
+	} else {
+		r.FD = c.fd(f.Num, 0)
 	}
 	if f.HasMount {
 		r.MntID = f.Mount.ID
@@ -143,18 +201,18 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 	dev, hasDev := f.Dev()
 	ino, hasIno := f.Ino()
 	if hasDev {
-		r.Device = device(dev)
+		r.Device = c.device(dev)
 	}
 	if hasIno {
-		r.Node = strconv.FormatUint(ino, 10)
+		r.Node = c.node(ino)
 	}
-	r.SizeOff = "0t" + strconv.FormatInt(f.Info.Pos, 10)
+	offset := func() string { return "0t" + strconv.FormatInt(f.Info.Pos, 10) }
 
 	switch f.Kind {
 	case procscan.KindSocket:
 		u, isUnix := snap.Unix[f.Inode]
 		if !isUnix {
-			r.Type, r.Device, r.Name = "sock", "", f.Name
+			r.Type, r.Device, r.Name, r.SizeOff = "sock", "", f.Name, offset()
 			return r, len(sel) == 0
 		}
 		r.Type, r.Device, r.SizeOff = "unix", "", "0t0"
@@ -186,14 +244,17 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 		}
 		return r, false
 	case procscan.KindPipe:
-		r.Type, r.Device, r.Name = "FIFO", "", "pipe"
+		r.Type, r.Device, r.Name, r.SizeOff = "FIFO", "", "pipe", offset()
 		return r, len(sel) == 0
 	case procscan.KindAnon:
-		r.Type, r.Device, r.Name = "a_inode", "", f.Name[len("anon_inode:"):]
+		r.Type, r.Device, r.Name, r.SizeOff = "a_inode", "", f.Name[len("anon_inode:"):], offset()
 		return r, len(sel) == 0
 	case procscan.KindOther:
-		r.Type = "unknown"
+		r.Type, r.SizeOff = "unknown", offset()
 		return r, len(sel) == 0 || matchFD(sel, f, dev, hasDev, ino, hasIno)
+	}
+	if len(sel) > 0 && !matchFD(sel, f, dev, hasDev, ino, hasIno) {
+		return r, false
 	}
 	r.Name, r.Deleted = withDeleted(f.Name, f.Deleted), f.Deleted
 	switch {
@@ -201,15 +262,17 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 		r.Type = fileType(f.Stat.Mode)
 		if r.Type == "REG" || r.Type == "DIR" {
 			r.SizeOff = strconv.FormatInt(f.Stat.Size, 10)
+		} else {
+			r.SizeOff = offset()
 		}
 	case f.Info.Flags&unix.O_DIRECTORY != 0:
-		r.Type = "DIR"
+		r.Type, r.SizeOff = "DIR", offset()
 	default:
 		// Not stat'ed (not a local filesystem): the type is unknown and
 		// SIZE/OFF shows the offset.
-		r.Type = "unknown"
+		r.Type, r.SizeOff = "unknown", offset()
 	}
-	return r, len(sel) == 0 || matchFD(sel, f, dev, hasDev, ino, hasIno)
+	return r, true
 }
 
 func matchFD(sel []selector, f *procscan.FD, dev uint64, hasDev bool, ino uint64, hasIno bool) bool {
@@ -265,10 +328,8 @@ func withDeleted(name string, deleted bool) string {
 	return name
 }
 
-// device spells a device number the way lsof does: "254,0".
-func device(dev uint64) string {
-	return strconv.FormatUint(uint64(unix.Major(dev)), 10) + "," + strconv.FormatUint(uint64(unix.Minor(dev)), 10)
-}
+// accessModes spells the access letters as the Mode field.
+var accessModes = map[byte]string{'r': "r", 'w': "w", 'u': "u"}
 
 // fileType is lsof's TYPE for a stat mode.
 func fileType(mode uint32) string {

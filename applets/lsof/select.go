@@ -3,10 +3,10 @@ package lsof
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/rootswap/rootswap/internal/mountinfo"
-	"github.com/rootswap/rootswap/internal/procscan"
 )
 
 // selector is one PATH operand: a whole filesystem (a mount point was
@@ -38,11 +38,11 @@ func stat(p string) (dev, ino uint64, isDir bool, err error) {
 
 // selectors turns absolute PATH operands into selectors against the
 // scanner's own mount table.
-func selectors(snap *procscan.Snapshot, paths []string, stat statFunc) ([]selector, error) {
+func selectors(self mountinfo.Table, paths []string, stat statFunc) ([]selector, error) {
 	var out []selector
 	for _, p := range paths {
 		p = filepath.Clean(p)
-		if m, ok := mountPoint(snap.Self, p); ok {
+		if m, ok := mountPoint(self, p); ok {
 			out = append(out, selector{path: p, fs: true, dev: m.Dev(), isDir: true})
 			continue
 		}
@@ -52,7 +52,7 @@ func selectors(snap *procscan.Snapshot, paths []string, stat statFunc) ([]select
 		}
 		// A symlink to a mount point names that mount point.
 		if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
-			if m, ok := mountPoint(snap.Self, real); ok && m.Dev() == dev {
+			if m, ok := mountPoint(self, real); ok && m.Dev() == dev {
 				out = append(out, selector{path: real, fs: true, dev: dev, isDir: true})
 				continue
 			}
@@ -60,6 +60,28 @@ func selectors(snap *procscan.Snapshot, paths []string, stat statFunc) ([]select
 		out = append(out, selector{path: p, dev: dev, ino: ino, isDir: isDir})
 	}
 	return out, nil
+}
+
+// scanDevs is every filesystem the selectors can match, for the scan to
+// leave the others' files out: each selector's device, and for a file the
+// device of the mount holding it (stat's st_dev is a btrfs subvolume's,
+// not the filesystem's). nil, everything, when there are no selectors.
+func scanDevs(self mountinfo.Table, sel []selector) []uint64 {
+	var devs []uint64
+	add := func(d uint64) {
+		if !slices.Contains(devs, d) {
+			devs = append(devs, d)
+		}
+	}
+	for _, s := range sel {
+		add(s.dev)
+		if !s.fs {
+			if m, ok := self.Containing(s.path); ok {
+				add(m.Dev())
+			}
+		}
+	}
+	return devs
 }
 
 // mountPoint returns the mount visible at p when p is a mount point.

@@ -36,6 +36,17 @@ type Options struct {
 	// a tree that is not procfs (test fixtures) never stat either: the
 	// fd links there would lead to the host's files.
 	NoStat bool
+	// NoBPF reads descriptors from /proc even where the kernel's BPF
+	// file iterator could list them (see internal/bpfiter).
+	NoBPF bool
+	// NoCgroup skips /proc/PID/cgroup (Process.Cgroup stays empty): lsof
+	// has no use for it, and it is the one file the iterators do not cover.
+	NoCgroup bool
+	// Devs, when set, says only files on these filesystems (st_dev as in
+	// mountinfo) matter: descriptors and mappings of other files may be
+	// left out of the snapshot (sockets never are). The BPF iterators
+	// then skip them in the kernel.
+	Devs []uint64
 }
 
 // Snapshot is the result of one scan.
@@ -54,6 +65,11 @@ type Snapshot struct {
 	// Denied counts processes whose descriptors could not be read
 	// (not root).
 	Denied int
+	// FDSource says where descriptors came from: "bpf" when the kernel's
+	// file iterator listed them, else "/proc"; BPFErr is why not, when
+	// the iterator was tried and failed.
+	FDSource string
+	BPFErr   error
 
 	mapStats map[[2]uint64]*Stat
 }
@@ -160,6 +176,8 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 		unix:    map[uint64]UnixSocket{},
 		sizes:   map[[2]uint64]*Stat{},
 		fdStats: map[[2]uint64]*Stat{},
+
+		noCgroup: opt.NoCgroup,
 	}
 	var sfs unix.Statfs_t
 	s.live = !opt.NoStat && unix.Statfs(procRoot, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
@@ -188,6 +206,11 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 			return nil, err
 		}
 	}
+	fdSource := "/proc"
+	var bpfErr error
+	if s.k, bpfErr = kernelScan(procRoot, s.live, opt); s.k != nil {
+		fdSource = "bpf"
+	}
 	procs := make([]*Process, len(pids))
 	workers := opt.Workers
 	if workers <= 0 {
@@ -212,7 +235,8 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	}
 	wg.Wait()
 
-	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes}
+	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes,
+		FDSource: fdSource, BPFErr: bpfErr}
 	byID := map[int]mountinfo.Mount{}
 	for _, t := range s.nsTable {
 		for _, m := range t {
@@ -240,12 +264,14 @@ type scan struct {
 	self   mountinfo.Table
 	selfNS string
 
-	mu      sync.Mutex
-	nsTable map[string]mountinfo.Table
-	netSeen map[string]bool
-	unix    map[uint64]UnixSocket
-	sizes   map[[2]uint64]*Stat // mapped files already stat'ed, by dev and inode
-	fdStats map[[2]uint64]*Stat // descriptors' files already stat'ed, by mount ID and inode
+	mu       sync.Mutex
+	nsTable  map[string]mountinfo.Table
+	netSeen  map[string]bool
+	unix     map[uint64]UnixSocket
+	sizes    map[[2]uint64]*Stat // mapped files already stat'ed, by dev and inode
+	fdStats  map[[2]uint64]*Stat // descriptors' files already stat'ed, by mount ID and inode
+	k        *kernelData         // what the BPF iterators reported; nil when they did not run
+	noCgroup bool
 }
 
 func listPIDs(procRoot string) ([]int, error) {
@@ -258,78 +284,147 @@ func listPIDs(procRoot string) ([]int, error) {
 	return pids, nil
 }
 
-// readProcess reads one process; nil when it vanished.
+// readProcess reads one process; nil when it vanished. What the BPF
+// iterators reported (s.k) is taken from there; /proc/PID is opened only
+// for the rest.
 func (s *scan) readProcess(r *reader, pid int) *Process {
-	dir := r.subName(s.root, pid)
-	dirfd, err := openat(unix.AT_FDCWD, dir, unix.O_RDONLY|unix.O_DIRECTORY)
-	if err != nil {
-		return nil
-	}
-	defer unix.Close(dirfd)
+	d := &procDir{path: r.subName(s.root, pid), fd: -1}
+	defer d.close()
 	p := &Process{PID: pid, UID: -1}
-	b, err := r.readOnceAt(dirfd, "status")
-	if err != nil {
-		return nil // gone (ESRCH) or not a process at all
-	}
-	p.Comm, p.UID = parseStatus(b)
-
 	note := func(err error) bool {
 		if err == nil {
 			return true
 		}
 		if !vanished(err) && p.Err == nil {
-			p.Err = &os.PathError{Op: "read", Path: dir, Err: err}
+			p.Err = &os.PathError{Op: "read", Path: d.path, Err: err}
 		}
 		return false
 	}
-	p.MountNS, _ = r.readlinkAt(dirfd, "ns/mnt")
-	p.NetNS, _ = r.readlinkAt(dirfd, "ns/net")
-	if b, err := r.readOnceAt(dirfd, "cgroup"); err == nil {
-		p.Cgroup = strings.TrimRight(string(b), "\n")
+	kt := s.k.task(pid)
+	if kt != nil {
+		p.Comm, p.UID = kt.Comm, kt.EUID
+		p.MountNS, p.NetNS = nsName("mnt", kt.MountNS), nsName("net", kt.NetNS)
+	} else {
+		dirfd, err := d.open()
+		if err != nil {
+			return nil
+		}
+		b, err := r.readOnceAt(dirfd, "status")
+		if err != nil {
+			return nil // gone (ESRCH) or not a process at all
+		}
+		p.Comm, p.UID = parseStatus(b)
+		p.MountNS, _ = r.readlinkAt(dirfd, "ns/mnt")
+		p.NetNS, _ = r.readlinkAt(dirfd, "ns/net")
 	}
-	table := s.mounts(r, dirfd, p.MountNS)
-	s.netUnix(r, dirfd, p.NetNS)
+	if !s.noCgroup {
+		if dirfd, err := d.open(); err == nil {
+			if b, err := r.readOnceAt(dirfd, "cgroup"); err == nil {
+				p.Cgroup = strings.TrimRight(string(b), "\n")
+			}
+		}
+	}
+	table := s.mounts(r, d, p.MountNS)
+	s.netUnix(r, d, p.NetNS)
 
-	for _, l := range []struct {
-		name string
-		into *Link
-	}{{"cwd", &p.Cwd}, {"root", &p.Root}, {"exe", &p.Exe}} {
+	links := []struct {
+		name    string
+		into    *Link
+		kernel  string
+		tooLong bool // not reported by the iterator: read the link
+	}{{"cwd", &p.Cwd, "", true}, {"root", &p.Root, "", true}, {"exe", &p.Exe, "", true}}
+	if kt != nil {
+		links[0].kernel, links[0].tooLong = kt.Cwd, kt.CwdTooLong
+		links[1].kernel, links[1].tooLong = kt.Root, kt.RootTooLong
+		links[2].kernel, links[2].tooLong = kt.Exe, kt.ExeTooLong
+	}
+	for _, l := range links {
+		if !l.tooLong {
+			if l.kernel != "" {
+				l.into.Name, l.into.Deleted = cutDeleted(l.kernel)
+			}
+			continue
+		}
+		dirfd, err := d.open()
+		if !note(err) {
+			continue
+		}
 		if t, err := r.readlinkAt(dirfd, l.name); note(err) {
 			l.into.Name, l.into.Deleted = cutDeleted(t)
 		}
 	}
 
-	if b, err := r.readFileAt(dirfd, "maps"); note(err) {
-		for len(b) > 0 {
-			line := b
-			if i := indexByte(b, '\n'); i >= 0 {
-				line, b = b[:i], b[i+1:]
-			} else {
-				b = nil
-			}
-			if m, ok := ParseMapsLine(line); ok && m.Inode != 0 {
-				p.Maps = append(p.Maps, m)
+	if maps, ok := s.kernelMaps(pid, kt, table); ok {
+		p.Maps = maps
+	} else if dirfd, err := d.open(); note(err) {
+		if b, err := r.readFileAt(dirfd, "maps"); note(err) {
+			for len(b) > 0 {
+				line := b
+				if i := indexByte(b, '\n'); i >= 0 {
+					line, b = b[:i], b[i+1:]
+				} else {
+					b = nil
+				}
+				if m, ok := ParseMapsLine(line); ok && m.Inode != 0 {
+					p.Maps = append(p.Maps, m)
+				}
 			}
 		}
 	}
 
+	if files, ok := s.k.filesOf(pid); ok {
+		p.FDs = s.kernelFDs(r, d, p, table, files)
+	} else {
+		p.FDs = s.procFDs(r, d, p, table, note)
+	}
+	s.statMaps(r, d, p, table)
+	return p
+}
+
+// procDir is /proc/PID, opened on first use: a process the BPF
+// iterators described completely is never looked up in /proc at all.
+type procDir struct {
+	path string
+	fd   int
+	err  error
+}
+
+func (d *procDir) open() (int, error) {
+	if d.fd < 0 && d.err == nil {
+		d.fd, d.err = openat(unix.AT_FDCWD, d.path, unix.O_RDONLY|unix.O_DIRECTORY)
+	}
+	return d.fd, d.err
+}
+
+func (d *procDir) close() {
+	if d.fd >= 0 {
+		unix.Close(d.fd)
+	}
+}
+
+// procFDs reads the descriptors from /proc/PID/fd and fdinfo: a readlink
+// and an fdinfo read per descriptor, a stat per file on local
+// filesystems.
+func (s *scan) procFDs(r *reader, d *procDir, p *Process, table mountinfo.Table, note func(error) bool) []FD {
+	dirfd, err := d.open()
+	if !note(err) {
+		return nil
+	}
 	fdDir, err := openat(dirfd, "fd", unix.O_RDONLY|unix.O_DIRECTORY)
 	if !note(err) {
-		s.statMaps(r, dirfd, p, table)
-		return p
+		return nil
 	}
 	defer unix.Close(fdDir)
 	nums, err := r.fdNumbers(fdDir, ".", nil)
 	if !note(err) {
-		s.statMaps(r, dirfd, p, table)
-		return p
+		return nil
 	}
 	infoDir, err := openat(dirfd, "fdinfo", unix.O_RDONLY|unix.O_DIRECTORY)
 	if err == nil {
 		defer unix.Close(infoDir)
 	}
 	sort.Ints(nums)
-	p.FDs = make([]FD, 0, len(nums))
+	fds := make([]FD, 0, len(nums))
 	for _, n := range nums {
 		num := r.number(n)
 		t, err := r.readlinkAt(fdDir, num)
@@ -358,10 +453,9 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 			ino, _ := f.Ino()
 			f.Name, f.Deleted = s.deletedName(p.MountNS, f.Name, dev, ino)
 		}
-		p.FDs = append(p.FDs, f)
+		fds = append(fds, f)
 	}
-	s.statMaps(r, dirfd, p, table)
-	return p
+	return fds
 }
 
 // classify splits an fd link into its kind and, for sockets and pipes,
@@ -384,12 +478,16 @@ func classify(t string) (name string, k Kind, ino uint64) {
 
 // mounts returns the mount table of namespace ns, reading it from this
 // process the first time the namespace is seen.
-func (s *scan) mounts(r *reader, dirfd int, ns string) mountinfo.Table {
+func (s *scan) mounts(r *reader, d *procDir, ns string) mountinfo.Table {
 	s.mu.Lock()
 	t, ok := s.nsTable[ns]
 	s.mu.Unlock()
 	if ok {
 		return t
+	}
+	dirfd, err := d.open()
+	if err != nil {
+		return nil
 	}
 	b, err := r.readFileAt(dirfd, "mountinfo")
 	if err != nil {
@@ -409,7 +507,7 @@ func (s *scan) mounts(r *reader, dirfd int, ns string) mountinfo.Table {
 
 // netUnix reads the unix sockets of a network namespace the first time
 // it is seen.
-func (s *scan) netUnix(r *reader, dirfd int, ns string) {
+func (s *scan) netUnix(r *reader, d *procDir, ns string) {
 	s.mu.Lock()
 	seen := s.netSeen[ns]
 	s.netSeen[ns] = true
@@ -417,18 +515,21 @@ func (s *scan) netUnix(r *reader, dirfd int, ns string) {
 	if seen {
 		return
 	}
-	b, err := r.readFileAt(dirfd, "net/unix")
-	if err != nil {
-		s.mu.Lock()
-		s.netSeen[ns] = false
-		s.mu.Unlock()
-		return
+	dirfd, err := d.open()
+	if err == nil {
+		var b []byte
+		if b, err = r.readFileAt(dirfd, "net/unix"); err == nil {
+			socks := ParseUnix(b)
+			s.mu.Lock()
+			for _, u := range socks {
+				s.unix[u.Inode] = u
+			}
+			s.mu.Unlock()
+			return
+		}
 	}
-	socks := ParseUnix(b)
 	s.mu.Lock()
-	for _, u := range socks {
-		s.unix[u.Inode] = u
-	}
+	s.netSeen[ns] = false
 	s.mu.Unlock()
 }
 
@@ -482,7 +583,7 @@ func (s *scan) deletedName(ns, name string, dev, ino uint64) (string, bool) {
 
 // statMaps fills the exe link's identity from its mapping and stats the
 // mapped files of local filesystems once per (dev, inode) for their size.
-func (s *scan) statMaps(r *reader, dirfd int, p *Process, t mountinfo.Table) {
+func (s *scan) statMaps(r *reader, d *procDir, p *Process, t mountinfo.Table) {
 	for i := range p.Maps {
 		m := &p.Maps[i]
 		if m.Deleted {
@@ -508,6 +609,10 @@ func (s *scan) statMaps(r *reader, dirfd int, p *Process, t mountinfo.Table) {
 		r.name = strconvHex(r.name[:0], m.Start)
 		r.name = append(r.name, '-')
 		r.name = strconvHex(r.name, m.End)
+		dirfd, err := d.open()
+		if err != nil {
+			return
+		}
 		st := statAt(dirfd, "map_files/"+string(r.name), 0)
 		if st == nil || st.Ino != m.Inode {
 			continue

@@ -1,0 +1,157 @@
+package bpfiter
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// The few eBPF instructions the iterator programs use, encoded by hand:
+// a program this small does not justify a BPF toolchain or a loader
+// library, and its field offsets come from the running kernel's BTF.
+
+// Register numbers.
+const (
+	r0 = iota
+	r1
+	r2
+	r3
+	r4
+	r5
+	r6
+	r7
+	r8
+	r9
+	fp // r10, the read-only frame pointer
+)
+
+// Opcode parts (include/uapi/linux/bpf.h, bpf_common.h).
+const (
+	clsLDX   = 0x01
+	clsST    = 0x02
+	clsSTX   = 0x03
+	clsALU64 = 0x07
+	clsJMP   = 0x05
+	clsJMP32 = 0x06 // compares the low 32 bits
+
+	sizeW  = 0x00 // 4 bytes
+	sizeH  = 0x08 // 2 bytes
+	sizeB  = 0x10 // 1 byte
+	sizeDW = 0x18 // 8 bytes
+
+	modeMEM = 0x60
+
+	srcK = 0x00 // immediate operand
+	srcX = 0x08 // register operand
+
+	aluADD = 0x00
+	aluAND = 0x50
+	aluMOV = 0xb0
+
+	jmpJA   = 0x00
+	jmpJEQ  = 0x10
+	jmpJGT  = 0x20
+	jmpJNE  = 0x50
+	jmpJSGT = 0x60
+	jmpCALL = 0x80
+	jmpEXIT = 0x90
+)
+
+// Helper function numbers (enum bpf_func_id).
+const (
+	fnProbeReadKernel = 113
+	fnSeqWrite        = 127
+	fnDPath           = 147
+)
+
+// insn is one 8-byte instruction; jumps to a label are resolved by asm.
+type insn struct {
+	code     uint8
+	dst, src uint8
+	off      int16
+	imm      int32
+	label    string // this instruction's label
+	target   string // for jumps: the label to jump to
+}
+
+func ldx(size uint8, dst, src uint8, off int16) insn {
+	return insn{code: clsLDX | modeMEM | size, dst: dst, src: src, off: off}
+}
+
+func stx(size uint8, dst uint8, off int16, src uint8) insn {
+	return insn{code: clsSTX | modeMEM | size, dst: dst, src: src, off: off}
+}
+
+func st(size uint8, dst uint8, off int16, imm int32) insn {
+	return insn{code: clsST | modeMEM | size, dst: dst, off: off, imm: imm}
+}
+
+func movReg(dst, src uint8) insn { return insn{code: clsALU64 | aluMOV | srcX, dst: dst, src: src} }
+func movImm(dst uint8, imm int32) insn {
+	return insn{code: clsALU64 | aluMOV | srcK, dst: dst, imm: imm}
+}
+func addImm(dst uint8, imm int32) insn {
+	return insn{code: clsALU64 | aluADD | srcK, dst: dst, imm: imm}
+}
+
+// jmpImm jumps to target when dst OP imm.
+func jmpImm(op uint8, dst uint8, imm int32, target string) insn {
+	return insn{code: clsJMP | op | srcK, dst: dst, imm: imm, target: target}
+}
+
+// devFilter keeps a record whose kernel dev_t (in reg) is one of devs,
+// or, with keepSock, whose i_mode (in modeReg) is a socket's; any other
+// jumps to drop. No devs: keeps everything.
+func devFilter(devs []uint64, reg uint8, keepSock bool, modeReg uint8, drop, keep string) []insn {
+	if len(devs) == 0 {
+		return nil
+	}
+	var out []insn
+	for _, d := range devs {
+		kdev := int32(uint32(unix.Major(d))<<20 | uint32(unix.Minor(d))&(1<<20-1))
+		out = append(out, insn{code: clsJMP32 | jmpJEQ | srcK, dst: reg, imm: kdev, target: keep})
+	}
+	if keepSock {
+		out = append(out,
+			movReg(r0, modeReg),
+			insn{code: clsALU64 | aluAND | srcK, dst: r0, imm: unix.S_IFMT},
+			jmpImm(jmpJEQ, r0, unix.S_IFSOCK, keep),
+		)
+	}
+	return append(out, jmp(drop))
+}
+
+// MaxDevs is the most filesystems a walk can be narrowed to; more, and
+// it reports every file.
+const MaxDevs = 16
+
+func jmp(target string) insn { return insn{code: clsJMP | jmpJA, target: target} }
+func call(fn int32) insn     { return insn{code: clsJMP | jmpCALL, imm: fn} }
+func exit() insn             { return insn{code: clsJMP | jmpEXIT} }
+
+func (i insn) at(label string) insn { i.label = label; return i }
+
+// asm encodes a program, resolving jump labels to relative offsets.
+func asm(prog []insn) ([]byte, error) {
+	labels := map[string]int{}
+	for n, i := range prog {
+		if i.label != "" {
+			labels[i.label] = n
+		}
+	}
+	out := make([]byte, 0, 8*len(prog))
+	for n, i := range prog {
+		if i.target != "" {
+			to, ok := labels[i.target]
+			if !ok {
+				return nil, fmt.Errorf("bpf program: no label %q", i.target)
+			}
+			i.off = int16(to - n - 1)
+		}
+		out = append(out, i.code, i.dst&0xf|i.src<<4)
+		out = binary.LittleEndian.AppendUint16(out, uint16(i.off))
+		out = binary.LittleEndian.AppendUint32(out, uint32(i.imm))
+	}
+	return out, nil
+}

@@ -1,0 +1,50 @@
+package bpfiter
+
+import (
+	"fmt"
+	"io"
+	"unsafe"
+
+	"github.com/rootswap/rootswap/internal/btf"
+)
+
+// Kernel runs the iterators of one scan against the running kernel's
+// BTF, parsed once.
+type Kernel struct{ spec *btf.Spec }
+
+// Open parses the kernel's BTF. The error wraps ErrUnsupported when the
+// iterators cannot work here.
+func Open() (*Kernel, error) {
+	if !littleEndian() {
+		return nil, fmt.Errorf("%w: big-endian host", ErrUnsupported)
+	}
+	spec, err := btf.LoadKernel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+	}
+	return &Kernel{spec: spec}, nil
+}
+
+// run loads the program build makes for the iterator whose BTF function
+// is attachFunc, and hands its output to read.
+func (k *Kernel) run(name, attachFunc string, build func(*btf.Spec) ([]byte, error), read func(io.Reader) error) error {
+	id, err := k.spec.FuncID(attachFunc)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnsupported, err)
+	}
+	prog, err := build(k.spec)
+	if err != nil {
+		return fmt.Errorf("%w: %s program: %v", ErrUnsupported, name, err)
+	}
+	it, err := loadIter(name, prog, id)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	return read(it)
+}
+
+func littleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}

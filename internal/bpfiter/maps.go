@@ -1,0 +1,185 @@
+package bpfiter
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/rootswap/rootswap/internal/btf"
+	"golang.org/x/sys/unix"
+)
+
+// Map is one file-backed mapping of a process, a line of /proc/PID/maps
+// that names a file.
+type Map struct {
+	PID        int
+	Start, End uint64
+	Pgoff      uint64 // in pages
+	Flags      uint64 // vm_flags: VM_READ 1, VM_WRITE 2, VM_EXEC 4, VM_MAYSHARE 0x80
+	MntID      int
+	Dev, Ino   uint64
+	Mode       uint32
+	Size       int64
+	Nlink      uint32
+	// Path as the maps line names it; "" with PathTooLong when it did
+	// not fit the record or d_path failed.
+	Path        string
+	PathTooLong bool
+}
+
+// Map record: a header, then the path as a segment.
+const (
+	mapPID    = 0
+	mapMntID  = 4
+	mapStart  = 8
+	mapEnd    = 16
+	mapPgoff  = 24
+	mapFlags  = 32
+	mapIno    = 40
+	mapSize   = 48
+	mapDev    = 56
+	mapMode   = 60
+	mapNlink  = 64
+	mapMagic  = 68
+	mapHeader = 72
+
+	mapMagicValue = 0x4d535752 // "RWSM"
+	mapBuf        = -512
+)
+
+// ctx of bpf_iter__task_vma: meta, task, vma.
+const ctxVMA = 16
+
+// mapsProgram builds the task_vma iterator program. The header is
+// written before d_path runs, so the path buffer may reuse its stack.
+func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
+	var firstErr error
+	off := func(typ string, field ...string) int16 {
+		o, err := s.Offset(typ, field...)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return int16(o)
+	}
+	var (
+		tgid    = off("task_struct", "tgid")
+		tid     = off("task_struct", "pid")
+		vmStart = off("vm_area_struct", "vm_start")
+		vmEnd   = off("vm_area_struct", "vm_end")
+		vmPgoff = off("vm_area_struct", "vm_pgoff")
+		vmFlags = off("vm_area_struct", "vm_flags")
+		vmFile  = off("vm_area_struct", "vm_file")
+		fInode  = off("file", "f_inode")
+		fPath   = off("file", "f_path")
+		pathMnt = off("path", "mnt")
+		iIno    = off("inode", "i_ino")
+		iSize   = off("inode", "i_size")
+		iMode   = off("inode", "i_mode")
+		iNlink  = off("inode", "__i_nlink")
+		iSb     = off("inode", "i_sb")
+		sDev    = off("super_block", "s_dev")
+		mntID   = off("mount", "mnt_id")
+		mntVfs  = off("mount", "mnt")
+		at      = func(o int) int16 { return mapBuf + int16(o) }
+	)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	prog := []insn{
+		movReg(r6, r1),
+		ldx(sizeDW, r7, r6, ctxVMA),
+		jmpImm(jmpJEQ, r7, 0, "out"),
+		ldx(sizeDW, r8, r6, ctxTask),
+		jmpImm(jmpJEQ, r8, 0, "out"),
+		ldx(sizeW, r1, r8, tgid),
+		ldx(sizeW, r2, r8, tid),
+		insn{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, target: "out"}, // threads share the leader's mm
+		ldx(sizeDW, r9, r7, vmFile),
+		jmpImm(jmpJEQ, r9, 0, "out"), // anonymous memory
+		stx(sizeW, fp, at(mapPID), r1),
+		ldx(sizeDW, r2, r9, fInode),
+		ldx(sizeDW, r3, r2, iSb),
+		ldx(sizeW, r4, r3, sDev),
+	}
+	prog = append(prog, devFilter(devs, r4, false, 0, "out", "wanted")...)
+	prog = append(prog,
+		stx(sizeW, fp, at(mapDev), r4).at("wanted"),
+		ldx(sizeDW, r1, r7, vmStart), stx(sizeDW, fp, at(mapStart), r1),
+		ldx(sizeDW, r1, r7, vmEnd), stx(sizeDW, fp, at(mapEnd), r1),
+		ldx(sizeDW, r1, r7, vmPgoff), stx(sizeDW, fp, at(mapPgoff), r1),
+		ldx(sizeDW, r1, r7, vmFlags), stx(sizeDW, fp, at(mapFlags), r1),
+		ldx(sizeDW, r1, r2, iIno), stx(sizeDW, fp, at(mapIno), r1),
+		ldx(sizeDW, r1, r2, iSize), stx(sizeDW, fp, at(mapSize), r1),
+		ldx(sizeH, r1, r2, iMode), stx(sizeW, fp, at(mapMode), r1),
+		ldx(sizeW, r1, r2, iNlink), stx(sizeW, fp, at(mapNlink), r1),
+		st(sizeW, fp, at(mapMagic), mapMagicValue),
+		st(sizeW, fp, at(mapMntID), 0),
+		ldx(sizeDW, r3, r9, fPath+pathMnt),
+		addImm(r3, int32(mntID-mntVfs)),
+		movReg(r1, fp), addImm(r1, int32(at(mapMntID))),
+		movImm(r2, 4),
+		call(fnProbeReadKernel),
+		ldx(sizeDW, r1, r6, ctxMeta),
+		ldx(sizeDW, r1, r1, 0),
+		movReg(r2, fp), addImm(r2, mapBuf),
+		movImm(r3, mapHeader),
+		call(fnSeqWrite),
+		movReg(r1, r9), addImm(r1, int32(fPath)),
+	)
+	prog = append(prog, segment("path")...)
+	prog = append(prog, movImm(r0, 0).at("out"), exit())
+	return asm(prog)
+}
+
+// Maps returns every file-backed mapping of every process, in pid order
+// and, within a process, by address; with devs, only mappings of files
+// on those filesystems (see Files).
+func (k *Kernel) Maps(devs []uint64) ([]Map, error) {
+	var maps []Map
+	build := func(s *btf.Spec) ([]byte, error) { return mapsProgram(s, devs) }
+	err := k.run("maps", "bpf_iter_task_vma", build, func(r io.Reader) error {
+		var err error
+		maps, err = readMaps(r)
+		return err
+	})
+	return maps, err
+}
+
+func readMaps(r io.Reader) ([]Map, error) {
+	var out []Map
+	st := newStream(r)
+	names := map[string]string{}
+	le := binary.LittleEndian
+	for {
+		h, err := st.next(mapHeader)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if le.Uint32(h[mapMagic:]) != mapMagicValue {
+			return nil, fmt.Errorf("bpf maps iterator: malformed record")
+		}
+		kdev := le.Uint32(h[mapDev:])
+		m := Map{
+			PID:   int(le.Uint32(h[mapPID:])),
+			MntID: int(int32(le.Uint32(h[mapMntID:]))),
+			Start: le.Uint64(h[mapStart:]),
+			End:   le.Uint64(h[mapEnd:]),
+			Pgoff: le.Uint64(h[mapPgoff:]),
+			Flags: le.Uint64(h[mapFlags:]),
+			Ino:   le.Uint64(h[mapIno:]),
+			Size:  int64(le.Uint64(h[mapSize:])),
+			Dev:   unix.Mkdev(kdev>>20, kdev&(1<<20-1)),
+			Mode:  le.Uint32(h[mapMode:]),
+			Nlink: le.Uint32(h[mapNlink:]),
+		}
+		path, ok, err := st.segment(names)
+		if err != nil {
+			return nil, err
+		}
+		m.Path, m.PathTooLong = path, !ok || path == ""
+		out = append(out, m)
+	}
+}

@@ -1,0 +1,136 @@
+package bpfiter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrUnsupported wraps every reason the kernel cannot run the iterators
+// here (no BTF, no bpf(2) for this user, a kernel without iterators or
+// d_path for them): callers fall back to reading /proc.
+var ErrUnsupported = errors.New("bpf iterators unavailable")
+
+// progLoadAttr is union bpf_attr for BPF_PROG_LOAD, up to attach_btf_obj_fd.
+type progLoadAttr struct {
+	progType           uint32
+	insnCnt            uint32
+	insns              uint64
+	license            uint64
+	logLevel           uint32
+	logSize            uint32
+	logBuf             uint64
+	kernVersion        uint32
+	progFlags          uint32
+	progName           [16]byte
+	progIfindex        uint32
+	expectedAttachType uint32
+	progBTFFd          uint32
+	funcInfoRecSize    uint32
+	funcInfo           uint64
+	funcInfoCnt        uint32
+	lineInfoRecSize    uint32
+	lineInfo           uint64
+	lineInfoCnt        uint32
+	attachBTFID        uint32
+	attachBTFObjFd     uint32
+	_                  uint32
+}
+
+// linkCreateAttr is union bpf_attr for BPF_LINK_CREATE of an iterator.
+type linkCreateAttr struct {
+	progFd      uint32
+	targetFd    uint32
+	attachType  uint32
+	flags       uint32
+	iterInfo    uint64
+	iterInfoLen uint32
+	_           uint32
+}
+
+// iterCreateAttr is union bpf_attr for BPF_ITER_CREATE.
+type iterCreateAttr struct {
+	linkFd uint32
+	flags  uint32
+}
+
+func bpf(cmd int, attr unsafe.Pointer, size uintptr) (int, error) {
+	for {
+		fd, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+		if errno == unix.EINTR || errno == unix.EAGAIN && cmd == unix.BPF_PROG_LOAD {
+			continue
+		}
+		if errno != 0 {
+			return -1, errno
+		}
+		return int(fd), nil
+	}
+}
+
+// loadIter loads an iterator program for target ("task_file") whose
+// attach point has BTF id funcID, and returns a readable iterator fd:
+// every read of it runs the program over the next tasks.
+func loadIter(name string, prog []byte, funcID uint32) (*os.File, error) {
+	license := []byte("GPL\x00") // bpf_seq_write and bpf_probe_read_kernel are GPL-only helpers
+	attr := progLoadAttr{
+		progType:           unix.BPF_PROG_TYPE_TRACING,
+		insnCnt:            uint32(len(prog) / 8),
+		insns:              uint64(uintptr(unsafe.Pointer(&prog[0]))),
+		license:            uint64(uintptr(unsafe.Pointer(&license[0]))),
+		expectedAttachType: unix.BPF_TRACE_ITER,
+		attachBTFID:        funcID,
+	}
+	copy(attr.progName[:], "rootswap_"+name)
+	progFd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	runtime.KeepAlive(prog)
+	runtime.KeepAlive(license)
+	if err != nil {
+		return nil, fmt.Errorf("%w: load %s program: %v%s", ErrUnsupported, name, err, verifierLog(attr, prog, license))
+	}
+	defer unix.Close(progFd)
+
+	link := linkCreateAttr{progFd: uint32(progFd), attachType: unix.BPF_TRACE_ITER}
+	linkFd, err := bpf(unix.BPF_LINK_CREATE, unsafe.Pointer(&link), unsafe.Sizeof(link))
+	if err != nil {
+		return nil, fmt.Errorf("%w: attach %s iterator: %v", ErrUnsupported, name, err)
+	}
+	defer unix.Close(linkFd)
+	it := iterCreateAttr{linkFd: uint32(linkFd)}
+	fd, err := bpf(unix.BPF_ITER_CREATE, unsafe.Pointer(&it), unsafe.Sizeof(it))
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s iterator: %v", ErrUnsupported, name, err)
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "bpf-iter:"+name), nil
+}
+
+// verifierLog loads the program once more with the verifier's log on, so
+// a rejected program says why (only on failure: the log costs time).
+func verifierLog(attr progLoadAttr, prog, license []byte) string {
+	buf := make([]byte, 1<<20)
+	attr.logLevel = 1
+	attr.logSize = uint32(len(buf))
+	attr.logBuf = uint64(uintptr(unsafe.Pointer(&buf[0])))
+	fd, _ := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	runtime.KeepAlive(prog)
+	runtime.KeepAlive(license)
+	runtime.KeepAlive(buf)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	log := bytes.TrimRight(buf[:max(0, bytes.IndexByte(buf, 0))], "\n")
+	if len(log) == 0 {
+		return ""
+	}
+	// The verdict is at the end.
+	lines := bytes.Split(log, []byte("\n"))
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
+	}
+	return "\nverifier: " + string(bytes.Join(lines, []byte("\nverifier: ")))
+}

@@ -1,0 +1,299 @@
+package procscan
+
+import (
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/rootswap/rootswap/internal/bpfiter"
+	"github.com/rootswap/rootswap/internal/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// The inodes of the initial PID and user namespaces (PROC_PID_INIT_INO,
+// PROC_USER_INIT_INO): the iterators report global pids and uids.
+const (
+	initPIDNS  = "pid:[4026531836]"
+	initUserNS = "user:[4026531837]"
+)
+
+// minKernelScan is the number of processes from which one pass of the
+// BPF iterators over every process beats reading their /proc directories.
+const minKernelScan = 32
+
+// kernelData is what the iterators reported, by pid.
+type kernelData struct {
+	tasks map[int]*bpfiter.Task
+	files map[int][]bpfiter.File
+	maps  map[int][]bpfiter.Map
+	devs  []uint64 // the filesystems the walks were narrowed to
+
+	filesSince, mapsSince uint64 // CLOCK_MONOTONIC ns when each walk began
+}
+
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// kernelScan runs the BPF iterators when their answer can stand in for
+// /proc: the scan reads the live procfs of the scanner's own PID
+// namespace, which is the initial one, as is its user namespace. It
+// returns nil, and why when the iterators themselves failed, otherwise.
+func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
+	if !live || opt.NoBPF || opt.PIDs != nil && len(opt.PIDs) < minKernelScan {
+		return nil, nil
+	}
+	if ns, err := os.Readlink(procRoot + "/self/ns/pid"); err != nil || ns != initPIDNS {
+		return nil, nil
+	}
+	if ns, err := os.Readlink(procRoot + "/self/ns/user"); err != nil || ns != initUserNS {
+		return nil, nil
+	}
+	if self, err := os.Readlink(procRoot + "/self"); err != nil || self != strconv.Itoa(os.Getpid()) {
+		return nil, nil // a procfs of another PID namespace
+	}
+	k, err := bpfiter.Open()
+	if err != nil {
+		return nil, err
+	}
+	// The three walks are independent; the descriptors' is the longest.
+	var (
+		wg                          sync.WaitGroup
+		tasks                       []bpfiter.Task
+		files                       []bpfiter.File
+		maps                        []bpfiter.Map
+		tasksErr, filesErr, mapsErr error
+	)
+	wg.Add(2)
+	devs := opt.Devs
+	if len(devs) > bpfiter.MaxDevs {
+		devs = nil
+	}
+	// A process that started before a walk began is in it if it holds
+	// anything the walk reports; one that started later is read from /proc.
+	var filesSince, mapsSince uint64
+	go func() {
+		defer wg.Done()
+		filesSince = monotonicNow()
+		files, filesErr = k.Files(devs)
+	}()
+	go func() {
+		defer wg.Done()
+		if tasks, tasksErr = k.Tasks(); tasksErr == nil {
+			mapsSince = monotonicNow()
+			maps, mapsErr = k.Maps(devs)
+		}
+	}()
+	wg.Wait()
+	for _, err := range []error{tasksErr, filesErr, mapsErr} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	kd := &kernelData{
+		tasks: make(map[int]*bpfiter.Task, len(tasks)),
+		files: map[int][]bpfiter.File{},
+		maps:  map[int][]bpfiter.Map{},
+		devs:  devs,
+
+		filesSince: filesSince,
+		mapsSince:  mapsSince,
+	}
+	for i := range tasks {
+		kd.tasks[tasks[i].PID] = &tasks[i]
+	}
+	for i := 0; i < len(files); {
+		j := i + 1
+		for j < len(files) && files[j].PID == files[i].PID {
+			j++
+		}
+		kd.files[files[i].PID] = files[i:j:j]
+		i = j
+	}
+	for i := 0; i < len(maps); {
+		j := i + 1
+		for j < len(maps) && maps[j].PID == maps[i].PID {
+			j++
+		}
+		kd.maps[maps[i].PID] = maps[i:j:j]
+		i = j
+	}
+	return kd, nil
+}
+
+// task is the iterator's record of pid, nil when there is none (no
+// iterators, or a process that started after the walk).
+func (k *kernelData) task(pid int) *bpfiter.Task {
+	if k == nil {
+		return nil
+	}
+	return k.tasks[pid]
+}
+
+// filesOf is the iterator's descriptors of pid; ok false sends the scan
+// to /proc/PID/fd: a process the walk may have missed.
+func (k *kernelData) filesOf(pid int) ([]bpfiter.File, bool) {
+	if k == nil {
+		return nil, false
+	}
+	if f, ok := k.files[pid]; ok {
+		return f, true
+	}
+	// None reported: it holds none the walk was after, or it started
+	// after the walk began.
+	t := k.tasks[pid]
+	return nil, t != nil && t.Start < k.filesSince
+}
+
+func nsName(kind string, inum uint32) string {
+	if inum == 0 {
+		return "" // an exiting task: readlink would fail too
+	}
+	return kind + ":[" + strconv.FormatUint(uint64(inum), 10) + "]"
+}
+
+// statFromKernel lists the filesystem types whose stat(2) reports the
+// inode's own superblock device, so the iterator's fields equal what
+// stat through /proc/PID/fd/N would say. btrfs (a device per subvolume),
+// overlay and bcachefs report other devices: those are stat'ed as before.
+func statFromKernel(fstype string) bool {
+	switch fstype {
+	case "btrfs", "overlay", "bcachefs", "zfs":
+		return false
+	}
+	return true
+}
+
+// kernelMaps converts the iterator's mappings of pid into maps lines'
+// terms; ok false (read /proc/PID/maps instead) when a path did not fit
+// a record or a mapping's mount is not in the process's table: overlayfs
+// maps its lower files through private mounts, and /proc/PID/maps names
+// the overlay path, which only it knows.
+func (s *scan) kernelMaps(pid int, kt *bpfiter.Task, table mountinfo.Table) ([]Mapping, bool) {
+	if s.k == nil || kt == nil {
+		return nil, false
+	}
+	km, ok := s.k.maps[pid]
+	if !ok {
+		// No mapping the walk was after (a kernel thread maps nothing),
+		// or a process that started after the walk began.
+		return nil, kt.Start < s.k.mapsSince
+	}
+	out := make([]Mapping, 0, len(km))
+	var last mountinfo.Mount
+	for _, m := range km {
+		if m.PathTooLong {
+			return nil, false
+		}
+		if last.ID != m.MntID {
+			mnt, ok := table.ByID(m.MntID)
+			if !ok {
+				return nil, false
+			}
+			last = mnt
+		}
+		mp := Mapping{
+			Start: m.Start, End: m.End, Offset: m.Pgoff * uint64(pageSize),
+			Perms: perms(m.Flags),
+			Major: unix.Major(m.Dev), Minor: unix.Minor(m.Dev),
+			Inode: m.Ino,
+		}
+		mp.Path, mp.Deleted = cutDeleted(m.Path)
+		out = append(out, mp)
+		if s.live && Local(last) && statFromKernel(last.FSType) {
+			key := [2]uint64{m.Dev, m.Ino}
+			s.mu.Lock()
+			if _, done := s.sizes[key]; !done {
+				s.sizes[key] = &Stat{Mode: m.Mode, Size: m.Size, Dev: m.Dev, Ino: m.Ino, Nlink: uint64(m.Nlink)}
+			}
+			s.mu.Unlock()
+		}
+	}
+	return out, true
+}
+
+var pageSize = os.Getpagesize()
+
+// perms spells vm_flags as maps does: r, w, x, then s (VM_MAYSHARE) or p.
+func perms(flags uint64) string {
+	b := [4]byte{'-', '-', '-', 'p'}
+	if flags&0x1 != 0 {
+		b[0] = 'r'
+	}
+	if flags&0x2 != 0 {
+		b[1] = 'w'
+	}
+	if flags&0x4 != 0 {
+		b[2] = 'x'
+	}
+	if flags&0x80 != 0 {
+		b[3] = 's'
+	}
+	return permString(b[:])
+}
+
+// kernelFDs turns the iterator's records of one process into FDs, with
+// the same rules as procFDs: a Stat only on local filesystems.
+func (s *scan) kernelFDs(r *reader, d *procDir, p *Process, table mountinfo.Table, files []bpfiter.File) []FD {
+	fdDir := -1
+	defer func() {
+		if fdDir >= 0 {
+			unix.Close(fdDir)
+		}
+	}()
+	// openFDDir opens /proc/PID/fd for the rare descriptor whose name
+	// did not fit the record, or whose filesystem needs a real stat.
+	openFDDir := func() bool {
+		if fdDir < 0 {
+			if dirfd, err := d.open(); err == nil {
+				fdDir, _ = openat(dirfd, "fd", unix.O_RDONLY|unix.O_DIRECTORY)
+			}
+		}
+		return fdDir >= 0
+	}
+	fds := make([]FD, 0, len(files))
+	stats := make([]Stat, len(files))
+	var last mountinfo.Mount
+	var lastOK bool
+	for i, k := range files {
+		f := FD{Num: k.FD}
+		name := k.Name
+		if k.NameTooLong {
+			if !openFDDir() {
+				continue
+			}
+			t, err := r.readlinkAt(fdDir, r.number(k.FD))
+			if err != nil {
+				continue // closed meanwhile
+			}
+			name = t
+		}
+		f.Name, f.Kind, f.Inode = classify(name)
+		if f.Kind == KindFile {
+			f.Name, f.Deleted = cutDeleted(f.Name)
+		}
+		f.Info = FDInfo{Pos: k.Pos, Flags: k.Flags, MntID: k.MntID, Ino: k.Ino, HasFlags: true, HasMntID: true, HasIno: true}
+		f.HasInfo = true
+		if !lastOK || last.ID != k.MntID {
+			last, lastOK = table.ByID(k.MntID)
+		}
+		f.Mount, f.HasMount = last, lastOK
+		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
+			if statFromKernel(f.Mount.FSType) {
+				stats[i] = Stat{Mode: k.Mode, Size: k.Size, Dev: k.Dev, Ino: k.Ino, Nlink: uint64(k.Nlink)}
+				f.Stat = &stats[i]
+			} else if openFDDir() {
+				f.Stat = s.statFD(fdDir, r.number(k.FD), &f)
+			}
+		}
+		if f.Deleted && f.Kind == KindFile {
+			dev, _ := f.Dev()
+			ino, _ := f.Ino()
+			f.Name, f.Deleted = s.deletedName(p.MountNS, f.Name, dev, ino)
+		}
+		fds = append(fds, f)
+	}
+	return fds
+}

@@ -1,0 +1,161 @@
+package procscan
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rootswap/rootswap/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+// mapsHolder maps a file and a deleted file, shared and private, from a
+// deleted working directory.
+const mapsHolder = `
+import mmap, os, time
+def mapped(name, flags):
+    f = open(name, "r+b")
+    m = mmap.mmap(f.fileno(), 8192, flags=flags, offset=4096)
+    f.close()
+    return m
+keep = mapped("keep", mmap.MAP_SHARED)
+gone = mapped("gone", mmap.MAP_PRIVATE)
+os.unlink("gone")
+os.mkdir("sub")
+os.chdir("sub")
+os.rmdir("../sub")
+print("ready", flush=True)
+time.sleep(3600)
+`
+
+// TestKernelScanMatchesProc scans the same processes through the BPF
+// iterators and through /proc alone; every field must agree, for
+// processes holding each kind of descriptor, mapping and link.
+func TestKernelScanMatchesProc(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "python3", "sh", "sleep")
+	testutil.InMountNS(t, func() {
+		dir := t.TempDir()
+		if err := unix.Mount("kscan", dir, "tmpfs", 0, "size=16m"); err != nil {
+			t.Error(err)
+			return
+		}
+		for _, name := range []string{"r", "w", "del", "keep", "gone"} {
+			if err := os.WriteFile(filepath.Join(dir, name), make([]byte, 16384), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		sleepBin, _ := exec.LookPath("sleep")
+		testutil.Run(t, "cp", sleepBin, filepath.Join(dir, "sl"))
+
+		var pids []int
+		start := func(cmd *exec.Cmd) bool {
+			cmd.Dir = dir
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Error(err)
+				return false
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			pids = append(pids, cmd.Process.Pid)
+			if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+				t.Errorf("%v did not start: %q", cmd.Args, line)
+				return false
+			}
+			return true
+		}
+		if !start(exec.Command("sh", "-c", "exec 3<r 4>>w 5<del 6<>w 7</dev/null; echo ready; exec ./sl 3600")) ||
+			!start(exec.Command("python3", "-c", mapsHolder)) {
+			return
+		}
+		exe := "/proc/" + strconv.Itoa(pids[0]) + "/exe"
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if l, _ := os.Readlink(exe); l == filepath.Join(dir, "sl") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s never became %s/sl", exe, dir)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		os.Remove(filepath.Join(dir, "sl"))
+		os.Remove(filepath.Join(dir, "del"))
+
+		kernel, err := Scan("/proc", Options{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		proc, err := Scan("/proc", Options{NoBPF: true})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if kernel.FDSource != "bpf" || proc.FDSource != "/proc" {
+			t.Errorf("sources: %q (error %v) and %q, want bpf and /proc", kernel.FDSource, kernel.BPFErr, proc.FDSource)
+			return
+		}
+		for _, pid := range pids {
+			k, p := find(kernel, pid), find(proc, pid)
+			if k == nil || p == nil {
+				t.Errorf("process %d: in the BPF scan %v, in the /proc scan %v", pid, k != nil, p != nil)
+				continue
+			}
+			normalize(k)
+			normalize(p)
+			if !reflect.DeepEqual(k, p) {
+				t.Errorf("process %d differs:\nbpf:   %s\n/proc: %s", pid, dump(k), dump(p))
+			}
+			if len(p.FDs) < 3 || len(p.Maps) == 0 {
+				t.Errorf("process %d: %d descriptors, %d mappings: the test set up more", pid, len(p.FDs), len(p.Maps))
+			}
+			for _, m := range p.Maps {
+				ks, ps := kernel.MapStat(m), proc.MapStat(m)
+				if !reflect.DeepEqual(ks, ps) {
+					t.Errorf("process %d, mapping of %s: stat %+v (bpf), %+v (/proc)", pid, m.Path, ks, ps)
+				}
+			}
+		}
+		sh, py := find(kernel, pids[0]), find(kernel, pids[1])
+		if sh == nil || py == nil {
+			return
+		}
+		// What the test set up is really there, so equality means something.
+		if !sh.Exe.Deleted || py.Cwd.Name != filepath.Join(dir, "sub") || !py.Cwd.Deleted {
+			t.Errorf("exe %+v, cwd %+v: want a deleted exe and a deleted cwd", sh.Exe, py.Cwd)
+		}
+	})
+}
+
+func find(s *Snapshot, pid int) *Process {
+	for _, p := range s.Procs {
+		if p.PID == pid {
+			return p
+		}
+	}
+	return nil
+}
+
+// normalize drops what legitimately differs: fdinfo adds O_CLOEXEC from
+// the descriptor table, f_flags may not carry it.
+func normalize(p *Process) {
+	for i := range p.FDs {
+		p.FDs[i].Info.Flags &^= unix.O_CLOEXEC
+	}
+}
+
+func dump(p *Process) string {
+	s := fmt.Sprintf("%+v", *p)
+	for _, f := range p.FDs {
+		s += fmt.Sprintf("\n  fd %+v stat %+v", f, f.Stat)
+	}
+	return s
+}
