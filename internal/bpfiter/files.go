@@ -15,7 +15,6 @@ package bpfiter
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 
@@ -183,86 +182,59 @@ func (k *Kernel) Files(devs []uint64) ([]File, error) {
 
 // readFiles decodes the record stream.
 func readFiles(r io.Reader) ([]File, error) {
-	var (
-		out   []File
-		buf   = make([]byte, 256<<10)
-		have  int
-		names = map[string]string{} // many descriptors share a name
-	)
+	st, err := readStream(r)
+	if err != nil {
+		return nil, err
+	}
+	// Records are at least a header long: enough room, never a regrowth.
+	out := make([]File, 0, len(st.b)/recHeader)
+	le := binary.LittleEndian
 	for {
-		n, err := r.Read(buf[have:])
-		have += n
-		rest := buf[:have]
-		for len(rest) >= recHeader {
-			f, size, ok := decode(rest, names)
-			if !ok {
-				return nil, fmt.Errorf("bpf iterator: malformed record")
-			}
-			if size > len(rest) {
-				break
-			}
-			if f.PID != 0 {
-				out = append(out, f)
-			}
-			rest = rest[size:]
-		}
-		have = copy(buf, rest)
-		if errors.Is(err, io.EOF) || err == nil && n == 0 {
-			if have != 0 {
-				return nil, fmt.Errorf("bpf iterator: %d bytes of a truncated record", have)
-			}
+		h, err := st.next(recHeader)
+		if err == io.EOF {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("bpf iterator: read: %w", err)
+			return nil, err
+		}
+		if le.Uint32(h[recMagic:]) != magic {
+			return nil, fmt.Errorf("bpf iterator: malformed record")
+		}
+		ret := int32(le.Uint32(h[recPathRet:]))
+		pathLen := 0
+		if ret > 0 {
+			if ret > pathMax {
+				return nil, fmt.Errorf("bpf iterator: malformed record")
+			}
+			pathLen = int(ret)
+			if _, err := st.next(pathLen); err != nil {
+				return nil, cutShort(err)
+			}
+		}
+		if le.Uint32(h[recTID:]) != le.Uint32(h[recPID:]) {
+			continue // a thread with its own file table
+		}
+		kdev := le.Uint32(h[recDev:])
+		f := File{
+			PID:   int(le.Uint32(h[recPID:])),
+			FD:    int(le.Uint32(h[recFD:])),
+			Flags: le.Uint32(h[recFlags:]),
+			Pos:   int64(le.Uint64(h[recPos:])),
+			MntID: int(int32(le.Uint32(h[recMntID:]))),
+			Ino:   le.Uint64(h[recIno:]),
+			Mode:  le.Uint32(h[recMode:]),
+			Size:  int64(le.Uint64(h[recSize:])),
+			Nlink: le.Uint32(h[recNlink:]),
+			// The kernel's dev_t is major<<20 | minor; stat's is glibc's.
+			Dev: unix.Mkdev(kdev>>20, kdev&(1<<20-1)),
+		}
+		if pathLen > 0 {
+			f.Name = st.name(pathLen)[:pathLen-1] // without the NUL
+		} else {
+			f.NameTooLong = true
+		}
+		if f.PID != 0 {
+			out = append(out, f)
 		}
 	}
-}
-
-// decode reads one record; size is its length, which may exceed b (then
-// f is not filled). PID 0 marks a record to skip (another thread's table).
-func decode(b []byte, names map[string]string) (f File, size int, ok bool) {
-	le := binary.LittleEndian
-	if le.Uint32(b[recMagic:]) != magic {
-		return f, 0, false
-	}
-	ret := int32(le.Uint32(b[recPathRet:]))
-	pathLen := 0
-	if ret > 0 {
-		pathLen = min(int(ret), pathMax)
-	}
-	size = recHeader + pathLen
-	if size > len(b) {
-		return f, size, true
-	}
-	if le.Uint32(b[recTID:]) != le.Uint32(b[recPID:]) {
-		return f, size, true
-	}
-	f = File{
-		PID:   int(le.Uint32(b[recPID:])),
-		FD:    int(le.Uint32(b[recFD:])),
-		Flags: le.Uint32(b[recFlags:]),
-		Pos:   int64(le.Uint64(b[recPos:])),
-		MntID: int(int32(le.Uint32(b[recMntID:]))),
-		Ino:   le.Uint64(b[recIno:]),
-		Mode:  le.Uint32(b[recMode:]),
-		Size:  int64(le.Uint64(b[recSize:])),
-		Nlink: le.Uint32(b[recNlink:]),
-	}
-	// The kernel's dev_t is major<<20 | minor; stat's is glibc's encoding.
-	kdev := le.Uint32(b[recDev:])
-	f.Dev = unix.Mkdev(kdev>>20, kdev&(1<<20-1))
-	switch {
-	case ret > 0:
-		name := b[recHeader : recHeader+pathLen-1] // without the NUL
-		s, ok := names[string(name)]
-		if !ok {
-			s = string(name)
-			names[s] = s
-		}
-		f.Name = s
-	default:
-		f.NameTooLong = true
-	}
-	return f, size, true
 }

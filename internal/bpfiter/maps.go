@@ -147,8 +147,10 @@ func (k *Kernel) Maps(devs []uint64) ([]Map, error) {
 
 func readMaps(r io.Reader) ([]Map, error) {
 	var out []Map
-	st := newStream(r)
-	names := map[string]string{}
+	st, err := readStream(r)
+	if err != nil {
+		return nil, err
+	}
 	le := binary.LittleEndian
 	for {
 		h, err := st.next(mapHeader)
@@ -175,7 +177,7 @@ func readMaps(r io.Reader) ([]Map, error) {
 			Mode:  le.Uint32(h[mapMode:]),
 			Nlink: le.Uint32(h[mapNlink:]),
 		}
-		path, ok, err := st.segment(names)
+		path, ok, err := st.segment()
 		if err != nil {
 			return nil, err
 		}

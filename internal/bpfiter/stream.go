@@ -1,45 +1,64 @@
 package bpfiter
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 )
 
-// stream reads the records an iterator writes.
-type stream struct{ br *bufio.Reader }
-
-func newStream(r io.Reader) *stream { return &stream{br: bufio.NewReaderSize(r, 256<<10)} }
-
-// next returns the next n bytes, valid until the following call; io.EOF
-// when the stream ended cleanly before them.
-func (s *stream) next(n int) ([]byte, error) {
-	b, err := s.br.Peek(n)
-	if len(b) == n {
-		s.br.Discard(n)
-		return b, nil
-	}
-	switch {
-	case len(b) == 0 && errors.Is(err, io.EOF):
-		return nil, io.EOF
-	case errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("bpf iterator: %d bytes of a truncated record", len(b))
-	}
-	return nil, fmt.Errorf("bpf iterator: read: %w", err)
+// stream is an iterator's whole output, read in one go. Names are
+// substrings of one copy of it: a single allocation for every path of
+// every record, where a string each would cost more than the kernel's
+// work for the record.
+type stream struct {
+	b   []byte // the records
+	s   string // the same bytes, for names
+	off int
 }
+
+// readStream reads r to its end.
+func readStream(r io.Reader) (*stream, error) {
+	b := make([]byte, 0, 1<<20)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) || err == nil && n == 0 {
+			return &stream{b: b, s: string(b)}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bpf iterator: read: %w", err)
+		}
+	}
+}
+
+// next returns the next n bytes; io.EOF when the stream ended cleanly
+// before them.
+func (s *stream) next(n int) ([]byte, error) {
+	switch {
+	case s.off+n <= len(s.b):
+		b := s.b[s.off : s.off+n]
+		s.off += n
+		return b, nil
+	case s.off == len(s.b):
+		return nil, io.EOF
+	}
+	return nil, fmt.Errorf("bpf iterator: %d bytes of a truncated record", len(s.b)-s.off)
+}
+
+// name returns the n bytes before the current offset as a string.
+func (s *stream) name(n int) string { return s.s[s.off-n : s.off] }
 
 // segment reads a length-prefixed path: ok false when d_path failed or
 // the path did not fit (read it from /proc instead); "" with ok for no
 // path at all.
-func (s *stream) segment(names map[string]string) (name string, ok bool, err error) {
+func (s *stream) segment() (name string, ok bool, err error) {
 	h, err := s.next(4)
 	if err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("bpf iterator: record cut short")
-		}
-		return "", false, err
+		return "", false, cutShort(err)
 	}
 	ret := int32(binary.LittleEndian.Uint32(h))
 	switch {
@@ -50,23 +69,15 @@ func (s *stream) segment(names map[string]string) (name string, ok bool, err err
 	case ret > pathMax:
 		return "", false, fmt.Errorf("bpf iterator: malformed record")
 	}
-	b, err := s.next(int(ret))
-	if err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("bpf iterator: record cut short")
-		}
-		return "", false, err
+	if _, err := s.next(int(ret)); err != nil {
+		return "", false, cutShort(err)
 	}
-	return intern(names, b[:ret-1]), true, nil // without the NUL
+	return s.s[s.off-int(ret) : s.off-1], true, nil // without the NUL
 }
 
-// intern returns b as a string, one copy per distinct name: many
-// descriptors and mappings share a name.
-func intern(names map[string]string, b []byte) string {
-	if s, ok := names[string(b)]; ok {
-		return s
+func cutShort(err error) error {
+	if err == io.EOF {
+		return fmt.Errorf("bpf iterator: record cut short")
 	}
-	s := string(b)
-	names[s] = s
-	return s
+	return err
 }

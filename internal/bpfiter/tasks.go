@@ -200,8 +200,10 @@ func (k *Kernel) Tasks() ([]Task, error) {
 // readTasks decodes the task record stream.
 func readTasks(r io.Reader) ([]Task, error) {
 	var out []Task
-	st := newStream(r)
-	names := map[string]string{}
+	st, err := readStream(r)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		h, err := st.next(taskHeader)
 		if err == io.EOF {
@@ -226,7 +228,7 @@ func readTasks(r io.Reader) ([]Task, error) {
 			into    *string
 			tooLong *bool
 		}{{&t.Cwd, &t.CwdTooLong}, {&t.Root, &t.RootTooLong}, {&t.Exe, &t.ExeTooLong}} {
-			name, ok, err := st.segment(names)
+			name, ok, err := st.segment()
 			if err != nil {
 				return nil, err
 			}
