@@ -32,6 +32,10 @@ func taskRecord(pid uint32, comm string, cwd, root, exe []byte) []byte {
 	le.PutUint32(b[taskNetNS:], 4026531840)
 	le.PutUint32(b[taskMagic:], taskMagicValue)
 	le.PutUint64(b[taskStart:], 123456789)
+	if pid == 1 {
+		le.PutUint64(b[taskExeIno:], 6570)
+		le.PutUint32(b[taskExeDev:], 254<<20|2)
+	}
 	b = append(b, cwd...)
 	b = append(b, root...)
 	return append(b, exe...)
@@ -50,7 +54,7 @@ func TestReadTasks(t *testing.T) {
 		t.Fatalf("got %d tasks, want 3: %+v", len(got), got)
 	}
 	want := []Task{
-		{PID: 1, EUID: 1000, Comm: "init", MountNS: 4026531841, NetNS: 4026531840, Start: 123456789, Cwd: "/", Root: "/", Exe: "/sbin/init"},
+		{PID: 1, EUID: 1000, Comm: "init", MountNS: 4026531841, NetNS: 4026531840, Start: 123456789, Cwd: "/", Root: "/", Exe: "/sbin/init", ExeDev: unix.Mkdev(254, 2), ExeIno: 6570},
 		{PID: 2, EUID: 1000, Comm: "kthreadd", MountNS: 4026531841, NetNS: 4026531840, Start: 123456789, Cwd: "/", Root: "/"},
 		{PID: 300, EUID: 1000, Comm: "fifteen-chars-x", MountNS: 4026531841, NetNS: 4026531840, Start: 123456789, CwdTooLong: true, Root: "/", Exe: "/usr/bin/sleep (deleted)"},
 	}

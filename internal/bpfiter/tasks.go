@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/rootswap/rootswap/internal/btf"
+	"golang.org/x/sys/unix"
 )
 
 // Task is one process (thread group leader) as the task iterator saw it.
@@ -18,6 +19,9 @@ type Task struct {
 	// Start is when the process started, CLOCK_MONOTONIC nanoseconds: a
 	// process that started before another walk began was seen by it.
 	Start uint64
+	// ExeDev and ExeIno identify the executable (the maps lines of other
+	// filesystems may be left out of a narrowed walk); 0 when none.
+	ExeDev, ExeIno uint64
 	// Cwd, Root, Exe as readlink(/proc/PID/cwd|root|exe) prints them;
 	// "" when absent (kernel threads have no exe) and, with the matching
 	// TooLong flag, when the path did not fit the record or d_path failed.
@@ -35,7 +39,9 @@ const (
 	taskNetNS  = 28
 	taskMagic  = 32
 	taskStart  = 40 // start_time, CLOCK_MONOTONIC ns
-	taskHeader = 48
+	taskExeIno = 48 // the executable's inode and device, 0 for none
+	taskExeDev = 56
+	taskHeader = 64
 
 	taskMagicValue = 0x4b535752 // "RWSK"
 	segBuf         = -pathMax   // the path buffer, right below the frame pointer
@@ -97,6 +103,10 @@ func tasksProgram(s *btf.Spec) ([]byte, error) {
 		mm      = off("task_struct", "mm")
 		exeFile = off("mm_struct", "exe_file")
 		fPath   = off("file", "f_path")
+		fInode  = off("file", "f_inode")
+		iIno    = off("inode", "i_ino")
+		iSb     = off("inode", "i_sb")
+		sDev    = off("super_block", "s_dev")
 		at      = func(o int) int16 { return taskBuf + int16(o) }
 	)
 	if firstErr != nil {
@@ -123,7 +133,20 @@ func tasksProgram(s *btf.Spec) ([]byte, error) {
 	prog = append(prog, probeChain(r7, []int16{nsproxy, mntNS, mntInum}, 4, at(taskMntNS))...)
 	prog = append(prog, probeChain(r7, []int16{nsproxy, netNS, netInum}, 4, at(taskNetNS))...)
 	prog = append(prog,
-		st(sizeW, fp, at(taskMagic), taskMagicValue),
+		// The executable, in r9 for its segment below.
+		st(sizeDW, fp, at(taskExeIno), 0),
+		st(sizeDW, fp, at(taskExeDev), 0),
+		movImm(r9, 0),
+		ldx(sizeDW, r8, r7, mm), // kernel threads have none
+		jmpImm(jmpJEQ, r8, 0, "header"),
+		ldx(sizeDW, r9, r8, exeFile),
+		jmpImm(jmpJEQ, r9, 0, "header"),
+		ldx(sizeDW, r2, r9, fInode),
+		ldx(sizeDW, r1, r2, iIno), stx(sizeDW, fp, at(taskExeIno), r1),
+		ldx(sizeDW, r2, r2, iSb),
+		ldx(sizeW, r1, r2, sDev), stx(sizeW, fp, at(taskExeDev), r1),
+
+		st(sizeW, fp, at(taskMagic), taskMagicValue).at("header"),
 		st(sizeW, fp, at(taskMagic+4), 0),
 		ldx(sizeDW, r1, r6, ctxMeta),
 		ldx(sizeDW, r1, r1, 0),
@@ -146,11 +169,8 @@ func tasksProgram(s *btf.Spec) ([]byte, error) {
 	prog = append(prog, label("root_go", segment("root"))...)
 	prog = append(prog,
 		movImm(r1, 0),
-		ldx(sizeDW, r8, r7, mm), // kernel threads have none
-		jmpImm(jmpJEQ, r8, 0, "exe_go"),
-		ldx(sizeDW, r8, r8, exeFile),
-		jmpImm(jmpJEQ, r8, 0, "exe_go"),
-		movReg(r1, r8), addImm(r1, int32(fPath)),
+		jmpImm(jmpJEQ, r9, 0, "exe_go"),
+		movReg(r1, r9), addImm(r1, int32(fPath)),
 	)
 	prog = append(prog, label("exe_go", segment("exe"))...)
 	prog = append(prog, movImm(r0, 0).at("out"), exit())
@@ -223,6 +243,10 @@ func readTasks(r io.Reader) ([]Task, error) {
 			MountNS: le.Uint32(h[taskMntNS:]),
 			NetNS:   le.Uint32(h[taskNetNS:]),
 			Start:   le.Uint64(h[taskStart:]),
+		}
+		if ino := le.Uint64(h[taskExeIno:]); ino != 0 {
+			kdev := le.Uint32(h[taskExeDev:])
+			t.ExeIno, t.ExeDev = ino, unix.Mkdev(kdev>>20, kdev&(1<<20-1))
 		}
 		for _, seg := range []struct {
 			into    *string

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,16 @@ os.chdir("sub")
 os.rmdir("../sub")
 print("ready", flush=True)
 time.sleep(3600)
+`
+
+// memfdExec runs sleep (argv[1]) from a memfd, as some daemons re-exec
+// themselves.
+const memfdExec = `
+import os, sys
+fd = os.memfd_create("rs")
+os.write(fd, open(sys.argv[1], "rb").read())
+print("ready", flush=True)
+os.execv("/proc/self/fd/%d" % fd, ["sleep", "3600"])
 `
 
 // TestKernelScanMatchesProc scans the same processes through the BPF
@@ -72,8 +83,19 @@ func TestKernelScanMatchesProc(t *testing.T) {
 			return true
 		}
 		if !start(exec.Command("sh", "-c", "exec 3<r 4>>w 5<del 6<>w 7</dev/null; echo ready; exec ./sl 3600")) ||
-			!start(exec.Command("python3", "-c", mapsHolder)) {
+			!start(exec.Command("python3", "-c", mapsHolder)) ||
+			!start(exec.Command("python3", "-c", memfdExec, sleepBin)) {
 			return
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if l, _ := os.Readlink("/proc/" + strconv.Itoa(pids[2]) + "/exe"); strings.HasPrefix(l, "/memfd:") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("process %d never ran from a memfd", pids[2])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		exe := "/proc/" + strconv.Itoa(pids[0]) + "/exe"
 		for deadline := time.Now().Add(10 * time.Second); ; {
@@ -124,6 +146,32 @@ func TestKernelScanMatchesProc(t *testing.T) {
 				}
 			}
 		}
+		// Narrowed to the root filesystem, the iterators leave out the
+		// memfd's mapping; the executable must still not be taken for a
+		// file of "/" (its name, "/memfd:...", lies under it).
+		var rootSt unix.Stat_t
+		if err := unix.Stat("/", &rootSt); err != nil {
+			t.Error(err)
+			return
+		}
+		narrowed, err := Scan("/proc", Options{Devs: []uint64{rootSt.Dev}})
+		if err != nil || narrowed.FDSource != "bpf" {
+			t.Errorf("narrowed scan: %v, source %q (%v)", err, narrowed.FDSource, narrowed.BPFErr)
+			return
+		}
+		for _, pid := range pids {
+			n, p := find(narrowed, pid), find(proc, pid)
+			if n == nil || p == nil {
+				continue
+			}
+			if n.Exe.Dev != p.Exe.Dev || n.Exe.Ino != p.Exe.Ino || n.Exe.HasMount != p.Exe.HasMount || n.Exe.Mount.ID != p.Exe.Mount.ID {
+				t.Errorf("process %d: narrowed exe %+v, /proc says %+v", pid, n.Exe, p.Exe)
+			}
+		}
+		if m := find(narrowed, pids[2]); m != nil && m.Exe.Dev == rootSt.Dev {
+			t.Errorf("memfd executable %q counted as a file of /", m.Exe.Name)
+		}
+
 		sh, py := find(kernel, pids[0]), find(kernel, pids[1])
 		if sh == nil || py == nil {
 			return

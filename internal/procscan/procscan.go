@@ -304,6 +304,15 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 	if kt != nil {
 		p.Comm, p.UID = kt.Comm, kt.EUID
 		p.MountNS, p.NetNS = nsName("mnt", kt.MountNS), nsName("net", kt.NetNS)
+		if kt.Exe == "" && !kt.ExeTooLong {
+			// No executable: a kernel thread, whose name /proc spells
+			// longer than task->comm ("kworker/0:0-events").
+			if dirfd, err := d.open(); err == nil {
+				if b, err := r.readOnceAt(dirfd, "comm"); err == nil {
+					p.Comm = strings.TrimSuffix(string(b), "\n")
+				}
+			}
+		}
 	} else {
 		dirfd, err := d.open()
 		if err != nil {
@@ -337,6 +346,9 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 		links[0].kernel, links[0].tooLong = kt.Cwd, kt.CwdTooLong
 		links[1].kernel, links[1].tooLong = kt.Root, kt.RootTooLong
 		links[2].kernel, links[2].tooLong = kt.Exe, kt.ExeTooLong
+		if kt.ExeIno != 0 {
+			p.Exe.Dev, p.Exe.Ino, p.Exe.HasIno = kt.ExeDev, kt.ExeIno, true
+		}
 	}
 	for _, l := range links {
 		if !l.tooLong {
@@ -659,6 +671,13 @@ func (s *scan) finish(p *Process, byID map[int]mountinfo.Mount) {
 	}
 	e := &p.Exe
 	if e.Name == "" {
+		return
+	}
+	if e.HasIno { // from the task iterator
+		if byDev := t.ByDev(e.Dev); len(byDev) > 0 {
+			e.Mount, e.HasMount = byDev[0], true
+		}
+		e.Stat = s.sizes[[2]uint64{e.Dev, e.Ino}]
 		return
 	}
 	for _, m := range p.Maps {
