@@ -32,9 +32,12 @@ func FindJournal(engineDir string) (string, error) {
 		return live, nil
 	}
 	// Between the pivot and the move of /run, the tmpfs sits below the
-	// old root.
-	if p := filepath.Join("/", DefaultPutOld, live); exists(p) {
-		return p, nil
+	// old root; during a rollback, between the pivot back and the move
+	// of /run, below the new root.
+	for _, under := range []string{DefaultPutOld, DefaultNewRoot} {
+		if p := filepath.Join("/", under, live); exists(p) {
+			return p, nil
+		}
 	}
 	last := filepath.Join(ArchiveDir, "last.journal")
 	if _, err := os.Stat(last); err == nil {

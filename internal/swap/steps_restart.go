@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -134,13 +135,68 @@ func killGettys(rt *Runtime, dev uint64) error {
 		return err
 	}
 	respawn := RespawnCommands("/")
+	killed := map[int]string{}
 	for _, h := range hs {
 		if isRespawned(rt, h, respawn) {
 			rt.logf("    killing %s[%d]", h.Comm, h.PID)
+			killed[h.PID] = cmdline(rt.ProcRoot, h.PID)
 			syscall.Kill(h.PID, syscall.SIGTERM)
 		}
 	}
+	waitRespawned(rt, dev, killed)
 	return nil
+}
+
+// waitRespawned waits up to 5 s for init to start each killed command
+// again off dev: a getty is the console's way in, and whoever looks
+// right after this step (status, the admin, a test) must find one. Not
+// fatal: init respawns on its own schedule, and says so in its log.
+func waitRespawned(rt *Runtime, dev uint64, killed map[int]string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for len(killed) > 0 {
+		pending, err := pendingRespawns(rt, dev, killed)
+		if err == nil && len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			rt.logf("    not respawned by init yet: %s", strings.Join(pending, ", "))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pendingRespawns lists the killed command lines that no process off dev
+// runs yet.
+func pendingRespawns(rt *Runtime, dev uint64, killed map[int]string) ([]string, error) {
+	hs, err := rescanHolders(rt, dev)
+	if err != nil {
+		return nil, err
+	}
+	onDev := map[int]bool{}
+	for _, h := range hs {
+		onDev[h.PID] = true
+	}
+	entries, err := os.ReadDir(rt.ProcRoot)
+	if err != nil {
+		return nil, err
+	}
+	running := map[string]bool{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || onDev[pid] || killed[pid] != "" {
+			continue
+		}
+		running[cmdline(rt.ProcRoot, pid)] = true
+	}
+	var pending []string
+	for _, c := range killed {
+		if !running[c] {
+			pending = append(pending, c)
+		}
+	}
+	sort.Strings(pending)
+	return pending, nil
 }
 
 func isRespawned(rt *Runtime, h Holder, respawn map[string]bool) bool {
