@@ -71,37 +71,17 @@ const (
 
 // filesProgram builds the task_file program from the kernel's field offsets.
 func filesProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
-	var firstErr error
-	off := func(typ string, field ...string) int16 {
-		o, err := s.Offset(typ, field...)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return int16(o)
-	}
+	f := &fields{spec: s}
+	const buf = int16(-512)
+	at := func(o int) int16 { return buf + int16(o) }
 	var (
-		tgid    = off("task_struct", "tgid")
-		tid     = off("task_struct", "pid")
-		fFlags  = off("file", "f_flags")
-		fPos    = off("file", "f_pos")
-		fInode  = off("file", "f_inode")
-		fPath   = off("file", "f_path")
-		pathMnt = off("path", "mnt")
-		iIno    = off("inode", "i_ino")
-		iSize   = off("inode", "i_size")
-		iMode   = off("inode", "i_mode")
-		iNlink  = off("inode", "__i_nlink")
-		iSb     = off("inode", "i_sb")
-		sDev    = off("super_block", "s_dev")
-		mntID   = off("mount", "mnt_id")
-		mntVfs  = off("mount", "mnt")
-		buf     = int16(-512)
+		tgid    = f.off("task_struct", "tgid")
+		tid     = f.off("task_struct", "pid")
+		fFlags  = f.off("file", "f_flags")
+		fPos    = f.off("file", "f_pos")
+		fPath   = f.off("file", "f_path")
 		pathBuf = buf + recHeader
-		fieldAt = func(o int) int16 { return buf + int16(o) }
 	)
-	if firstErr != nil {
-		return nil, firstErr
-	}
 	prog := []insn{
 		movReg(r6, r1),
 		ldx(sizeDW, r7, r6, ctxFile),
@@ -109,43 +89,27 @@ func filesProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 		ldx(sizeDW, r8, r6, ctxTask),
 		jmpImm(jmpJEQ, r8, 0, "out"),
 
-		ldx(sizeW, r1, r8, tgid), stx(sizeW, fp, fieldAt(recPID), r1),
-		ldx(sizeW, r1, r8, tid), stx(sizeW, fp, fieldAt(recTID), r1),
-		ldx(sizeW, r1, r6, ctxFD), stx(sizeW, fp, fieldAt(recFD), r1),
-		ldx(sizeW, r1, r7, fFlags), stx(sizeW, fp, fieldAt(recFlags), r1),
-		ldx(sizeDW, r1, r7, fPos), stx(sizeDW, fp, fieldAt(recPos), r1),
-		st(sizeW, fp, fieldAt(recMagic), magic),
-
-		// Loads through BTF pointers fault to 0 rather than oops, so a
-		// missing inode or superblock reads as zeros.
-		ldx(sizeDW, r2, r7, fInode),
-		ldx(sizeDW, r3, r2, iSb),
-		ldx(sizeW, r4, r3, sDev),
-		ldx(sizeH, r5, r2, iMode),
+		ldx(sizeW, r1, r8, tgid), stx(sizeW, fp, at(recPID), r1),
+		ldx(sizeW, r1, r8, tid), stx(sizeW, fp, at(recTID), r1),
+		ldx(sizeW, r1, r6, ctxFD), stx(sizeW, fp, at(recFD), r1),
+		ldx(sizeW, r1, r7, fFlags), stx(sizeW, fp, at(recFlags), r1),
+		ldx(sizeDW, r1, r7, fPos), stx(sizeDW, fp, at(recPos), r1),
+		st(sizeW, fp, at(recMagic), magic),
 	}
+	prog = append(prog, loadInode(f, r7)...)
 	prog = append(prog, devFilter(devs, r4, true, r5, "out", "wanted")...)
+	prog = append(prog, label("wanted", storeInode(f, r7, identity{
+		dev: at(recDev), mode: at(recMode), ino: at(recIno), size: at(recSize), nlink: at(recNlink), mntID: at(recMntID),
+	}))...)
+	if f.err != nil {
+		return nil, f.err
+	}
 	prog = append(prog,
-		stx(sizeW, fp, fieldAt(recDev), r4).at("wanted"),
-		stx(sizeW, fp, fieldAt(recMode), r5),
-		ldx(sizeDW, r1, r2, iIno), stx(sizeDW, fp, fieldAt(recIno), r1),
-		ldx(sizeDW, r1, r2, iSize), stx(sizeDW, fp, fieldAt(recSize), r1),
-		ldx(sizeW, r1, r2, iNlink), stx(sizeW, fp, fieldAt(recNlink), r1),
-
-		// struct vfsmount is embedded in struct mount, whose mnt_id is
-		// fdinfo's: container_of by hand, read with probe_read_kernel
-		// because the verifier knows only the vfsmount's bounds.
-		st(sizeW, fp, fieldAt(recMntID), 0),
-		ldx(sizeDW, r3, r7, fPath+pathMnt),
-		addImm(r3, int32(mntID-mntVfs)),
-		movReg(r1, fp), addImm(r1, int32(fieldAt(recMntID))),
-		movImm(r2, 4),
-		call(fnProbeReadKernel),
-
 		movReg(r1, r7), addImm(r1, int32(fPath)),
 		movReg(r2, fp), addImm(r2, int32(pathBuf)),
 		movImm(r3, pathMax),
 		call(fnDPath),
-		stx(sizeW, fp, fieldAt(recPathRet), r0),
+		stx(sizeW, fp, at(recPathRet), r0),
 		// Write the header and as much of the path as d_path produced;
 		// the bounds checks let the verifier prove the length fits.
 		jmpImm(jmpJSGT, r0, 0, "positive"),
@@ -170,14 +134,8 @@ func filesProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 // at most MaxDevs), only descriptors of files on those filesystems, and
 // sockets, are reported: the others cost no path lookup and no record.
 func (k *Kernel) Files(devs []uint64) ([]File, error) {
-	var files []File
 	build := func(s *btf.Spec) ([]byte, error) { return filesProgram(s, devs) }
-	err := k.run("files", "bpf_iter_task_file", build, func(r io.Reader) error {
-		var err error
-		files, err = readFiles(r)
-		return err
-	})
-	return files, err
+	return walk(k, "files", "bpf_iter_task_file", build, readFiles)
 }
 
 // readFiles decodes the record stream.

@@ -53,38 +53,18 @@ const ctxVMA = 16
 // mapsProgram builds the task_vma iterator program. The header is
 // written before d_path runs, so the path buffer may reuse its stack.
 func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
-	var firstErr error
-	off := func(typ string, field ...string) int16 {
-		o, err := s.Offset(typ, field...)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return int16(o)
-	}
+	f := &fields{spec: s}
+	at := func(o int) int16 { return mapBuf + int16(o) }
 	var (
-		tgid    = off("task_struct", "tgid")
-		tid     = off("task_struct", "pid")
-		vmStart = off("vm_area_struct", "vm_start")
-		vmEnd   = off("vm_area_struct", "vm_end")
-		vmPgoff = off("vm_area_struct", "vm_pgoff")
-		vmFlags = off("vm_area_struct", "vm_flags")
-		vmFile  = off("vm_area_struct", "vm_file")
-		fInode  = off("file", "f_inode")
-		fPath   = off("file", "f_path")
-		pathMnt = off("path", "mnt")
-		iIno    = off("inode", "i_ino")
-		iSize   = off("inode", "i_size")
-		iMode   = off("inode", "i_mode")
-		iNlink  = off("inode", "__i_nlink")
-		iSb     = off("inode", "i_sb")
-		sDev    = off("super_block", "s_dev")
-		mntID   = off("mount", "mnt_id")
-		mntVfs  = off("mount", "mnt")
-		at      = func(o int) int16 { return mapBuf + int16(o) }
+		tgid    = f.off("task_struct", "tgid")
+		tid     = f.off("task_struct", "pid")
+		vmStart = f.off("vm_area_struct", "vm_start")
+		vmEnd   = f.off("vm_area_struct", "vm_end")
+		vmPgoff = f.off("vm_area_struct", "vm_pgoff")
+		vmFlags = f.off("vm_area_struct", "vm_flags")
+		vmFile  = f.off("vm_area_struct", "vm_file")
+		fPath   = f.off("file", "f_path")
 	)
-	if firstErr != nil {
-		return nil, firstErr
-	}
 	prog := []insn{
 		movReg(r6, r1),
 		ldx(sizeDW, r7, r6, ctxVMA),
@@ -97,28 +77,18 @@ func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 		ldx(sizeDW, r9, r7, vmFile),
 		jmpImm(jmpJEQ, r9, 0, "out"), // anonymous memory
 		stx(sizeW, fp, at(mapPID), r1),
-		ldx(sizeDW, r2, r9, fInode),
-		ldx(sizeDW, r3, r2, iSb),
-		ldx(sizeW, r4, r3, sDev),
 	}
+	prog = append(prog, loadInode(f, r9)...)
 	prog = append(prog, devFilter(devs, r4, false, 0, "out", "wanted")...)
+	prog = append(prog, label("wanted", storeInode(f, r9, identity{
+		dev: at(mapDev), mode: at(mapMode), ino: at(mapIno), size: at(mapSize), nlink: at(mapNlink), mntID: at(mapMntID),
+	}))...)
 	prog = append(prog,
-		stx(sizeW, fp, at(mapDev), r4).at("wanted"),
 		ldx(sizeDW, r1, r7, vmStart), stx(sizeDW, fp, at(mapStart), r1),
 		ldx(sizeDW, r1, r7, vmEnd), stx(sizeDW, fp, at(mapEnd), r1),
 		ldx(sizeDW, r1, r7, vmPgoff), stx(sizeDW, fp, at(mapPgoff), r1),
 		ldx(sizeDW, r1, r7, vmFlags), stx(sizeDW, fp, at(mapFlags), r1),
-		ldx(sizeDW, r1, r2, iIno), stx(sizeDW, fp, at(mapIno), r1),
-		ldx(sizeDW, r1, r2, iSize), stx(sizeDW, fp, at(mapSize), r1),
-		ldx(sizeH, r1, r2, iMode), stx(sizeW, fp, at(mapMode), r1),
-		ldx(sizeW, r1, r2, iNlink), stx(sizeW, fp, at(mapNlink), r1),
 		st(sizeW, fp, at(mapMagic), mapMagicValue),
-		st(sizeW, fp, at(mapMntID), 0),
-		ldx(sizeDW, r3, r9, fPath+pathMnt),
-		addImm(r3, int32(mntID-mntVfs)),
-		movReg(r1, fp), addImm(r1, int32(at(mapMntID))),
-		movImm(r2, 4),
-		call(fnProbeReadKernel),
 		ldx(sizeDW, r1, r6, ctxMeta),
 		ldx(sizeDW, r1, r1, 0),
 		movReg(r2, fp), addImm(r2, mapBuf),
@@ -128,6 +98,9 @@ func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 	)
 	prog = append(prog, segment("path")...)
 	prog = append(prog, movImm(r0, 0).at("out"), exit())
+	if f.err != nil {
+		return nil, f.err
+	}
 	return asm(prog)
 }
 
@@ -135,14 +108,8 @@ func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 // and, within a process, by address; with devs, only mappings of files
 // on those filesystems (see Files).
 func (k *Kernel) Maps(devs []uint64) ([]Map, error) {
-	var maps []Map
 	build := func(s *btf.Spec) ([]byte, error) { return mapsProgram(s, devs) }
-	err := k.run("maps", "bpf_iter_task_vma", build, func(r io.Reader) error {
-		var err error
-		maps, err = readMaps(r)
-		return err
-	})
-	return maps, err
+	return walk(k, "maps", "bpf_iter_task_vma", build, readMaps)
 }
 
 func readMaps(r io.Reader) ([]Map, error) {

@@ -77,14 +77,8 @@ func segment(label string) []insn {
 
 // tasksProgram builds the task iterator program (ctx: meta, task).
 func tasksProgram(s *btf.Spec) ([]byte, error) {
-	var firstErr error
-	off := func(typ string, field ...string) int16 {
-		o, err := s.Offset(typ, field...)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return int16(o)
-	}
+	f := &fields{spec: s}
+	off := f.off
 	var (
 		tgid    = off("task_struct", "tgid")
 		tid     = off("task_struct", "pid")
@@ -109,8 +103,8 @@ func tasksProgram(s *btf.Spec) ([]byte, error) {
 		sDev    = off("super_block", "s_dev")
 		at      = func(o int) int16 { return taskBuf + int16(o) }
 	)
-	if firstErr != nil {
-		return nil, firstErr
+	if f.err != nil {
+		return nil, f.err
 	}
 	prog := []insn{
 		movReg(r6, r1),
@@ -208,13 +202,7 @@ func label(l string, code []insn) []insn {
 
 // Tasks returns every process in pid order.
 func (k *Kernel) Tasks() ([]Task, error) {
-	var tasks []Task
-	err := k.run("tasks", "bpf_iter_task", tasksProgram, func(r io.Reader) error {
-		var err error
-		tasks, err = readTasks(r)
-		return err
-	})
-	return tasks, err
+	return walk(k, "tasks", "bpf_iter_task", tasksProgram, readTasks)
 }
 
 // readTasks decodes the task record stream.

@@ -94,8 +94,6 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	}
 	kd := &kernelData{
 		tasks: make(map[int]*bpfiter.Task, len(tasks)),
-		files: map[int][]bpfiter.File{},
-		maps:  map[int][]bpfiter.Map{},
 		devs:  devs,
 
 		filesSince: filesSince,
@@ -104,23 +102,23 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	for i := range tasks {
 		kd.tasks[tasks[i].PID] = &tasks[i]
 	}
-	for i := 0; i < len(files); {
-		j := i + 1
-		for j < len(files) && files[j].PID == files[i].PID {
-			j++
-		}
-		kd.files[files[i].PID] = files[i:j:j]
-		i = j
-	}
-	for i := 0; i < len(maps); {
-		j := i + 1
-		for j < len(maps) && maps[j].PID == maps[i].PID {
-			j++
-		}
-		kd.maps[maps[i].PID] = maps[i:j:j]
-		i = j
-	}
+	kd.files = byPID(files, func(f *bpfiter.File) int { return f.PID })
+	kd.maps = byPID(maps, func(m *bpfiter.Map) int { return m.PID })
 	return kd, nil
+}
+
+// byPID splits records that come in pid order into each pid's run.
+func byPID[T any](recs []T, pid func(*T) int) map[int][]T {
+	out := map[int][]T{}
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && pid(&recs[j]) == pid(&recs[i]) {
+			j++
+		}
+		out[pid(&recs[i])] = recs[i:j:j]
+		i = j
+	}
+	return out
 }
 
 // task is the iterator's record of pid, nil when there is none (no
@@ -270,17 +268,13 @@ func (s *scan) kernelFDs(r *reader, d *procDir, p *Process, table mountinfo.Tabl
 			}
 			name = t
 		}
-		f.Name, f.Kind, f.Inode = classify(name)
-		if f.Kind == KindFile {
-			f.Name, f.Deleted = cutDeleted(f.Name)
-		}
 		f.Info = FDInfo{Pos: k.Pos, Flags: k.Flags, MntID: k.MntID, Ino: k.Ino, HasFlags: true, HasMntID: true, HasIno: true}
 		f.HasInfo = true
 		if !lastOK || last.ID != k.MntID {
 			last, lastOK = table.ByID(k.MntID)
 		}
 		f.Mount, f.HasMount = last, lastOK
-		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
+		if s.live && f.HasMount && Local(f.Mount) && linkKind(name) != KindSocket {
 			if statFromKernel(f.Mount.FSType) {
 				stats[i] = Stat{Mode: k.Mode, Size: k.Size, Dev: k.Dev, Ino: k.Ino, Nlink: uint64(k.Nlink)}
 				f.Stat = &stats[i]
@@ -288,11 +282,7 @@ func (s *scan) kernelFDs(r *reader, d *procDir, p *Process, table mountinfo.Tabl
 				f.Stat = s.statFD(fdDir, r.number(k.FD), &f)
 			}
 		}
-		if f.Deleted && f.Kind == KindFile {
-			dev, _ := f.Dev()
-			ino, _ := f.Ino()
-			f.Name, f.Deleted = s.deletedName(p.MountNS, f.Name, dev, ino)
-		}
+		s.name(p, &f, name)
 		fds = append(fds, f)
 	}
 	return fds

@@ -445,10 +445,6 @@ func (s *scan) procFDs(r *reader, d *procDir, p *Process, table mountinfo.Table,
 			continue // closed meanwhile
 		}
 		f := FD{Num: n}
-		f.Name, f.Kind, f.Inode = classify(t)
-		if f.Kind == KindFile {
-			f.Name, f.Deleted = cutDeleted(f.Name)
-		}
 		if infoDir >= 0 {
 			if b, err := r.readOnceAt(infoDir, num); err == nil {
 				f.Info, f.HasInfo = ParseFDInfo(b), true
@@ -457,17 +453,35 @@ func (s *scan) procFDs(r *reader, d *procDir, p *Process, table mountinfo.Table,
 		if f.HasInfo && f.Info.HasMntID {
 			f.Mount, f.HasMount = table.ByID(f.Info.MntID)
 		}
-		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
+		if s.live && f.HasMount && Local(f.Mount) && linkKind(t) != KindSocket {
 			f.Stat = s.statFD(fdDir, num, &f)
 		}
-		if f.Deleted && f.Kind == KindFile {
-			dev, _ := f.Dev()
-			ino, _ := f.Ino()
-			f.Name, f.Deleted = s.deletedName(p.MountNS, f.Name, dev, ino)
-		}
+		s.name(p, &f, t)
 		fds = append(fds, f)
 	}
 	return fds
+}
+
+// name sets the descriptor's name, kind and socket or pipe inode from its
+// link text t; once its Stat is known, for a deleted file's " (deleted)"
+// is checked against the filesystem where that is safe (deletedName).
+func (s *scan) name(p *Process, f *FD, t string) {
+	f.Name, f.Kind, f.Inode = classify(t)
+	if f.Kind != KindFile {
+		return
+	}
+	f.Name, f.Deleted = cutDeleted(f.Name)
+	if f.Deleted {
+		dev, _ := f.Dev()
+		ino, _ := f.Ino()
+		f.Name, f.Deleted = s.deletedName(p.MountNS, f.Name, dev, ino)
+	}
+}
+
+// linkKind is the kind of an fd link text.
+func linkKind(t string) Kind {
+	_, k, _ := classify(t)
+	return k
 }
 
 // classify splits an fd link into its kind and, for sockets and pipes,

@@ -1,0 +1,75 @@
+package bpfiter
+
+import (
+	"io"
+
+	"github.com/rootswap/rootswap/internal/btf"
+)
+
+// fields looks up the kernel's field offsets for one program and keeps
+// the first failure, so that a program's offsets read as a plain list.
+type fields struct {
+	spec *btf.Spec
+	err  error
+}
+
+func (f *fields) off(typ string, field ...string) int16 {
+	o, err := f.spec.Offset(typ, field...)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return int16(o)
+}
+
+// walk runs one iterator and decodes what its program wrote.
+func walk[T any](k *Kernel, name, attachFunc string, build func(*btf.Spec) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
+	var out []T
+	err := k.run(name, attachFunc, build, func(r io.Reader) error {
+		var err error
+		out, err = decode(r)
+		return err
+	})
+	return out, err
+}
+
+// The loads of a struct file's identity, shared by the files and maps
+// programs. Loads through BTF pointers fault to 0 rather than oops, so a
+// missing inode or superblock reads as zeros.
+
+// loadInode loads the inode of the struct file in reg into r2, its
+// superblock's dev_t into r4 and its mode into r5: what a device filter
+// looks at.
+func loadInode(f *fields, file uint8) []insn {
+	return []insn{
+		ldx(sizeDW, r2, file, f.off("file", "f_inode")),
+		ldx(sizeDW, r3, r2, f.off("inode", "i_sb")),
+		ldx(sizeW, r4, r3, f.off("super_block", "s_dev")),
+		ldx(sizeH, r5, r2, f.off("inode", "i_mode")),
+	}
+}
+
+// identity says where a record keeps a file's identity (stack offsets).
+type identity struct{ dev, mode, ino, size, nlink, mntID int16 }
+
+// storeInode stores what loadInode loaded (r2 still the inode), the
+// inode number, size and link count, and the id of the mount the file
+// was opened through. Clobbers r0-r5.
+func storeInode(f *fields, file uint8, at identity) []insn {
+	return []insn{
+		stx(sizeW, fp, at.dev, r4),
+		stx(sizeW, fp, at.mode, r5),
+		ldx(sizeDW, r1, r2, f.off("inode", "i_ino")), stx(sizeDW, fp, at.ino, r1),
+		ldx(sizeDW, r1, r2, f.off("inode", "i_size")), stx(sizeDW, fp, at.size, r1),
+		ldx(sizeW, r1, r2, f.off("inode", "__i_nlink")), stx(sizeW, fp, at.nlink, r1),
+
+		// struct vfsmount is embedded in struct mount, whose mnt_id is
+		// fdinfo's: container_of by hand, read with probe_read_kernel
+		// because the verifier knows only the vfsmount's bounds.
+		st(sizeW, fp, at.mntID, 0),
+		ldx(sizeDW, r3, file, f.off("file", "f_path")+f.off("path", "mnt")),
+		addImm(r3, int32(f.off("mount", "mnt_id")-f.off("mount", "mnt"))),
+		movReg(r1, fp), addImm(r1, int32(at.mntID)),
+		movImm(r2, 4),
+		call(fnProbeReadKernel),
+	}
+}
