@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"runtime"
 	"strconv"
-	"unsafe"
+	"sync"
 
 	"github.com/rootswap/rootswap/internal/procscan"
 )
@@ -16,38 +17,46 @@ import (
 // greps like ' DEL ' and ' \(mem\|txt\|rtd\|cwd\) ' work unchanged.
 func writeTable(w io.Writer, rows []row) error {
 	head := row{Command: "COMMAND", User: "USER", FD: "FD", Type: "TYPE", Device: "DEVICE", SizeOff: "SIZE/OFF", Node: "NODE", Name: "NAME"}
-	wCmd, wPID, wUser, wFD, wType, wDev, wSize, wNode := len(head.Command), len("PID"), len(head.User), 4, len(head.Type), len(head.Device), len(head.SizeOff), len(head.Node)
+	wd := widths{len(head.Command), len("PID"), len(head.User), 4, len(head.Type), len(head.Device), len(head.SizeOff), len(head.Node)}
 	for i := range rows {
 		r := &rows[i]
-		wCmd = max(wCmd, len(r.Command))
-		wPID = max(wPID, digits(r.PID))
-		wUser = max(wUser, len(r.User))
-		wFD = max(wFD, len(fdBase(r)))
-		wType = max(wType, len(r.Type))
-		wDev = max(wDev, len(r.Device))
-		wSize = max(wSize, len(r.SizeOff))
-		wNode = max(wNode, len(r.Node))
+		wd.cmd = max(wd.cmd, len(r.Command))
+		wd.pid = max(wd.pid, digits(r.PID))
+		wd.user = max(wd.user, len(r.User))
+		wd.fd = max(wd.fd, len(fdBase(r)))
+		wd.typ = max(wd.typ, len(r.Type))
+		wd.dev = max(wd.dev, len(r.Device))
+		wd.size = max(wd.size, len(r.SizeOff))
+		wd.node = max(wd.node, len(r.Node))
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var b []byte
-	var num [20]byte
-	line := func(cmd, pid, usr, fd string, mode byte, typ, dev, size, node, name string) {
-		b = b[:0]
-		b = left(b, cmd, wCmd)
-		b = right(b, pid, wPID)
-		b = left(b, usr, wUser)
-		b = pad(b, wFD-len(fd))
-		b = append(b, fd...)
-		b = append(b, mode, ' ', ' ')
-		b = right(b, typ, wType)
-		b = right(b, dev, wDev)
-		b = right(b, size, wSize)
-		b = right(b, node, wNode)
-		b = append(b, name...)
-		b = append(b, '\n')
+	bw.Write(wd.line(nil, head.Command, []byte("PID"), head.User, head.FD, ' ', head.Type, head.Device, head.SizeOff, head.Node, head.Name))
+	// The lines are formatted in parallel, a stretch of rows per CPU,
+	// and written in order.
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(rows)/4096))
+	out := make([][]byte, workers)
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[k] = wd.format(rows[k*len(rows)/workers : (k+1)*len(rows)/workers])
+		}()
+	}
+	wg.Wait()
+	for _, b := range out {
 		bw.Write(b)
 	}
-	line(head.Command, "PID", head.User, head.FD, ' ', head.Type, head.Device, head.SizeOff, head.Node, head.Name)
+	return bw.Flush()
+}
+
+// widths are the table's column widths.
+type widths struct{ cmd, pid, user, fd, typ, dev, size, node int }
+
+// format returns the lines of rows.
+func (wd widths) format(rows []row) []byte {
+	b := make([]byte, 0, len(rows)*(wd.cmd+wd.pid+wd.user+wd.fd+wd.typ+wd.dev+wd.size+wd.node+40))
+	var num [20]byte
 	for i := range rows {
 		r := &rows[i]
 		mode := byte(' ')
@@ -55,9 +64,29 @@ func writeTable(w io.Writer, rows []row) error {
 			mode = r.Mode[0]
 		}
 		pid := strconv.AppendInt(num[:0], int64(r.PID), 10)
-		line(r.Command, unsafeString(pid), r.User, fdBase(r), mode, r.Type, r.Device, r.SizeOff, r.Node, r.Name)
+		b = wd.line(b, r.Command, pid, r.User, fdBase(r), mode, r.Type, r.Device, r.SizeOff, r.Node, r.Name)
 	}
-	return bw.Flush()
+	return b
+}
+
+// line appends one line: COMMAND, USER and NAME left-aligned, the rest
+// right-aligned, the FD number right-aligned with its mode letter and a
+// (never set) lock letter after it.
+func (wd widths) line(b []byte, cmd string, pid []byte, usr, fd string, mode byte, typ, dev, size, node, name string) []byte {
+	b = left(b, cmd, wd.cmd)
+	b = pad(b, wd.pid-len(pid))
+	b = append(b, pid...)
+	b = append(b, ' ')
+	b = left(b, usr, wd.user)
+	b = pad(b, wd.fd-len(fd))
+	b = append(b, fd...)
+	b = append(b, mode, ' ', ' ')
+	b = right(b, typ, wd.typ)
+	b = right(b, dev, wd.dev)
+	b = right(b, size, wd.size)
+	b = right(b, node, wd.node)
+	b = append(b, name...)
+	return append(b, '\n')
 }
 
 // digits is the width of n in decimal.
@@ -71,9 +100,6 @@ func digits(n int) int {
 	}
 	return w
 }
-
-// unsafeString views b as a string for the moment it is copied out.
-func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // fdBase is the FD column without the mode letter.
 func fdBase(r *row) string {

@@ -3,7 +3,9 @@ package lsof
 import (
 	"os/user"
 	"path"
+	"runtime"
 	"strconv"
+	"sync"
 
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"github.com/rootswap/rootswap/internal/procscan"
@@ -104,79 +106,111 @@ func (c *texts) node(ino uint64) string {
 
 // listRows makes the rows of every process, in lsof's order: cwd, rtd,
 // txt, mapped files, descriptors; keeping those some selector matches
-// (all of them when there are no selectors).
+// (all of them when there are no selectors). A busy host has a hundred
+// thousand rows: the processes are split across the CPUs, each run
+// written into its own stretch of one slice.
 func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
-	c := newTexts()
-	n := 0
-	for _, p := range snap.Procs {
-		n += 3 + len(p.Maps) + len(p.FDs)
+	procs := snap.Procs
+	// Users are looked up first: the workers only read the cache.
+	for _, p := range procs {
+		u.name(p.UID)
 	}
-	rows := make([]row, 0, n)
-	for _, p := range snap.Procs {
-		base := row{Command: p.Comm, PID: p.PID, UID: p.UID, User: u.name(p.UID)}
-		t := snap.Mounts[p.MountNS]
-		add := func(r row) {
-			rows = append(rows, r)
+	bound := make([]int, len(procs)+1) // bound[i]: rows before process i, at most
+	for i, p := range procs {
+		bound[i+1] = bound[i] + 3 + len(p.Maps) + len(p.FDs)
+	}
+	rows := make([]row, bound[len(procs)])
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(procs)/64))
+	ends := make([]int, workers)
+	starts := make([]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(procs)/workers, (w+1)*len(procs)/workers
+		starts[w] = bound[lo]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newTexts()
+			out := rows[bound[lo]:bound[lo]:bound[hi]]
+			for _, p := range procs[lo:hi] {
+				out = procRows(snap, p, sel, u, c, out)
+			}
+			ends[w] = bound[lo] + len(out)
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for w := range workers {
+		n += copy(rows[n:], rows[starts[w]:ends[w]])
+	}
+	return rows[:n]
+}
+
+// procRows appends the rows of one process.
+func procRows(snap *procscan.Snapshot, p *procscan.Process, sel []selector, u users, c *texts, rows []row) []row {
+	base := row{Command: p.Comm, PID: p.PID, UID: p.UID, User: u[p.UID]}
+	t := snap.Mounts[p.MountNS]
+	add := func(r row) {
+		rows = append(rows, r)
+	}
+	for _, l := range []struct {
+		fd   string
+		link *procscan.Link
+	}{{"cwd", &p.Cwd}, {"rtd", &p.Root}} {
+		if l.link.Name == "" || !matchLink(sel, l.link, true) {
+			continue
 		}
-		for _, l := range []struct {
-			fd   string
-			link *procscan.Link
-		}{{"cwd", &p.Cwd}, {"rtd", &p.Root}} {
-			if l.link.Name == "" || !matchLink(sel, l.link, true) {
-				continue
-			}
-			r := base
-			r.FD, r.Type, r.Name, r.Deleted = l.fd, "DIR", withDeleted(l.link.Name, l.link.Deleted), l.link.Deleted
-			if l.link.HasMount {
-				r.Device, r.MntID = c.device(l.link.Dev), l.link.Mount.ID
-			}
-			add(r)
+		r := base
+		r.FD, r.Type, r.Name, r.Deleted = l.fd, "DIR", withDeleted(l.link.Name, l.link.Deleted), l.link.Deleted
+		if l.link.HasMount {
+			r.Device, r.MntID = c.device(l.link.Dev), l.link.Mount.ID
 		}
-		exe := &p.Exe
-		if exe.Name != "" && matchLink(sel, exe, false) {
-			r := base
-			r.FD, r.Type, r.Name, r.Deleted = "txt", "REG", withDeleted(exe.Name, exe.Deleted), exe.Deleted
-			if exe.HasIno || exe.HasMount {
-				r.Device = c.device(exe.Dev)
-			}
-			if exe.HasIno {
-				r.Node = c.node(exe.Ino)
-			}
-			if exe.Stat != nil {
-				r.Type, r.SizeOff = fileType(exe.Stat.Mode), strconv.FormatInt(exe.Stat.Size, 10)
-			}
-			add(r)
-		}
-		var seen map[[2]uint64]bool
-		if exe.HasIno || len(p.Maps) > 0 {
-			seen = map[[2]uint64]bool{}
+		add(r)
+	}
+	exe := &p.Exe
+	if exe.Name != "" && matchLink(sel, exe, false) {
+		r := base
+		r.FD, r.Type, r.Name, r.Deleted = "txt", "REG", withDeleted(exe.Name, exe.Deleted), exe.Deleted
+		if exe.HasIno || exe.HasMount {
+			r.Device = c.device(exe.Dev)
 		}
 		if exe.HasIno {
-			seen[[2]uint64{exe.Dev, exe.Ino}] = true
+			r.Node = c.node(exe.Ino)
 		}
-		for _, m := range p.Maps {
-			key := [2]uint64{m.Dev(), m.Inode}
-			if seen[key] || !matchFile(sel, m.Dev(), m.Inode, true, m.Path, t) {
-				continue
-			}
-			seen[key] = true
-			r := base
-			r.FD, r.Type, r.Device, r.Node, r.Name = "mem", "REG", c.device(m.Dev()), c.node(m.Inode), m.Path
-			st := snap.MapStat(m)
-			if st != nil {
-				r.Type = fileType(st.Mode)
-			}
-			if m.Deleted {
-				r.FD, r.Deleted = "DEL", true // lsof prints the bare name here
-			} else if st != nil {
-				r.SizeOff = strconv.FormatInt(st.Size, 10)
-			}
+		if exe.Stat != nil {
+			r.Type, r.SizeOff = fileType(exe.Stat.Mode), strconv.FormatInt(exe.Stat.Size, 10)
+		}
+		add(r)
+	}
+	var seen map[[2]uint64]bool
+	if exe.HasIno || len(p.Maps) > 0 {
+		seen = map[[2]uint64]bool{}
+	}
+	if exe.HasIno {
+		seen[[2]uint64{exe.Dev, exe.Ino}] = true
+	}
+	for _, m := range p.Maps {
+		key := [2]uint64{m.Dev(), m.Inode}
+		if seen[key] || !matchFile(sel, m.Dev(), m.Inode, true, m.Path, t) {
+			continue
+		}
+		seen[key] = true
+		r := base
+		r.FD, r.Type, r.Device, r.Node, r.Name = "mem", "REG", c.device(m.Dev()), c.node(m.Inode), m.Path
+		st := snap.MapStat(m)
+		if st != nil {
+			r.Type = fileType(st.Mode)
+		}
+		if m.Deleted {
+			r.FD, r.Deleted = "DEL", true // lsof prints the bare name here
+		} else if st != nil {
+			r.SizeOff = strconv.FormatInt(st.Size, 10)
+		}
+		add(r)
+	}
+	for i := range p.FDs {
+		if r, ok := fdRow(snap, p, &p.FDs[i], base, sel, t, c); ok {
 			add(r)
-		}
-		for i := range p.FDs {
-			if r, ok := fdRow(snap, p, &p.FDs[i], base, sel, t, c); ok {
-				add(r)
-			}
 		}
 	}
 	return rows

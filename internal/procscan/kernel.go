@@ -58,7 +58,6 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The three walks are independent; the descriptors' is the longest.
 	var (
 		wg                          sync.WaitGroup
 		tasks                       []bpfiter.Task
@@ -66,14 +65,16 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 		maps                        []bpfiter.Map
 		tasksErr, filesErr, mapsErr error
 	)
-	wg.Add(2)
 	devs := opt.Devs
 	if len(devs) > bpfiter.MaxDevs {
 		devs = nil
 	}
-	// A process that started before a walk began is in it if it holds
-	// anything the walk reports; one that started later is read from /proc.
+	// The three walks are independent and each runs on one CPU in the
+	// kernel. A process that started before a walk began is in it if it
+	// holds anything the walk reports; one that started later is read
+	// from /proc.
 	var filesSince, mapsSince uint64
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		filesSince = monotonicNow()
@@ -81,10 +82,12 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	}()
 	go func() {
 		defer wg.Done()
-		if tasks, tasksErr = k.Tasks(); tasksErr == nil {
-			mapsSince = monotonicNow()
-			maps, mapsErr = k.Maps(devs)
-		}
+		mapsSince = monotonicNow()
+		maps, mapsErr = k.Maps(devs)
+	}()
+	go func() {
+		defer wg.Done()
+		tasks, tasksErr = k.Tasks()
 	}()
 	wg.Wait()
 	for _, err := range []error{tasksErr, filesErr, mapsErr} {
