@@ -73,3 +73,37 @@ func storeInode(f *fields, file uint8, at identity) []insn {
 		call(fnProbeReadKernel),
 	}
 }
+
+// A path segment: d_path's return (length with the NUL, or -errno; 0
+// for no path) as a native int32, then that many bytes. Its buffer sits
+// right below the frame pointer.
+const (
+	segBuf = -pathMax
+	segRet = segBuf - 4
+)
+
+// segment emits "d_path(r1) as a segment" when r1 is non-zero, an empty
+// segment otherwise; label must be unique in the program.
+func segment(label string) []insn {
+	return []insn{
+		st(sizeW, fp, segRet, 0),
+		jmpImm(jmpJEQ, r1, 0, label+"_write"),
+		movReg(r2, fp), addImm(r2, segBuf),
+		movImm(r3, pathMax),
+		call(fnDPath),
+		stx(sizeW, fp, segRet, r0),
+		jmpImm(jmpJSGT, r0, 0, label+"_pos"),
+		movImm(r0, 0),
+		jmpImm(jmpJGT, r0, pathMax, label+"_clamp").at(label + "_pos"),
+		jmp(label + "_len"),
+		movImm(r0, pathMax).at(label + "_clamp"),
+		movReg(r3, r0).at(label + "_len"),
+		jmp(label + "_emit"),
+		movImm(r3, 0).at(label + "_write"),
+		addImm(r3, 4).at(label + "_emit"),
+		ldx(sizeDW, r1, r6, ctxMeta),
+		ldx(sizeDW, r1, r1, 0),
+		movReg(r2, fp), addImm(r2, segRet),
+		call(fnSeqWrite),
+	}
+}

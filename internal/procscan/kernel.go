@@ -2,6 +2,7 @@ package procscan
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -131,6 +132,11 @@ func (k *kernelData) task(pid int) *bpfiter.Task {
 		return nil
 	}
 	return k.tasks[pid]
+}
+
+// wanted reports whether the walks were after files of dev.
+func (k *kernelData) wanted(dev uint64) bool {
+	return len(k.devs) == 0 || slices.Contains(k.devs, dev)
 }
 
 // filesOf is the iterator's descriptors of pid; ok false sends the scan

@@ -44,8 +44,9 @@ type Options struct {
 	NoCgroup bool
 	// Devs, when set, says only files on these filesystems (st_dev as in
 	// mountinfo) matter: descriptors and mappings of other files may be
-	// left out of the snapshot (sockets never are). The BPF iterators
-	// then skip them in the kernel.
+	// left out of the snapshot (sockets never are), and so may the names
+	// of a cwd, root or executable on another filesystem. The BPF
+	// iterators then skip them in the kernel.
 	Devs []uint64
 }
 
@@ -304,7 +305,7 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 	if kt != nil {
 		p.Comm, p.UID = kt.Comm, kt.EUID
 		p.MountNS, p.NetNS = nsName("mnt", kt.MountNS), nsName("net", kt.NetNS)
-		if kt.Exe == "" && !kt.ExeTooLong {
+		if kt.ExeIno == 0 {
 			// No executable: a kernel thread, whose name /proc spells
 			// longer than task->comm ("kworker/0:0-events").
 			if dirfd, err := d.open(); err == nil {
@@ -336,36 +337,6 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 	table := s.mounts(r, d, p.MountNS)
 	s.netUnix(r, d, p.NetNS)
 
-	links := []struct {
-		name    string
-		into    *Link
-		kernel  string
-		tooLong bool // not reported by the iterator: read the link
-	}{{"cwd", &p.Cwd, "", true}, {"root", &p.Root, "", true}, {"exe", &p.Exe, "", true}}
-	if kt != nil {
-		links[0].kernel, links[0].tooLong = kt.Cwd, kt.CwdTooLong
-		links[1].kernel, links[1].tooLong = kt.Root, kt.RootTooLong
-		links[2].kernel, links[2].tooLong = kt.Exe, kt.ExeTooLong
-		if kt.ExeIno != 0 {
-			p.Exe.Dev, p.Exe.Ino, p.Exe.HasIno = kt.ExeDev, kt.ExeIno, true
-		}
-	}
-	for _, l := range links {
-		if !l.tooLong {
-			if l.kernel != "" {
-				l.into.Name, l.into.Deleted = cutDeleted(l.kernel)
-			}
-			continue
-		}
-		dirfd, err := d.open()
-		if !note(err) {
-			continue
-		}
-		if t, err := r.readlinkAt(dirfd, l.name); note(err) {
-			l.into.Name, l.into.Deleted = cutDeleted(t)
-		}
-	}
-
 	if maps, ok := s.kernelMaps(pid, kt, table); ok {
 		p.Maps = maps
 	} else if dirfd, err := d.open(); note(err) {
@@ -381,6 +352,40 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 					p.Maps = append(p.Maps, m)
 				}
 			}
+		}
+	}
+
+	// cwd, root and exe. The task walk gives their devices (and the
+	// executable's inode); the names are read from /proc, or the
+	// executable's taken from its mapping, only where the scan wants
+	// files of that device.
+	links := []struct {
+		name string
+		into *Link
+		dev  uint64
+	}{{"cwd", &p.Cwd, 0}, {"root", &p.Root, 0}, {"exe", &p.Exe, 0}}
+	if kt != nil {
+		links[0].dev, links[1].dev, links[2].dev = kt.CwdDev, kt.RootDev, kt.ExeDev
+		if kt.ExeIno != 0 {
+			p.Exe.Dev, p.Exe.Ino, p.Exe.HasIno = kt.ExeDev, kt.ExeIno, true
+			for _, m := range p.Maps {
+				if m.Inode == kt.ExeIno && m.Dev() == kt.ExeDev {
+					p.Exe.Name, p.Exe.Deleted = m.Path, m.Deleted
+					break
+				}
+			}
+		}
+	}
+	for _, l := range links {
+		if kt != nil && (l.dev == 0 || l.into.Name != "" || !s.k.wanted(l.dev)) {
+			continue // none (exiting, a kernel thread's exe), known, or not wanted
+		}
+		dirfd, err := d.open()
+		if !note(err) {
+			continue
+		}
+		if t, err := r.readlinkAt(dirfd, l.name); note(err) {
+			l.into.Name, l.into.Deleted = cutDeleted(t)
 		}
 	}
 
@@ -684,14 +689,14 @@ func (s *scan) finish(p *Process, byID map[int]mountinfo.Mount) {
 		}
 	}
 	e := &p.Exe
-	if e.Name == "" {
-		return
-	}
-	if e.HasIno { // from the task iterator
+	if e.HasIno { // from the task iterator, with or without its name
 		if byDev := t.ByDev(e.Dev); len(byDev) > 0 {
 			e.Mount, e.HasMount = byDev[0], true
 		}
 		e.Stat = s.sizes[[2]uint64{e.Dev, e.Ino}]
+		return
+	}
+	if e.Name == "" {
 		return
 	}
 	for _, m := range p.Maps {
