@@ -45,6 +45,7 @@ that no PATH names are skipped in the kernel. Elsewhere, or with
   --writable    only descriptors open for writing (mode w or u)
   --json        one JSON object per line instead of the table
   --no-bpf      read /proc only; do not load the kernel iterators
+                (ROOTSWAP_DEBUG=1 says on stderr which way was taken, and why)
 `
 
 // Main runs the applet.
@@ -112,6 +113,13 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if env.Getenv != nil && env.Getenv("ROOTSWAP_DEBUG") != "" {
+		why := ""
+		if snap.BPFErr != nil {
+			why = " (" + snap.BPFErr.Error() + ")"
+		}
+		env.Errorf("rootswap lsof: read with %s%s\n", snap.FDSource, why)
 	}
 	if snap.Denied > 0 {
 		env.Errorf("rootswap lsof: %d processes could not be read completely: permission denied\n", snap.Denied)
