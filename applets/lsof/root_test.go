@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/testutil"
@@ -101,16 +100,9 @@ func TestAgainstLsof(t *testing.T) {
 			return
 		}
 		// Wait for sh to have exec'd the copy, then delete it and del.
-		exe := "/proc/" + strconv.Itoa(fds.Process.Pid) + "/exe"
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if l, _ := os.Readlink(exe); l == filepath.Join(mnt, "sl") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s never became %s/sl", exe, mnt)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		sl := filepath.Join(mnt, "sl")
+		if !testutil.WaitExec(t, fds.Process.Pid, sl, func(l string) bool { return l == sl }) {
+			return
 		}
 		for _, name := range []string{"sl", "del"} {
 			if err := os.Remove(filepath.Join(mnt, name)); err != nil {

@@ -7,10 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rootswap/rootswap/internal/testutil"
 	"golang.org/x/sys/unix"
@@ -87,26 +85,12 @@ func TestKernelScanMatchesProc(t *testing.T) {
 			!start(exec.Command("python3", "-c", memfdExec, sleepBin)) {
 			return
 		}
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if l, _ := os.Readlink("/proc/" + strconv.Itoa(pids[2]) + "/exe"); strings.HasPrefix(l, "/memfd:") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("process %d never ran from a memfd", pids[2])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !testutil.WaitExec(t, pids[2], "a memfd", func(l string) bool { return strings.HasPrefix(l, "/memfd:") }) {
+			return
 		}
-		exe := "/proc/" + strconv.Itoa(pids[0]) + "/exe"
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if l, _ := os.Readlink(exe); l == filepath.Join(dir, "sl") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s never became %s/sl", exe, dir)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		sl := filepath.Join(dir, "sl")
+		if !testutil.WaitExec(t, pids[0], sl, func(l string) bool { return l == sl }) {
+			return
 		}
 		os.Remove(filepath.Join(dir, "sl"))
 		os.Remove(filepath.Join(dir, "del"))

@@ -8,8 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -101,4 +103,22 @@ func Loop(t testing.TB, file string) string {
 	dev := strings.TrimSpace(Run(t, "losetup", "--find", "--show", file))
 	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
 	return dev
+}
+
+// WaitExec waits up to 10 s until /proc/PID/exe satisfies match (the
+// process has exec'd what the test started it for); false, with the
+// test marked failed, when it never does.
+func WaitExec(t testing.TB, pid int, what string, match func(exe string) bool) bool {
+	t.Helper()
+	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if l, _ := os.Readlink(exe); match(l) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s never became %s", exe, what)
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
