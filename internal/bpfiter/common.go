@@ -1,10 +1,6 @@
 package bpfiter
 
-import (
-	"io"
-
-	"github.com/rootswap/rootswap/internal/btf"
-)
+import "github.com/rootswap/rootswap/internal/btf"
 
 // fields looks up the kernel's field offsets for one program and keeps
 // the first failure, so that a program's offsets read as a plain list.
@@ -19,17 +15,6 @@ func (f *fields) off(typ string, field ...string) int16 {
 		f.err = err
 	}
 	return int16(o)
-}
-
-// walk runs one iterator and decodes what its program wrote.
-func walk[T any](k *Kernel, name, attachFunc string, build func(*btf.Spec) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
-	var out []T
-	err := k.run(name, attachFunc, build, func(r io.Reader) error {
-		var err error
-		out, err = decode(r)
-		return err
-	})
-	return out, err
 }
 
 // The loads of a struct file's identity, shared by the files and maps

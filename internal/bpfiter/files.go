@@ -1,16 +1,20 @@
-// Package bpfiter lists every open file of every process in one read,
-// with a BPF task_file iterator: the kernel walks each process's file
-// table and writes a record per descriptor (pid, fd, open flags, offset,
-// mount id, device, inode, mode, size, link count and the path as
-// readlink(/proc/PID/fd/N) would print it). Nothing is looked up by
-// path and no filesystem code runs, so a dead NFS server cannot stall it,
-// and it costs a few hundred nanoseconds per descriptor where /proc costs
-// several microseconds (a readlink, an fdinfo open/read/close, a stat).
+// Package bpfiter reads what every process holds in one pass per kind,
+// with BPF iterators the kernel runs over its own structures: task_file
+// (a record per descriptor: pid, fd, open flags, offset, mount id,
+// device, inode, mode, size, link count and the path as
+// readlink(/proc/PID/fd/N) prints it), task_vma (a record per file
+// mapping, likewise) and task (a record per process: name, euid,
+// namespaces, start time, the devices of its cwd, root and executable).
+// Nothing is looked up by path and no filesystem code runs, so a dead NFS
+// server cannot stall it, and it costs well under a microsecond per
+// descriptor where /proc costs several (a readlink, an fdinfo
+// open/read/close, a stat).
 //
-// It needs root (CAP_BPF and CAP_PERFMON), a kernel with BTF
-// (/sys/kernel/btf/vmlinux) and bpf_d_path for iterators (Linux 5.10+).
-// Anything missing yields an error wrapping ErrUnsupported and the
-// caller reads /proc instead.
+// The programs are assembled here from field offsets in the kernel's
+// BTF (internal/btf). They need root (CAP_BPF and CAP_PERFMON), a kernel
+// with BTF (/sys/kernel/btf/vmlinux) and bpf_d_path for iterators (Linux
+// 5.10+). Anything missing yields an error wrapping ErrUnsupported and
+// the caller reads /proc instead.
 package bpfiter
 
 import (

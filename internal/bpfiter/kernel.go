@@ -25,23 +25,24 @@ func Open() (*Kernel, error) {
 	return &Kernel{spec: spec}, nil
 }
 
-// run loads the program build makes for the iterator whose BTF function
-// is attachFunc, and hands its output to read.
-func (k *Kernel) run(name, attachFunc string, build func(*btf.Spec) ([]byte, error), read func(io.Reader) error) error {
+// walk loads the program build makes for the iterator whose BTF
+// function is attachFunc, reads everything it writes in one walk, and
+// decodes it.
+func walk[T any](k *Kernel, name, attachFunc string, build func(*btf.Spec) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
 	id, err := k.spec.FuncID(attachFunc)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnsupported, err)
+		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
 	prog, err := build(k.spec)
 	if err != nil {
-		return fmt.Errorf("%w: %s program: %v", ErrUnsupported, name, err)
+		return nil, fmt.Errorf("%w: %s program: %v", ErrUnsupported, name, err)
 	}
 	it, err := loadIter(name, prog, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer it.Close()
-	return read(it)
+	return decode(it)
 }
 
 func littleEndian() bool {

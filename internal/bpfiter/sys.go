@@ -60,9 +60,11 @@ type iterCreateAttr struct {
 }
 
 func bpf(cmd int, attr unsafe.Pointer, size uintptr) (int, error) {
-	for {
+	// PROG_LOAD may fail with EAGAIN when interrupted in the verifier;
+	// a few retries, not a spin on a kernel that keeps saying it.
+	for try := 0; ; try++ {
 		fd, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
-		if errno == unix.EINTR || errno == unix.EAGAIN && cmd == unix.BPF_PROG_LOAD {
+		if (errno == unix.EINTR || errno == unix.EAGAIN && cmd == unix.BPF_PROG_LOAD) && try < 5 {
 			continue
 		}
 		if errno != 0 {
