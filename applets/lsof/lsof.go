@@ -119,7 +119,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		if snap.BPFErr != nil {
 			why = " (" + snap.BPFErr.Error() + ")"
 		}
-		env.Errorf("rootswap lsof: read with %s%s\n", snap.FDSource, why)
+		env.Errorf("rootswap lsof: read with %s%s\n", snap.Source, why)
 	}
 	if snap.Denied > 0 {
 		env.Errorf("rootswap lsof: %d processes could not be read completely: permission denied\n", snap.Denied)

@@ -277,13 +277,14 @@ func (s *scan) kernelFDs(r *reader, d *procDir, p *Process, table mountinfo.Tabl
 			}
 			name = t
 		}
+		setName(&f, name)
 		f.Info = FDInfo{Pos: k.Pos, Flags: k.Flags, MntID: k.MntID, Ino: k.Ino, HasFlags: true, HasMntID: true, HasIno: true}
 		f.HasInfo = true
 		if !lastOK || last.ID != k.MntID {
 			last, lastOK = table.ByID(k.MntID)
 		}
 		f.Mount, f.HasMount = last, lastOK
-		if s.live && f.HasMount && Local(f.Mount) && linkKind(name) != KindSocket {
+		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
 			if statFromKernel(f.Mount.FSType) {
 				stats[i] = Stat{Mode: k.Mode, Size: k.Size, Dev: k.Dev, Ino: k.Ino, Nlink: uint64(k.Nlink)}
 				f.Stat = &stats[i]
@@ -291,7 +292,7 @@ func (s *scan) kernelFDs(r *reader, d *procDir, p *Process, table mountinfo.Tabl
 				f.Stat = s.statFD(fdDir, r.number(k.FD), &f)
 			}
 		}
-		s.name(p, &f, name)
+		s.settleDeleted(p, &f)
 		fds = append(fds, f)
 	}
 	return fds

@@ -105,8 +105,8 @@ func TestKernelScanMatchesProc(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		if kernel.FDSource != "bpf" || proc.FDSource != "/proc" {
-			t.Errorf("sources: %q (error %v) and %q, want bpf and /proc", kernel.FDSource, kernel.BPFErr, proc.FDSource)
+		if kernel.Source != "bpf" || proc.Source != "/proc" {
+			t.Errorf("sources: %q (error %v) and %q, want bpf and /proc", kernel.Source, kernel.BPFErr, proc.Source)
 			return
 		}
 		for _, pid := range pids {
@@ -139,8 +139,8 @@ func TestKernelScanMatchesProc(t *testing.T) {
 			return
 		}
 		narrowed, err := Scan("/proc", Options{Devs: []uint64{rootSt.Dev}})
-		if err != nil || narrowed.FDSource != "bpf" {
-			t.Errorf("narrowed scan: %v, source %q (%v)", err, narrowed.FDSource, narrowed.BPFErr)
+		if err != nil || narrowed.Source != "bpf" {
+			t.Errorf("narrowed scan: %v, source %q (%v)", err, narrowed.Source, narrowed.BPFErr)
 			return
 		}
 		for _, pid := range pids {

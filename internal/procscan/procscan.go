@@ -36,8 +36,8 @@ type Options struct {
 	// a tree that is not procfs (test fixtures) never stat either: the
 	// fd links there would lead to the host's files.
 	NoStat bool
-	// NoBPF reads descriptors from /proc even where the kernel's BPF
-	// file iterator could list them (see internal/bpfiter).
+	// NoBPF reads /proc even where the kernel's BPF iterators could
+	// report what the processes hold (see internal/bpfiter).
 	NoBPF bool
 	// NoCgroup skips /proc/PID/cgroup (Process.Cgroup stays empty): lsof
 	// has no use for it, and it is the one file the iterators do not cover.
@@ -66,11 +66,11 @@ type Snapshot struct {
 	// Denied counts processes whose descriptors could not be read
 	// (not root).
 	Denied int
-	// FDSource says where descriptors came from: "bpf" when the kernel's
-	// file iterator listed them, else "/proc"; BPFErr is why not, when
-	// the iterator was tried and failed.
-	FDSource string
-	BPFErr   error
+	// Source says how the scan read: "bpf" when the kernel's iterators
+	// reported the processes (/proc only filled in), else "/proc";
+	// BPFErr is why not, when the iterators were tried and failed.
+	Source string
+	BPFErr error
 
 	mapStats map[[2]uint64]*Stat
 }
@@ -207,10 +207,10 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	fdSource := "/proc"
+	source := "/proc"
 	var bpfErr error
 	if s.k, bpfErr = kernelScan(procRoot, s.live, opt); s.k != nil {
-		fdSource = "bpf"
+		source = "bpf"
 	}
 	procs := make([]*Process, len(pids))
 	workers := opt.Workers
@@ -237,7 +237,7 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	wg.Wait()
 
 	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes,
-		FDSource: fdSource, BPFErr: bpfErr}
+		Source: source, BPFErr: bpfErr}
 	byID := map[int]mountinfo.Mount{}
 	for _, t := range s.nsTable {
 		for _, m := range t {
@@ -458,35 +458,33 @@ func (s *scan) procFDs(r *reader, d *procDir, p *Process, table mountinfo.Table,
 		if f.HasInfo && f.Info.HasMntID {
 			f.Mount, f.HasMount = table.ByID(f.Info.MntID)
 		}
-		if s.live && f.HasMount && Local(f.Mount) && linkKind(t) != KindSocket {
+		setName(&f, t)
+		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
 			f.Stat = s.statFD(fdDir, num, &f)
 		}
-		s.name(p, &f, t)
+		s.settleDeleted(p, &f)
 		fds = append(fds, f)
 	}
 	return fds
 }
 
-// name sets the descriptor's name, kind and socket or pipe inode from its
-// link text t; once its Stat is known, for a deleted file's " (deleted)"
-// is checked against the filesystem where that is safe (deletedName).
-func (s *scan) name(p *Process, f *FD, t string) {
+// setName sets the descriptor's name, kind, socket or pipe inode and
+// deleted marker from its link text t.
+func setName(f *FD, t string) {
 	f.Name, f.Kind, f.Inode = classify(t)
-	if f.Kind != KindFile {
-		return
+	if f.Kind == KindFile {
+		f.Name, f.Deleted = cutDeleted(f.Name)
 	}
-	f.Name, f.Deleted = cutDeleted(f.Name)
-	if f.Deleted {
+}
+
+// settleDeleted checks a " (deleted)" marker against the filesystem
+// where that is safe (deletedName), once the descriptor's Stat is known.
+func (s *scan) settleDeleted(p *Process, f *FD) {
+	if f.Kind == KindFile && f.Deleted {
 		dev, _ := f.Dev()
 		ino, _ := f.Ino()
 		f.Name, f.Deleted = s.deletedName(p.MountNS, f.Name, dev, ino)
 	}
-}
-
-// linkKind is the kind of an fd link text.
-func linkKind(t string) Kind {
-	_, k, _ := classify(t)
-	return k
 }
 
 // classify splits an fd link into its kind and, for sockets and pipes,
@@ -547,20 +545,21 @@ func (s *scan) netUnix(r *reader, d *procDir, ns string) {
 		return
 	}
 	dirfd, err := d.open()
+	var b []byte
 	if err == nil {
-		var b []byte
-		if b, err = r.readFileAt(dirfd, "net/unix"); err == nil {
-			socks := ParseUnix(b)
-			s.mu.Lock()
-			for _, u := range socks {
-				s.unix[u.Inode] = u
-			}
-			s.mu.Unlock()
-			return
-		}
+		b, err = r.readFileAt(dirfd, "net/unix")
 	}
+	if err != nil {
+		s.mu.Lock()
+		s.netSeen[ns] = false // gone; the next process of this namespace reads it
+		s.mu.Unlock()
+		return
+	}
+	socks := ParseUnix(b)
 	s.mu.Lock()
-	s.netSeen[ns] = false
+	for _, u := range socks {
+		s.unix[u.Inode] = u
+	}
 	s.mu.Unlock()
 }
 
