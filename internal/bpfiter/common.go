@@ -1,12 +1,18 @@
 package bpfiter
 
-import "github.com/rootswap/rootswap/internal/btf"
+import "golang.org/x/sys/unix"
 
 // fields looks up the kernel's field offsets for one program and keeps
 // the first failure, so that a program's offsets read as a plain list.
 type fields struct {
-	spec *btf.Spec
+	spec offsets
 	err  error
+}
+
+// offsets is what the programs need of the kernel's BTF (a *btf.Spec);
+// the golden tests pass a synthetic one.
+type offsets interface {
+	Offset(typ string, field ...string) (int, error)
 }
 
 func (f *fields) off(typ string, field ...string) int16 {
@@ -34,7 +40,7 @@ func loadInode(f *fields, file uint8) []insn {
 }
 
 // identity says where a record keeps a file's identity (stack offsets).
-type identity struct{ dev, mode, ino, size, nlink, mntID int16 }
+type identity struct{ dev, mode, ino, size, nlink, mntID, rdev int16 }
 
 // storeInode stores what loadInode loaded (r2 still the inode), the
 // inode number, size and link count, and the id of the mount the file
@@ -44,6 +50,7 @@ func storeInode(f *fields, file uint8, at identity) []insn {
 		stx(sizeW, fp, at.dev, r4),
 		stx(sizeW, fp, at.mode, r5),
 		ldx(sizeDW, r1, r2, f.off("inode", "i_ino")), stx(sizeDW, fp, at.ino, r1),
+		ldx(sizeW, r1, r2, f.off("inode", "i_rdev")), stx(sizeW, fp, at.rdev, r1),
 		ldx(sizeDW, r1, r2, f.off("inode", "i_size")), stx(sizeDW, fp, at.size, r1),
 		ldx(sizeW, r1, r2, f.off("inode", "__i_nlink")), stx(sizeW, fp, at.nlink, r1),
 
@@ -92,3 +99,6 @@ func segment(label string) []insn {
 		call(fnSeqWrite),
 	}
 }
+
+// userDev converts the kernel's dev_t (major<<20 | minor) to stat's.
+func userDev(kdev uint32) uint64 { return unix.Mkdev(kdev>>20, kdev&(1<<20-1)) }

@@ -21,9 +21,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-
-	"github.com/rootswap/rootswap/internal/btf"
-	"golang.org/x/sys/unix"
 )
 
 // File is one open descriptor.
@@ -38,6 +35,7 @@ type File struct {
 	Mode  uint32 // st_mode
 	Size  int64
 	Nlink uint32
+	Rdev  uint64 // st_rdev of a device node
 	// Name is the link text; when it did not fit the record (paths over
 	// pathMax bytes) it is empty and NameTooLong is set: read the link.
 	Name        string
@@ -59,7 +57,8 @@ const (
 	recPathRet = 52 // d_path's return: length with the NUL, or -errno
 	recTID     = 56 // the task's own id: records of threads with their own file table are dropped
 	recMagic   = 60
-	recHeader  = 64
+	recRdev    = 64
+	recHeader  = 72
 
 	pathMax = 512 - recHeader // the BPF stack is 512 bytes
 	magic   = 0x46575352      // "RSWF"
@@ -74,7 +73,7 @@ const (
 )
 
 // filesProgram builds the task_file program from the kernel's field offsets.
-func filesProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
+func filesProgram(s offsets, devs []uint64) ([]byte, error) {
 	f := &fields{spec: s}
 	const buf = int16(-512)
 	at := func(o int) int16 { return buf + int16(o) }
@@ -103,7 +102,7 @@ func filesProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 	prog = append(prog, loadInode(f, r7)...)
 	prog = append(prog, devFilter(devs, r4, true, r5, "out", "wanted")...)
 	prog = append(prog, label("wanted", storeInode(f, r7, identity{
-		dev: at(recDev), mode: at(recMode), ino: at(recIno), size: at(recSize), nlink: at(recNlink), mntID: at(recMntID),
+		dev: at(recDev), mode: at(recMode), ino: at(recIno), size: at(recSize), nlink: at(recNlink), mntID: at(recMntID), rdev: at(recRdev),
 	}))...)
 	if f.err != nil {
 		return nil, f.err
@@ -138,7 +137,7 @@ func filesProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 // at most MaxDevs), only descriptors of files on those filesystems, and
 // sockets, are reported: the others cost no path lookup and no record.
 func (k *Kernel) Files(devs []uint64) ([]File, error) {
-	build := func(s *btf.Spec) ([]byte, error) { return filesProgram(s, devs) }
+	build := func(s offsets) ([]byte, error) { return filesProgram(s, devs) }
 	return walk(k, "files", "bpf_iter_task_file", build, readFiles)
 }
 
@@ -187,8 +186,8 @@ func readFiles(r io.Reader) ([]File, error) {
 			Mode:  le.Uint32(h[recMode:]),
 			Size:  int64(le.Uint64(h[recSize:])),
 			Nlink: le.Uint32(h[recNlink:]),
-			// The kernel's dev_t is major<<20 | minor; stat's is glibc's.
-			Dev: unix.Mkdev(kdev>>20, kdev&(1<<20-1)),
+			Dev:   userDev(kdev),
+			Rdev:  userDev(le.Uint32(h[recRdev:])),
 		}
 		if pathLen > 0 {
 			f.Name = st.name(pathLen)[:pathLen-1] // without the NUL

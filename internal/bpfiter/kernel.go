@@ -3,14 +3,24 @@ package bpfiter
 import (
 	"fmt"
 	"io"
+	"sync"
 	"unsafe"
 
 	"github.com/rootswap/rootswap/internal/btf"
 )
 
 // Kernel runs the iterators of one scan against the running kernel's
-// BTF, parsed once.
-type Kernel struct{ spec *btf.Spec }
+// BTF, parsed once. Its methods may run side by side.
+type Kernel struct {
+	spec *btf.Spec
+	// Refuse names programs ("files", "maps", "maps_nameless", "tasks")
+	// to treat as refused by the verifier without loading them: the tests
+	// take every fallback on kernels that would accept every program.
+	Refuse map[string]bool
+
+	mu    sync.Mutex
+	notes []string
+}
 
 // Open parses the kernel's BTF. The error wraps ErrUnsupported when the
 // iterators cannot work here.
@@ -25,10 +35,38 @@ func Open() (*Kernel, error) {
 	return &Kernel{spec: spec}, nil
 }
 
+// Notes says, once each, which programs the kernel refused and what was
+// read instead.
+func (k *Kernel) Notes() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.notes...)
+}
+
+func (k *Kernel) note(s string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.notes = append(k.notes, s)
+}
+
+// RefusedError is a program the kernel would not load: the verifier's
+// verdict (or a refusal the tests asked for). It wraps ErrUnsupported.
+type RefusedError struct {
+	Program string
+	Err     error
+	Log     string // the end of the verifier's log, if any
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%v: load %s program: %v%s", ErrUnsupported, e.Program, e.Err, e.Log)
+}
+
+func (e *RefusedError) Unwrap() error { return ErrUnsupported }
+
 // walk loads the program build makes for the iterator whose BTF
 // function is attachFunc, reads everything it writes in one walk, and
 // decodes it.
-func walk[T any](k *Kernel, name, attachFunc string, build func(*btf.Spec) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
+func walk[T any](k *Kernel, name, attachFunc string, build func(offsets) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
 	id, err := k.spec.FuncID(attachFunc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
@@ -36,6 +74,9 @@ func walk[T any](k *Kernel, name, attachFunc string, build func(*btf.Spec) ([]by
 	prog, err := build(k.spec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s program: %v", ErrUnsupported, name, err)
+	}
+	if k.Refuse[name] {
+		return nil, &RefusedError{Program: name, Err: fmt.Errorf("refused on request")}
 	}
 	it, err := loadIter(name, prog, id)
 	if err != nil {

@@ -2,11 +2,9 @@ package bpfiter
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
-
-	"github.com/rootswap/rootswap/internal/btf"
-	"golang.org/x/sys/unix"
 )
 
 // Map is one file-backed mapping of a process, a line of /proc/PID/maps
@@ -21,10 +19,12 @@ type Map struct {
 	Mode       uint32
 	Size       int64
 	Nlink      uint32
-	// Path as the maps line names it; "" with PathTooLong when it did
-	// not fit the record or d_path failed.
-	Path        string
-	PathTooLong bool
+	Rdev       uint64
+	// Path as the maps line names it; "" with NoPath when the record
+	// has none: it did not fit, d_path failed, or the kernel refused
+	// d_path on a mapping's file and the walk ran without names.
+	Path   string
+	NoPath bool
 }
 
 // Map record: a header, then the path as a segment.
@@ -41,7 +41,8 @@ const (
 	mapMode   = 60
 	mapNlink  = 64
 	mapMagic  = 68
-	mapHeader = 72
+	mapRdev   = 72
+	mapHeader = 80
 
 	mapMagicValue = 0x4d535752 // "RWSM"
 	mapBuf        = -512
@@ -50,9 +51,16 @@ const (
 // ctx of bpf_iter__task_vma: meta, task, vma.
 const ctxVMA = 16
 
-// mapsProgram builds the task_vma iterator program. The header is
-// written before d_path runs, so the path buffer may reuse its stack.
-func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
+// mapsProgram builds the task_vma iterator program; with names, each
+// record carries d_path of the mapped file. The header is written before
+// d_path runs, so the path buffer may reuse its stack.
+//
+// vma->vm_file is a pointer the verifier of some kernels calls untrusted
+// (6.18.44 does; 6.1 does not), and bpf_d_path takes only trusted ones:
+// without names the program reads the file's identity with loads the
+// verifier allows from any pointer, and the caller reads the names of
+// the processes it wants from /proc/PID/maps.
+func mapsProgram(s offsets, devs []uint64, names bool) ([]byte, error) {
 	f := &fields{spec: s}
 	at := func(o int) int16 { return mapBuf + int16(o) }
 	var (
@@ -81,7 +89,7 @@ func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 	prog = append(prog, loadInode(f, r9)...)
 	prog = append(prog, devFilter(devs, r4, false, 0, "out", "wanted")...)
 	prog = append(prog, label("wanted", storeInode(f, r9, identity{
-		dev: at(mapDev), mode: at(mapMode), ino: at(mapIno), size: at(mapSize), nlink: at(mapNlink), mntID: at(mapMntID),
+		dev: at(mapDev), mode: at(mapMode), ino: at(mapIno), size: at(mapSize), nlink: at(mapNlink), mntID: at(mapMntID), rdev: at(mapRdev),
 	}))...)
 	prog = append(prog,
 		ldx(sizeDW, r1, r7, vmStart), stx(sizeDW, fp, at(mapStart), r1),
@@ -89,14 +97,28 @@ func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 		ldx(sizeDW, r1, r7, vmPgoff), stx(sizeDW, fp, at(mapPgoff), r1),
 		ldx(sizeDW, r1, r7, vmFlags), stx(sizeDW, fp, at(mapFlags), r1),
 		st(sizeW, fp, at(mapMagic), mapMagicValue),
-		ldx(sizeDW, r1, r6, ctxMeta),
-		ldx(sizeDW, r1, r1, 0),
-		movReg(r2, fp), addImm(r2, mapBuf),
-		movImm(r3, mapHeader),
-		call(fnSeqWrite),
-		movReg(r1, r9), addImm(r1, int32(fPath)),
 	)
-	prog = append(prog, segment("path")...)
+	if names {
+		prog = append(prog,
+			ldx(sizeDW, r1, r6, ctxMeta),
+			ldx(sizeDW, r1, r1, 0),
+			movReg(r2, fp), addImm(r2, mapBuf),
+			movImm(r3, mapHeader),
+			call(fnSeqWrite),
+			movReg(r1, r9), addImm(r1, int32(fPath)),
+		)
+		prog = append(prog, segment("path")...)
+	} else {
+		// The header and a segment that says "no path" (-1), in one write.
+		prog = append(prog,
+			st(sizeW, fp, at(mapHeader), -1),
+			ldx(sizeDW, r1, r6, ctxMeta),
+			ldx(sizeDW, r1, r1, 0),
+			movReg(r2, fp), addImm(r2, mapBuf),
+			movImm(r3, mapHeader+4),
+			call(fnSeqWrite),
+		)
+	}
 	prog = append(prog, movImm(r0, 0).at("out"), exit())
 	if f.err != nil {
 		return nil, f.err
@@ -106,10 +128,19 @@ func mapsProgram(s *btf.Spec, devs []uint64) ([]byte, error) {
 
 // Maps returns every file-backed mapping of every process, in pid order
 // and, within a process, by address; with devs, only mappings of files
-// on those filesystems (see Files).
+// on those filesystems (see Files). When the kernel refuses d_path on a
+// mapping's file the walk runs again without names (NoPath), and
+// Notes says so.
 func (k *Kernel) Maps(devs []uint64) ([]Map, error) {
-	build := func(s *btf.Spec) ([]byte, error) { return mapsProgram(s, devs) }
-	return walk(k, "maps", "bpf_iter_task_vma", build, readMaps)
+	named := func(s offsets) ([]byte, error) { return mapsProgram(s, devs, true) }
+	maps, err := walk(k, "maps", "bpf_iter_task_vma", named, readMaps)
+	var refused *RefusedError
+	if !errors.As(err, &refused) {
+		return maps, err
+	}
+	k.note(fmt.Sprintf("%v; maps program without names loaded instead: names from /proc/PID/maps", refused))
+	nameless := func(s offsets) ([]byte, error) { return mapsProgram(s, devs, false) }
+	return walk(k, "maps_nameless", "bpf_iter_task_vma", nameless, readMaps)
 }
 
 func readMaps(r io.Reader) ([]Map, error) {
@@ -140,15 +171,16 @@ func readMaps(r io.Reader) ([]Map, error) {
 			Flags: le.Uint64(h[mapFlags:]),
 			Ino:   le.Uint64(h[mapIno:]),
 			Size:  int64(le.Uint64(h[mapSize:])),
-			Dev:   unix.Mkdev(kdev>>20, kdev&(1<<20-1)),
+			Dev:   userDev(kdev),
 			Mode:  le.Uint32(h[mapMode:]),
 			Nlink: le.Uint32(h[mapNlink:]),
+			Rdev:  userDev(le.Uint32(h[mapRdev:])),
 		}
 		path, ok, err := st.segment()
 		if err != nil {
 			return nil, err
 		}
-		m.Path, m.PathTooLong = path, !ok || path == ""
+		m.Path, m.NoPath = path, !ok || path == ""
 		out = append(out, m)
 	}
 }

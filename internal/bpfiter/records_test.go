@@ -106,7 +106,7 @@ func TestReadMaps(t *testing.T) {
 		{PID: 42, Start: 0x1000, End: 0x3000, Pgoff: 3, Flags: 0x5, MntID: 29, Dev: unix.Mkdev(254, 1), Ino: 777,
 			Mode: unix.S_IFREG | 0o755, Size: 1 << 20, Nlink: 1, Path: "/usr/lib/libc.so.6"},
 		{PID: 42, Start: 0x5000, End: 0x6000, Pgoff: 3, Flags: 0x3, MntID: 29, Dev: unix.Mkdev(254, 1), Ino: 777,
-			Mode: unix.S_IFREG | 0o755, Size: 1 << 20, Nlink: 1, PathTooLong: true},
+			Mode: unix.S_IFREG | 0o755, Size: 1 << 20, Nlink: 1, NoPath: true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d maps, want %d", len(got), len(want))
@@ -184,7 +184,7 @@ func FuzzReadMaps(f *testing.F) {
 			return
 		}
 		for _, m := range maps {
-			if len(m.Path) >= pathMax || m.PathTooLong && m.Path != "" {
+			if len(m.Path) >= pathMax || m.NoPath && m.Path != "" {
 				t.Fatalf("bad map %+v", m)
 			}
 		}

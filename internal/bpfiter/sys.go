@@ -87,12 +87,13 @@ func loadIter(name string, prog []byte, funcID uint32) (*os.File, error) {
 		expectedAttachType: unix.BPF_TRACE_ITER,
 		attachBTFID:        funcID,
 	}
-	copy(attr.progName[:], "rootswap_"+name)
+	// The kernel takes [A-Za-z0-9_.] and wants the NUL within 16 bytes.
+	copy(attr.progName[:len(attr.progName)-1], "rootswap_"+name)
 	progFd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
 	runtime.KeepAlive(prog)
 	runtime.KeepAlive(license)
 	if err != nil {
-		return nil, fmt.Errorf("%w: load %s program: %v%s", ErrUnsupported, name, err, verifierLog(attr, prog, license))
+		return nil, &RefusedError{Program: name, Err: err, Log: verifierLog(attr, prog, license)}
 	}
 	defer unix.Close(progFd)
 

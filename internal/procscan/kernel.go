@@ -1,6 +1,7 @@
 package procscan
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -22,7 +23,9 @@ const (
 // BPF iterators over every process beats reading their /proc directories.
 const minKernelScan = 32
 
-// kernelData is what the iterators reported, by pid.
+// kernelData is what the iterators reported, by pid. A walk whose
+// program the kernel refused leaves its map nil, and the scan reads that
+// part from /proc.
 type kernelData struct {
 	tasks map[int]*bpfiter.Task
 	files map[int][]bpfiter.File
@@ -30,6 +33,7 @@ type kernelData struct {
 	devs  []uint64 // the filesystems the walks were narrowed to
 
 	filesSince, mapsSince uint64 // CLOCK_MONOTONIC ns when each walk began
+	notes                 []string
 }
 
 func monotonicNow() uint64 {
@@ -41,7 +45,10 @@ func monotonicNow() uint64 {
 // kernelScan runs the BPF iterators when their answer can stand in for
 // /proc: the scan reads the live procfs of the scanner's own PID
 // namespace, which is the initial one, as is its user namespace. It
-// returns nil, and why when the iterators themselves failed, otherwise.
+// returns nil, and why when the iterators cannot run at all, otherwise;
+// when every program was refused, data for which none() holds.
+// Each walk falls back on its own: a program the kernel refuses is noted
+// and its part read from /proc.
 func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	if !live || opt.NoBPF || opt.PIDs != nil && len(opt.PIDs) < minKernelScan {
 		return nil, nil
@@ -59,6 +66,7 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	if err != nil {
 		return nil, err
 	}
+	k.Refuse = opt.refuse
 	var (
 		wg                          sync.WaitGroup
 		tasks                       []bpfiter.Task
@@ -91,25 +99,35 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 		tasks, tasksErr = k.Tasks()
 	}()
 	wg.Wait()
-	for _, err := range []error{tasksErr, filesErr, mapsErr} {
-		if err != nil {
-			return nil, err
+	kd := &kernelData{devs: devs, filesSince: filesSince, mapsSince: mapsSince, notes: k.Notes()}
+	for _, w := range []struct {
+		what string
+		err  error
+	}{{"processes' names, namespaces, cwd, root and executable", tasksErr}, {"descriptors", filesErr}, {"mappings", mapsErr}} {
+		if w.err != nil {
+			kd.notes = append(kd.notes, fmt.Sprintf("%v; %s read from /proc", w.err, w.what))
 		}
 	}
-	kd := &kernelData{
-		tasks: make(map[int]*bpfiter.Task, len(tasks)),
-		devs:  devs,
-
-		filesSince: filesSince,
-		mapsSince:  mapsSince,
+	if tasksErr == nil {
+		kd.tasks = make(map[int]*bpfiter.Task, len(tasks))
+		for i := range tasks {
+			kd.tasks[tasks[i].PID] = &tasks[i]
+		}
 	}
-	for i := range tasks {
-		kd.tasks[tasks[i].PID] = &tasks[i]
+	if filesErr == nil {
+		kd.files = byPID(files, func(f *bpfiter.File) int { return f.PID })
 	}
-	kd.files = byPID(files, func(f *bpfiter.File) int { return f.PID })
-	kd.maps = byPID(maps, func(m *bpfiter.Map) int { return m.PID })
+	if mapsErr == nil {
+		kd.maps = byPID(maps, func(m *bpfiter.Map) int { return m.PID })
+	}
 	return kd, nil
 }
+
+// none reports whether no walk ran.
+func (k *kernelData) none() bool { return k.tasks == nil && k.files == nil && k.maps == nil }
+
+// complete reports whether every walk ran.
+func (k *kernelData) complete() bool { return k.tasks != nil && k.files != nil && k.maps != nil }
 
 // byPID splits records that come in pid order into each pid's run.
 func byPID[T any](recs []T, pid func(*T) int) map[int][]T {
@@ -142,14 +160,14 @@ func (k *kernelData) wanted(dev uint64) bool {
 // filesOf is the iterator's descriptors of pid; ok false sends the scan
 // to /proc/PID/fd: a process the walk may have missed.
 func (k *kernelData) filesOf(pid int) ([]bpfiter.File, bool) {
-	if k == nil {
+	if k == nil || k.files == nil {
 		return nil, false
 	}
 	if f, ok := k.files[pid]; ok {
 		return f, true
 	}
 	// None reported: it holds none the walk was after, or it started
-	// after the walk began.
+	// after the walk began (unknown without the task walk).
 	t := k.tasks[pid]
 	return nil, t != nil && t.Start < k.filesSince
 }
@@ -179,19 +197,19 @@ func statFromKernel(fstype string) bool {
 // maps its lower files through private mounts, and /proc/PID/maps names
 // the overlay path, which only it knows.
 func (s *scan) kernelMaps(pid int, kt *bpfiter.Task, table mountinfo.Table) ([]Mapping, bool) {
-	if s.k == nil || kt == nil {
+	if s.k == nil || s.k.maps == nil {
 		return nil, false
 	}
 	km, ok := s.k.maps[pid]
 	if !ok {
 		// No mapping the walk was after (a kernel thread maps nothing),
 		// or a process that started after the walk began.
-		return nil, kt.Start < s.k.mapsSince
+		return nil, kt != nil && kt.Start < s.k.mapsSince
 	}
 	out := make([]Mapping, 0, len(km))
 	var last mountinfo.Mount
 	for _, m := range km {
-		if m.PathTooLong {
+		if m.NoPath {
 			return nil, false
 		}
 		if last.ID != m.MntID {
@@ -213,7 +231,7 @@ func (s *scan) kernelMaps(pid int, kt *bpfiter.Task, table mountinfo.Table) ([]M
 			key := [2]uint64{m.Dev, m.Ino}
 			s.mu.Lock()
 			if _, done := s.sizes[key]; !done {
-				s.sizes[key] = &Stat{Mode: m.Mode, Size: m.Size, Dev: m.Dev, Ino: m.Ino, Nlink: uint64(m.Nlink)}
+				s.sizes[key] = &Stat{Mode: m.Mode, Size: m.Size, Dev: m.Dev, Ino: m.Ino, Nlink: uint64(m.Nlink), Rdev: m.Rdev}
 			}
 			s.mu.Unlock()
 		}
@@ -281,12 +299,12 @@ func (s *scan) kernelFDs(r *reader, d *procDir, p *Process, table mountinfo.Tabl
 		f.Info = FDInfo{Pos: k.Pos, Flags: k.Flags, MntID: k.MntID, Ino: k.Ino, HasFlags: true, HasMntID: true, HasIno: true}
 		f.HasInfo = true
 		if !lastOK || last.ID != k.MntID {
-			last, lastOK = table.ByID(k.MntID)
+			last, lastOK = s.mountByID(table, k.MntID)
 		}
 		f.Mount, f.HasMount = last, lastOK
-		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
-			if statFromKernel(f.Mount.FSType) {
-				stats[i] = Stat{Mode: k.Mode, Size: k.Size, Dev: k.Dev, Ino: k.Ino, Nlink: uint64(k.Nlink)}
+		if s.live && statable(&f) {
+			if !f.HasMount || statFromKernel(f.Mount.FSType) {
+				stats[i] = Stat{Mode: k.Mode, Size: k.Size, Dev: k.Dev, Ino: k.Ino, Nlink: uint64(k.Nlink), Rdev: k.Rdev}
 				f.Stat = &stats[i]
 			} else if openFDDir() {
 				f.Stat = s.statFD(fdDir, r.number(k.FD), &f)

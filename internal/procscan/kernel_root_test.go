@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -95,39 +96,66 @@ func TestKernelScanMatchesProc(t *testing.T) {
 		os.Remove(filepath.Join(dir, "sl"))
 		os.Remove(filepath.Join(dir, "del"))
 
-		kernel, err := Scan("/proc", Options{})
-		if err != nil {
-			t.Error(err)
-			return
-		}
 		proc, err := Scan("/proc", Options{NoBPF: true})
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		if kernel.Source != "bpf" || proc.Source != "/proc" {
-			t.Errorf("sources: %q (error %v) and %q, want bpf and /proc", kernel.Source, kernel.BPFErr, proc.Source)
-			return
+		if proc.Source != "/proc" {
+			t.Errorf("--no-bpf scan read with %q", proc.Source)
 		}
-		for _, pid := range pids {
-			k, p := find(kernel, pid), find(proc, pid)
-			if k == nil || p == nil {
-				t.Errorf("process %d: in the BPF scan %v, in the /proc scan %v", pid, k != nil, p != nil)
-				continue
+		// Every fallback, whatever this kernel accepts: each program
+		// refused on request must leave the same snapshot as /proc.
+		var kernel *Snapshot
+		for _, refuse := range []map[string]bool{
+			nil,
+			{"maps": true},
+			{"maps": true, "maps_nameless": true},
+			{"files": true},
+			{"tasks": true},
+			{"files": true, "maps": true, "maps_nameless": true, "tasks": true},
+		} {
+			snap, err := Scan("/proc", Options{refuse: refuse})
+			if err != nil {
+				t.Error(err)
+				return
 			}
-			normalize(k)
-			normalize(p)
-			if !reflect.DeepEqual(k, p) {
-				t.Errorf("process %d differs:\nbpf:   %s\n/proc: %s", pid, dump(k), dump(p))
+			t.Logf("refused on request %v: read with %s (%v)", keys(refuse), snap.Source, snap.BPFErr)
+			for _, n := range snap.BPFNotes {
+				t.Logf("  %s", n)
 			}
-			if len(p.FDs) < 3 || len(p.Maps) == 0 {
-				t.Errorf("process %d: %d descriptors, %d mappings: the test set up more", pid, len(p.FDs), len(p.Maps))
-			}
-			for _, m := range p.Maps {
-				ks, ps := kernel.MapStat(m), proc.MapStat(m)
-				if !reflect.DeepEqual(ks, ps) {
-					t.Errorf("process %d, mapping of %s: stat %+v (bpf), %+v (/proc)", pid, m.Path, ks, ps)
+			if refuse == nil {
+				kernel = snap
+				if snap.Source == "/proc" {
+					t.Logf("the BPF iterators cannot run here: comparing /proc with /proc")
 				}
+			} else if kernel.Source != "/proc" {
+				// Refusing the named maps program must leave the walk
+				// without names, not /proc, unless that is refused too.
+				if len(refuse) == 1 && refuse["maps"] && snap.Source != kernel.Source && !noted(snap.BPFNotes, "maps_nameless") {
+					t.Errorf("maps refused: read with %s, want %s (the walk without names)", snap.Source, kernel.Source)
+				}
+				for name := range refuse {
+					if !noted(snap.BPFNotes, name) {
+						t.Errorf("refused %v: no note names the %s program: %q", keys(refuse), name, snap.BPFNotes)
+					}
+				}
+			}
+			compareScans(t, snap, proc, pids)
+		}
+		// The pseudo-files and directories carry lsof's columns.
+		if sh := find(kernel, pids[0]); sh != nil {
+			if sh.Cwd.Stat == nil || sh.Cwd.Stat.Mode&unix.S_IFMT != unix.S_IFDIR {
+				t.Errorf("cwd %+v: want a directory's stat", sh.Cwd)
+			}
+			var null *FD
+			for i := range sh.FDs {
+				if sh.FDs[i].Name == "/dev/null" {
+					null = &sh.FDs[i]
+				}
+			}
+			if null == nil || null.Stat == nil || null.Stat.Rdev != unix.Mkdev(1, 3) {
+				t.Errorf("/dev/null descriptor %+v: want st_rdev 1,3", null)
 			}
 		}
 		// Narrowed to the root filesystem, the iterators leave out the
@@ -139,7 +167,7 @@ func TestKernelScanMatchesProc(t *testing.T) {
 			return
 		}
 		narrowed, err := Scan("/proc", Options{Devs: []uint64{rootSt.Dev}})
-		if err != nil || narrowed.Source != "bpf" {
+		if err != nil || narrowed.Source != kernel.Source {
 			t.Errorf("narrowed scan: %v, source %q (%v)", err, narrowed.Source, narrowed.BPFErr)
 			return
 		}
@@ -165,6 +193,51 @@ func TestKernelScanMatchesProc(t *testing.T) {
 			t.Errorf("exe %+v, cwd %+v: want a deleted exe and a deleted cwd", sh.Exe, py.Cwd)
 		}
 	})
+}
+
+// compareScans checks that two scans agree, field by field, on pids.
+func compareScans(t *testing.T, kernel, proc *Snapshot, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		k, p := find(kernel, pid), find(proc, pid)
+		if k == nil || p == nil {
+			t.Errorf("process %d: in the %s scan %v, in the /proc scan %v", pid, kernel.Source, k != nil, p != nil)
+			continue
+		}
+		normalize(k)
+		normalize(p)
+		if !reflect.DeepEqual(k, p) {
+			t.Errorf("process %d differs:\n%s:   %s\n/proc: %s", pid, kernel.Source, dump(k), dump(p))
+		}
+		if len(p.FDs) < 3 || len(p.Maps) == 0 {
+			t.Errorf("process %d: %d descriptors, %d mappings: the test set up more", pid, len(p.FDs), len(p.Maps))
+		}
+		for _, m := range p.Maps {
+			ks, ps := kernel.MapStat(m), proc.MapStat(m)
+			if !reflect.DeepEqual(ks, ps) {
+				t.Errorf("process %d, mapping of %s: stat %+v (%s), %+v (/proc)", pid, m.Path, ks, kernel.Source, ps)
+			}
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// noted reports whether a note names program name ("load maps program").
+func noted(notes []string, name string) bool {
+	for _, n := range notes {
+		if strings.Contains(n, "load "+name+" program") {
+			return true
+		}
+	}
+	return false
 }
 
 func find(s *Snapshot, pid int) *Process {

@@ -48,6 +48,8 @@ type Options struct {
 	// of a cwd, root or executable on another filesystem. The BPF
 	// iterators then skip them in the kernel.
 	Devs []uint64
+
+	refuse map[string]bool // BPF programs to treat as refused (tests)
 }
 
 // Snapshot is the result of one scan.
@@ -67,10 +69,14 @@ type Snapshot struct {
 	// (not root).
 	Denied int
 	// Source says how the scan read: "bpf" when the kernel's iterators
-	// reported the processes (/proc only filled in), else "/proc";
-	// BPFErr is why not, when the iterators were tried and failed.
-	Source string
-	BPFErr error
+	// reported the processes (/proc only filled in), "bpf+/proc" when
+	// the kernel refused some of their programs and those parts came from
+	// /proc, else "/proc". BPFErr is why not, when the iterators were
+	// tried and could not run at all; BPFNotes names each refused
+	// program and what was read instead.
+	Source   string
+	BPFErr   error
+	BPFNotes []string
 
 	mapStats map[[2]uint64]*Stat
 }
@@ -99,6 +105,7 @@ type Stat struct {
 	Dev   uint64
 	Ino   uint64
 	Nlink uint64
+	Rdev  uint64 // device nodes: the device's number
 }
 
 // Link is cwd, root or exe.
@@ -108,9 +115,9 @@ type Link struct {
 	Mount    mountinfo.Mount // cwd/root: lexical; exe: by its maps device
 	HasMount bool
 	Dev      uint64 // exe: from its maps line; cwd/root: the mount's
-	Ino      uint64 // exe only
+	Ino      uint64 // exe; cwd and root with Stat
 	HasIno   bool
-	Stat     *Stat // exe only, local filesystems only
+	Stat     *Stat // local filesystems only (cwd and root: pseudo ones too)
 }
 
 // Kind is what an fd link points at.
@@ -209,8 +216,16 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	}
 	source := "/proc"
 	var bpfErr error
+	var notes []string
 	if s.k, bpfErr = kernelScan(procRoot, s.live, opt); s.k != nil {
-		source = "bpf"
+		source, notes = "bpf", s.k.notes
+		switch {
+		case s.k.none():
+			source, s.k = "/proc", nil
+			bpfErr = errors.New(notes[0])
+		case !s.k.complete():
+			source = "bpf+/proc"
+		}
 	}
 	procs := make([]*Process, len(pids))
 	workers := opt.Workers
@@ -237,7 +252,7 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	wg.Wait()
 
 	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes,
-		Source: source, BPFErr: bpfErr}
+		Source: source, BPFErr: bpfErr, BPFNotes: notes}
 	byID := map[int]mountinfo.Mount{}
 	for _, t := range s.nsTable {
 		for _, m := range t {
@@ -265,14 +280,17 @@ type scan struct {
 	self   mountinfo.Table
 	selfNS string
 
-	mu       sync.Mutex
-	nsTable  map[string]mountinfo.Table
-	netSeen  map[string]bool
-	unix     map[uint64]UnixSocket
-	sizes    map[[2]uint64]*Stat // mapped files already stat'ed, by dev and inode
-	fdStats  map[[2]uint64]*Stat // descriptors' files already stat'ed, by mount ID and inode
-	k        *kernelData         // what the BPF iterators reported; nil when they did not run
-	noCgroup bool
+	mu      sync.Mutex
+	nsTable map[string]mountinfo.Table
+	netSeen map[string]bool
+	unix    map[uint64]UnixSocket
+	sizes   map[[2]uint64]*Stat // mapped files already stat'ed, by dev and inode
+	fdStats map[[2]uint64]*Stat // descriptors' files already stat'ed, by mount ID and inode
+	k       *kernelData         // what the BPF iterators reported; nil when they did not run
+
+	initOnce  sync.Once
+	initTable mountinfo.Table // PID 1's, read when a mount is in neither the holder's table nor ours
+	noCgroup  bool
 }
 
 func listPIDs(procRoot string) ([]int, error) {
@@ -388,6 +406,7 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 			l.into.Name, l.into.Deleted = cutDeleted(t)
 		}
 	}
+	s.statDirs(d, p, table)
 
 	if files, ok := s.k.filesOf(pid); ok {
 		p.FDs = s.kernelFDs(r, d, p, table, files)
@@ -456,10 +475,10 @@ func (s *scan) procFDs(r *reader, d *procDir, p *Process, table mountinfo.Table,
 			}
 		}
 		if f.HasInfo && f.Info.HasMntID {
-			f.Mount, f.HasMount = table.ByID(f.Info.MntID)
+			f.Mount, f.HasMount = s.mountByID(table, f.Info.MntID)
 		}
 		setName(&f, t)
-		if s.live && f.HasMount && Local(f.Mount) && f.Kind != KindSocket {
+		if s.live && statable(&f) {
 			f.Stat = s.statFD(fdDir, num, &f)
 		}
 		s.settleDeleted(p, &f)
@@ -591,7 +610,65 @@ func statAt(dirfd int, name string, flags int) *Stat {
 	if err := unix.Fstatat(dirfd, name, &st, flags); err != nil {
 		return nil
 	}
-	return &Stat{Mode: st.Mode, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Nlink: uint64(st.Nlink)}
+	return &Stat{Mode: st.Mode, Size: st.Size, Dev: st.Dev, Ino: st.Ino, Nlink: uint64(st.Nlink), Rdev: st.Rdev}
+}
+
+// mountByID finds a descriptor's mount in its process's table, else in
+// the scanner's own or init's: mount ids are unique across namespaces,
+// and a file opened before its holder entered a new mount namespace
+// keeps the mount of the old one (a container's /dev/null from its
+// runtime, a service's inherited log).
+func (s *scan) mountByID(t mountinfo.Table, id int) (mountinfo.Mount, bool) {
+	if m, ok := t.ByID(id); ok {
+		return m, true
+	}
+	if m, ok := s.self.ByID(id); ok {
+		return m, true
+	}
+	s.initOnce.Do(func() { s.initTable, _ = mountinfo.Read(s.root, "1") })
+	return s.initTable.ByID(id)
+}
+
+// statable reports whether a descriptor's file may be stat'ed: on a local
+// filesystem, or a pipe or anonymous inode (kernel-internal filesystems,
+// in no mount table). Never a socket: lsof reports none of stat's fields
+// for one, and the scan has its inode from the link.
+func statable(f *FD) bool {
+	switch f.Kind {
+	case KindPipe, KindAnon:
+		return true
+	case KindSocket:
+		return false
+	}
+	return f.HasMount && Local(f.Mount)
+}
+
+// statDirs stats the cwd and root of a process whose names were read and
+// whose filesystem is local, through the /proc/PID/cwd and root links:
+// lsof's SIZE/OFF and NODE columns for them. The lookup of the link
+// itself is procfs's; nothing on the target's filesystem is walked.
+func (s *scan) statDirs(d *procDir, p *Process, table mountinfo.Table) {
+	if !s.live {
+		return
+	}
+	for _, l := range []struct {
+		name string
+		into *Link
+	}{{"cwd", &p.Cwd}, {"root", &p.Root}} {
+		if l.into.Name == "" {
+			continue
+		}
+		if m, ok := table.Containing(l.into.Name); !ok || !Local(m) {
+			continue
+		}
+		dirfd, err := d.open()
+		if err != nil {
+			return
+		}
+		if st := statAt(dirfd, l.name, 0); st != nil {
+			l.into.Stat, l.into.Ino, l.into.HasIno = st, st.Ino, true
+		}
+	}
 }
 
 // deletedName decides whether a name that ends in " (deleted)" was really
