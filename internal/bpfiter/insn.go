@@ -3,6 +3,7 @@ package bpfiter
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -154,4 +155,117 @@ func asm(prog []insn) ([]byte, error) {
 		out = binary.LittleEndian.AppendUint32(out, uint32(i.imm))
 	}
 	return out, nil
+}
+
+// helperName names a helper the programs call, as the verifier does.
+func helperName(fn int32) string {
+	switch fn {
+	case fnProbeReadKernel:
+		return "bpf_probe_read_kernel"
+	case fnSeqWrite:
+		return "bpf_seq_write"
+	case fnDPath:
+		return "bpf_d_path"
+	}
+	return "unknown"
+}
+
+func sizeName(size uint8) string {
+	switch size {
+	case sizeB:
+		return "u8"
+	case sizeH:
+		return "u16"
+	case sizeW:
+		return "u32"
+	}
+	return "u64"
+}
+
+func jmpOp(op uint8) string {
+	switch op {
+	case jmpJEQ:
+		return "=="
+	case jmpJGT:
+		return ">"
+	case jmpJNE:
+		return "!="
+	case jmpJSGT:
+		return "s>"
+	}
+	return fmt.Sprintf("op%#x", op)
+}
+
+// String spells the instruction the way the kernel verifier's log does
+// ("(79) r7 = *(u64 *)(r6 +16)"), so that a refusal quoted from the log
+// can be read next to the golden listings. Jumps show the resolved
+// offset when the instruction came out of Disasm, its label otherwise.
+func (i insn) String() string {
+	reg := func(r uint8) string { return fmt.Sprintf("r%d", r) }
+	mem := func(size, r uint8, off int16) string {
+		return fmt.Sprintf("*(%s *)(%s %+d)", sizeName(size), reg(r), off)
+	}
+	target := func() string {
+		if i.target != "" {
+			return i.target
+		}
+		return fmt.Sprintf("pc%+d", i.off)
+	}
+	var s string
+	switch cls, op := i.code&0x07, i.code&0xf0; {
+	case cls == clsLDX:
+		s = fmt.Sprintf("%s = %s", reg(i.dst), mem(i.code&0x18, i.src, i.off))
+	case cls == clsSTX:
+		s = fmt.Sprintf("%s = %s", mem(i.code&0x18, i.dst, i.off), reg(i.src))
+	case cls == clsST:
+		s = fmt.Sprintf("%s = %d", mem(i.code&0x18, i.dst, i.off), i.imm)
+	case cls == clsALU64:
+		src := fmt.Sprint(i.imm)
+		if i.code&srcX != 0 {
+			src = reg(i.src)
+		}
+		switch op {
+		case aluMOV:
+			s = fmt.Sprintf("%s = %s", reg(i.dst), src)
+		case aluADD:
+			s = fmt.Sprintf("%s += %s", reg(i.dst), src)
+		case aluAND:
+			s = fmt.Sprintf("%s &= %s", reg(i.dst), src)
+		}
+	case cls == clsJMP && op == jmpCALL:
+		s = fmt.Sprintf("call %s#%d", helperName(i.imm), i.imm)
+	case cls == clsJMP && op == jmpEXIT:
+		s = "exit"
+	case cls == clsJMP && op == jmpJA:
+		s = "goto " + target()
+	case cls == clsJMP || cls == clsJMP32:
+		dst, src := reg(i.dst), fmt.Sprintf("%#x", uint32(i.imm))
+		if cls == clsJMP32 {
+			dst = fmt.Sprintf("w%d", i.dst)
+		}
+		if i.code&srcX != 0 {
+			src = reg(i.src)
+		}
+		s = fmt.Sprintf("if %s %s %s goto %s", dst, jmpOp(op), src, target())
+	}
+	if s == "" {
+		s = fmt.Sprintf("unknown code %#02x", i.code)
+	}
+	return fmt.Sprintf("(%02x) %s", i.code, s)
+}
+
+// Disasm decodes an assembled program into a listing, one instruction a
+// line, numbered as the verifier numbers them.
+func Disasm(prog []byte) string {
+	var b strings.Builder
+	for n := 0; n+8 <= len(prog); n += 8 {
+		p := prog[n:]
+		i := insn{
+			code: p[0], dst: p[1] & 0xf, src: p[1] >> 4,
+			off: int16(binary.LittleEndian.Uint16(p[2:])),
+			imm: int32(binary.LittleEndian.Uint32(p[4:])),
+		}
+		fmt.Fprintf(&b, "%d: %s\n", n/8, i)
+	}
+	return b.String()
 }
