@@ -15,7 +15,7 @@ import (
 const Summary = "read-only preflight: can / be swapped onto DEV, and what run would do"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap plan --to DEV [--json] [--force] [--kill] [--stop SVC]... [--keep SVC]...
+const Usage = `usage: rootswap plan --to DEV [--json] [--force] [--kill] [--no-bpf] [--stop SVC]... [--keep SVC]...
 
 Inspects the running system and changes nothing: deleted-but-open files,
 writers on /, loop images, network and FUSE mounts, unix sockets, mount
@@ -27,6 +27,7 @@ Exit status: 0 run can proceed, 3 blocked (each blocker with its fix),
   --json       the report as JSON
   --force      accept a target that carries a filesystem or other signature
   --kill       writers that belong to no service will be killed, not block
+  --no-bpf     scan processes through /proc only (no BPF iterators)
   --stop SVC   stop this service for the copy too
   --keep SVC   never stop or restart this service
 `
@@ -38,6 +39,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	asJSON := fs.Bool("json", false, "")
 	force := fs.Bool("force", false, "")
 	kill := fs.Bool("kill", false, "")
+	noBPF := fs.Bool("no-bpf", false, "")
 	var stop, keep cli.StringList
 	fs.Var(&stop, "stop", "")
 	fs.Var(&keep, "keep", "")
@@ -52,7 +54,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		return cli.UsageError("--to DEV is required")
 	}
 	opts := swap.DefaultOptions(*to)
-	opts.Stop, opts.Keep, opts.Kill = stop, keep, *kill
+	opts.Stop, opts.Keep, opts.Kill, opts.NoBPF = stop, keep, *kill, *noBPF
 	rt, err := swap.NewRuntime(ctx, env.ProcRoot, env.SysRoot, io.Discard)
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ import (
 const Summary = "swap / onto DEV: copy, pivot, move mounts, restart, roll back on failure"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap run --to DEV [--backup FILE.zst] [--stop SVC]... [--keep SVC]... [--kill] [--force] [--yes]
+const Usage = `usage: rootswap run --to DEV [--backup FILE.zst] [--stop SVC]... [--keep SVC]... [--kill] [--no-bpf] [--force] [--yes]
 
 Swaps / onto DEV while the host runs: stops what writes to /, remounts it
 read-only, copies it (used blocks, verified), checks and grows the copy,
@@ -39,6 +39,7 @@ root. Any failure before the release puts the old root back.
   --stop SVC            stop this service for the copy too
   --keep SVC            never stop or restart this service
   --kill                kill writers that belong to no service
+  --no-bpf              scan processes through /proc only (no BPF iterators)
   --force               overwrite a target that carries a signature
   --yes                 do not ask before starting
   --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
@@ -55,6 +56,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	to := fs.String("to", "", "")
 	backup := fs.String("backup", "", "")
 	kill := fs.Bool("kill", false, "")
+	noBPF := fs.Bool("no-bpf", false, "")
 	force := fs.Bool("force", false, "")
 	yes := fs.Bool("yes", false, "")
 	confirm := fs.Duration("confirm-timeout", 2*time.Minute, "")
@@ -84,7 +86,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		return cli.UsageError("--backup %s: the name must end in .zst", *backup)
 	}
 	opts := swap.DefaultOptions(*to)
-	opts.Backup, opts.Stop, opts.Keep, opts.Kill, opts.ConfirmTimeout = *backup, stop, keep, *kill, *confirm
+	opts.Backup, opts.Stop, opts.Keep, opts.Kill, opts.ConfirmTimeout, opts.NoBPF = *backup, stop, keep, *kill, *confirm, *noBPF
 	lc := lifelineConfig{Off: *noLifeline, Port: *lifelinePort, Listen: lifelineListen, KeysFile: rootKeys}
 	return foreground(ctx, env, opts, lc, *force, *yes, *release)
 }

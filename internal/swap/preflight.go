@@ -109,7 +109,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	r.checkTarget(rt, opts.Target, mounts, rootDev, force)
 
 	// Processes.
-	snap, err := procscan.Scan(rt.ProcRoot, procscan.Options{})
+	snap, err := rt.Scan(rootDev)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,8 @@ type server struct {
 func start(t *testing.T, o sandbox.Options) server {
 	t.Helper()
 	testutil.RequireRoot(t)
-	testutil.RequireTool(t, "losetup", "mkfs.ext3", "nsenter", "busybox", "e2fsck", "resize2fs")
+	// No busybox: without one in PATH, sandbox.Build fetches busybox-static.
+	testutil.RequireTool(t, "losetup", "mkfs.ext3", "nsenter", "e2fsck", "resize2fs")
 	bin, err := binary()
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/mountops"
+	"github.com/rootswap/rootswap/internal/procscan"
 )
 
 // Runtime is what the steps use to touch the machine. It is not saved in
@@ -41,6 +42,15 @@ type Runtime struct {
 	ReleaseWait time.Duration
 	// Journal, when set, receives the wait record of the confirm step.
 	Journal *journal.Journal
+	// NoBPF makes every process scan read /proc (Options.NoBPF).
+	NoBPF bool
+}
+
+// Scan reads what the processes hold of the filesystem dev: the swap
+// only ever asks about one, so the kernel's walks (when they run) skip
+// every other file, and the engine works the same when they cannot run.
+func (rt *Runtime) Scan(dev uint64) (*procscan.Snapshot, error) {
+	return procscan.Scan(rt.ProcRoot, procscan.Options{Devs: []uint64{dev}, NoBPF: rt.NoBPF})
 }
 
 func (rt *Runtime) logf(format string, args ...any) {

@@ -38,6 +38,7 @@ func NewRuntime(ctx context.Context, procRoot, sysRoot string, out io.Writer) (*
 // Plan runs the preflight and builds the steps; the same call serves plan
 // (which prints them) and run (which executes them).
 func Plan(ctx context.Context, rt *Runtime, opts Options, force bool) (*Report, []Step, *State, error) {
+	rt.NoBPF = opts.NoBPF
 	r, err := Preflight(ctx, rt, opts, force, rt.Self)
 	if err != nil {
 		return nil, nil, nil, err

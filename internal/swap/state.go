@@ -18,6 +18,7 @@ type Options struct {
 	NewRoot        string        `json:"new_root"`         // where the new root is mounted: /mnt/newroot
 	PutOld         string        `json:"put_old"`          // where the old root goes, relative to the new root: mnt/oldroot
 	EngineDir      string        `json:"engine_dir"`       // the engine's tmpfs: /run/rootswap
+	NoBPF          bool          `json:"no_bpf,omitempty"` // scan processes through /proc only
 }
 
 // State is everything the steps learn and change, saved in the journal

@@ -14,12 +14,11 @@ import (
 
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
-	"github.com/rootswap/rootswap/internal/procscan"
 	"golang.org/x/sys/unix"
 )
 
 func rescanHolders(rt *Runtime, dev uint64) ([]Holder, error) {
-	snap, err := procscan.Scan(rt.ProcRoot, procscan.Options{})
+	snap, err := rt.Scan(dev)
 	if err != nil {
 		return nil, err
 	}
