@@ -5,31 +5,36 @@ package lsof
 
 import (
 	"context"
+	"fmt"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"github.com/rootswap/rootswap/internal/procscan"
+	"golang.org/x/sys/unix"
 )
 
 // Summary is the one-line description shown by rootswap --help.
 const Summary = "list open files, like lsof, safe on dead NFS"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap lsof [-p PID[,PID...]] [--deleted] [--writable] [--json] [--no-bpf] [PATH...]
+const Usage = `usage: rootswap lsof [-atlnPw] [-p PIDS] [-c CMD] [-u USERS] [-d FDS] [+c W] [+d DIR] [+D DIR] [--deleted] [--writable] [--json] [--no-bpf] [PATH...]
 
 List open files: cwd, rtd (root), txt (executable), mem and DEL (mapped
 files; DEL when deleted) and descriptors as 3r, 4w, 5u, in lsof's
-columns COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME.
+columns COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME. Options are
+lsof's and are written as for lsof: letters combine (-nP, -ta), a value
+follows its letter or the next word (-p1, -p 1). Control characters in
+names are escaped as lsof escapes them (\n, \t, ^[ for ESC, \xNN).
 
 PATH that is a mount point selects every file open on that filesystem
 (every mount of it); any other PATH selects the users of that file.
 Unix sockets bound on a selected filesystem are listed too (lsof leaves
-them out), marked "(bound here; lsof omits)". Options and PATHs narrow
-the listing together.
+them out), marked "(bound here; lsof omits)". Selections (PATH, +d, +D,
+-p, -c, -u, -d) are ORed as in lsof, ANDed with -a; ^ excludes.
 
 Never stats through a link into NFS, CIFS, FUSE or other filesystems
 that could hang: those files are identified by fdinfo and maps alone,
@@ -40,41 +45,60 @@ inode and path itself, nothing is looked up, and files on filesystems
 that no PATH names are skipped in the kernel. Elsewhere, or with
 --no-bpf, /proc is read.
 
-  -p PID[,PID]  only these processes
+  -a            AND the selections
+  -c CMD        processes whose command begins with CMD; ^CMD excludes;
+                /REGEX/ (modifiers i, x) matches; repeatable
+  +c W          COMMAND column width (default 9; 0 the whole name)
+  -d FDS        descriptors: cwd,rtd,txt,mem,DEL,fd, numbers, ranges (0-7);
+                all ^ to exclude
+  +d DIR        DIR and the files directly in it
+  +D DIR        DIR and every file below it, on DIR's filesystem only
+                (by name: no walk of the tree, no stat of its files)
+  -l            user ids as numbers
+  -n -P -w      accepted; names and ports are always numeric, no warnings
+  -p PIDS       these processes (comma list, ^ excludes)
+  -t            process ids only, sorted, one per line, no header
+  -u USERS      processes of these users (names or uids, comma list, ^ excludes)
   --deleted     only deleted files still open or mapped (FD DEL, "(deleted)")
   --writable    only descriptors open for writing (mode w or u)
   --json        one JSON object per line instead of the table
   --no-bpf      read /proc only; do not load the kernel iterators
                 (ROOTSWAP_DEBUG=1 says on stderr which way was taken, and why)
+
+Nothing found: no output, exit status 1 (as lsof).
 `
 
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
-	fs := cli.FlagSet(env, "lsof")
-	pidList := fs.String("p", "", "")
-	deleted := fs.Bool("deleted", false, "")
-	writable := fs.Bool("writable", false, "")
-	asJSON := fs.Bool("json", false, "")
-	noBPF := fs.Bool("no-bpf", false, "")
-	paths, err := cli.Parse(fs, args)
+	o, err := parseArgs(args)
 	if err != nil {
 		return err
 	}
-	var pids []int
-	if *pidList != "" {
-		for _, s := range strings.Split(*pidList, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n <= 0 {
-				return cli.UsageError("-p %q: not a process id", s)
-			}
-			pids = append(pids, n)
-		}
+	uids, err := lookupUsers(o.users)
+	if err != nil {
+		return err
+	}
+	notUIDs, err := lookupUsers(o.notUsers)
+	if err != nil {
+		return err
 	}
 	// Paths are made absolute before the scan; which of them are mount
 	// points is decided against the scanner's own mount table.
-	abs := make([]string, len(paths))
-	for i, p := range paths {
-		if abs[i], err = filepath.Abs(p); err != nil {
+	abs := func(paths []string) ([]string, error) {
+		out := make([]string, len(paths))
+		for i, p := range paths {
+			if out[i], err = filepath.Abs(p); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	paths, err := abs(o.paths)
+	if err != nil {
+		return err
+	}
+	for i := range o.dirs {
+		if o.dirs[i].path, err = filepath.Abs(o.dirs[i].path); err != nil {
 			return err
 		}
 	}
@@ -85,9 +109,21 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 			return err
 		}
 	}
-	sel, err := selectors(self, abs, stat)
+	sel, err := selectors(self, paths, stat)
 	if err != nil {
 		return err
+	}
+	dirSel, err := dirSelectors(self, o.dirs, stat)
+	if err != nil {
+		return err
+	}
+	f := newFilter(o, append(sel, dirSel...), uids, notUIDs)
+	scanOpt := procscan.Options{NoCgroup: true, NoBPF: o.noBPF}
+	if f.onlyNames() {
+		scanOpt.Devs = scanDevs(self, f.sel)
+	}
+	if f.onlyPIDs() {
+		scanOpt.PIDs = f.pids
 	}
 
 	// A scan allocates a few hundred bytes per open file and frees
@@ -97,19 +133,19 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	// rescue shell runs applets inside the swap engine.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
-	snap, err := procscan.Scan(env.ProcRoot, procscan.Options{
-		PIDs: pids, NoCgroup: true, NoBPF: *noBPF, Devs: scanDevs(self, sel),
-	})
+	snap, err := procscan.Scan(env.ProcRoot, scanOpt)
 	if err != nil {
 		return err
 	}
-	users := newUsers()
-	rows := listRows(snap, sel, users)
-	rows = filterRows(rows, *deleted, *writable)
-	if *asJSON {
+	rows := listRows(snap, f, newUsers(o.numUID), kernelDevices(env.ProcRoot))
+	rows = filterRows(rows, o.deleted, o.writable)
+	switch {
+	case o.terse:
+		err = writePIDs(env.Stdout, rows)
+	case o.json:
 		err = writeJSON(env.Stdout, rows)
-	} else {
-		err = writeTable(env.Stdout, rows)
+	default:
+		err = table{cmdLimit: o.cmdWidth, utf8: utf8Locale(env.Getenv)}.writeTable(env.Stdout, rows)
 	}
 	if err != nil {
 		return err
@@ -121,11 +157,62 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		}
 		env.Errorf("rootswap lsof: read with %s%s\n", snap.Source, why)
 	}
-	if snap.Denied > 0 {
+	if snap.Denied > 0 && !o.terse {
 		env.Errorf("rootswap lsof: %d processes could not be read completely: permission denied\n", snap.Denied)
 	}
 	if len(rows) == 0 {
 		return cli.ExitCode(1) // as lsof: nothing found
 	}
 	return nil
+}
+
+// lookupUsers turns -u names and uids into uids.
+func lookupUsers(names []string) ([]int, error) {
+	var out []int
+	for _, n := range names {
+		if uid, err := strconv.Atoi(n); err == nil && uid >= 0 {
+			out = append(out, uid)
+			continue
+		}
+		u, err := user.Lookup(n)
+		if err != nil {
+			return nil, fmt.Errorf("-u %s: %w", n, err)
+		}
+		uid, err := strconv.Atoi(u.Uid)
+		if err != nil {
+			return nil, fmt.Errorf("-u %s: uid %q: %w", n, u.Uid, err)
+		}
+		out = append(out, uid)
+	}
+	return out, nil
+}
+
+// kernelDevices finds the devices lsof prints for pipes and anonymous
+// inodes: pipefs and anon_inodefs have one superblock each, so a pipe
+// and an eventfd of this process tell them (a few syscalls per run, none
+// per descriptor). Not on a fixture tree, whose files are not this
+// kernel's.
+func kernelDevices(procRoot string) *kernelDevs {
+	k := &kernelDevs{}
+	var sfs unix.Statfs_t
+	if unix.Statfs(procRoot, &sfs) != nil || sfs.Type != unix.PROC_SUPER_MAGIC {
+		return k
+	}
+	var p [2]int
+	if unix.Pipe2(p[:], unix.O_CLOEXEC) != nil {
+		return k
+	}
+	var st unix.Stat_t
+	if unix.Fstat(p[0], &st) == nil {
+		k.pipe = st.Dev
+	}
+	unix.Close(p[0])
+	unix.Close(p[1])
+	if fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC); err == nil {
+		if unix.Fstat(fd, &st) == nil {
+			k.anon = st.Dev
+		}
+		unix.Close(fd)
+	}
+	return k
 }

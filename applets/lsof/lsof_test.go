@@ -61,7 +61,7 @@ func TestRootFilesystem(t *testing.T) {
 		"300 cwd /", "300 rtd /", "300 txt /usr/sbin/sshd (deleted)", "300 mem /lib64/libc-2.13.so",
 		"300 DEL /lib64/libdevmapper.so.1.02",
 		// Bound relative to sshd's cwd "/": on the root filesystem.
-		"300 4u /sock with space.sock type=STREAM (bound here; lsof omits)",
+		"300 4u /sock with space.sock type=STREAM (LISTEN) (bound here; lsof omits)",
 		"400 rtd /", "400 txt /usr/bin/cat", "400 mem /lib64/libc-2.13.so",
 		// pid 500 (its own namespace): root is 8,2, /data is 8,17;
 		// fd 4 came through mount 39 of its namespace, the same 8,2.
@@ -83,7 +83,7 @@ func TestDeletedAndWritable(t *testing.T) {
 	}
 	same(t, "lsof / --writable", triples(t, out), []string{
 		"200 1w /var/log/messages", "200 2w /var/log/cron", "200 5u /var/log/old.log (deleted)",
-		"300 4u /sock with space.sock type=STREAM (bound here; lsof omits)", "500 4w /var/log/pg.log",
+		"300 4u /sock with space.sock type=STREAM (LISTEN) (bound here; lsof omits)", "500 4w /var/log/pg.log",
 	})
 }
 
@@ -107,7 +107,7 @@ func TestNFSAndTmpfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "lsof /run", triples(t, out), []string{"1 3u /run/systemd/notify type=STREAM (bound here; lsof omits)"})
+	same(t, "lsof /run", triples(t, out), []string{"1 3u /run/systemd/notify type=STREAM (LISTEN) (bound here; lsof omits)"})
 }
 
 func TestAllAndPID(t *testing.T) {
@@ -117,7 +117,7 @@ func TestAllAndPID(t *testing.T) {
 	}
 	same(t, "lsof -p 1", triples(t, out), []string{
 		"1 cwd /", "1 rtd /", "1 txt /usr/lib/systemd/systemd", "1 mem /lib64/libc-2.13.so",
-		"1 0u /dev/null", "1 3u /run/systemd/notify type=STREAM", "1 4u [eventpoll]",
+		"1 0u /dev/null", "1 3u /run/systemd/notify type=STREAM (LISTEN)", "1 4u [eventpoll]",
 	})
 	for _, want := range []string{" DEL ", " cwd ", "  5u ", " 1w "} {
 		all, _ := run(t)
@@ -134,7 +134,7 @@ func TestJSON(t *testing.T) {
 	}
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var r row
+		var r jsonRow
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
@@ -172,7 +172,7 @@ func TestFileSelector(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, r := range listRows(snap, sel, newUsers()) {
+	for _, r := range listRows(snap, newFilter(&options{}, sel, nil, nil), newUsers(false), &kernelDevs{}) {
 		got = append(got, strings.Join([]string{itoa(r.PID), r.FD, r.Name}, " "))
 	}
 	sort.Strings(got)
@@ -200,7 +200,7 @@ func TestUsageAndNothingFound(t *testing.T) {
 
 func TestTableLayout(t *testing.T) {
 	var b bytes.Buffer
-	writeTable(&b, []row{
+	table{cmdLimit: defaultCmdWidth}.writeTable(&b, []row{
 		{Command: "sl", PID: 9319, User: "root", FD: "cwd", Type: "DIR", Device: "0,39", SizeOff: "120", Node: "1", Name: "/tmp/lx/m"},
 		{Command: "sl", PID: 9319, User: "root", FD: "3r", Mode: "r", Type: "REG", Device: "0,39", SizeOff: "3", Node: "2", Name: "/tmp/lx/m/r"},
 		{Command: "python3", PID: 9320, User: "root", FD: "DEL", Type: "REG", Device: "0,39", Node: "7", Name: "/tmp/lx/m/mm"},

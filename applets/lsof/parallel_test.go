@@ -34,12 +34,13 @@ func bigSnapshot() *procscan.Snapshot {
 // ones a single pass in process order makes.
 func TestRowsInParallel(t *testing.T) {
 	snap := bigSnapshot()
-	got := listRows(snap, nil, newUsers())
+	f, k := newFilter(&options{}, nil, nil, nil), &kernelDevs{}
+	got := listRows(snap, f, newUsers(false), k)
 	var want []row
-	u, c := newUsers(), newTexts()
+	u, c := newUsers(false), newTexts()
 	for _, p := range snap.Procs {
 		u.name(p.UID)
-		want = procRows(snap, p, nil, u, c, want)
+		want = procRows(snap, p, f, u, c, k, want)
 	}
 	if len(got) != len(want) || len(want) < 9000 {
 		t.Fatalf("got %d rows, want %d (and at least 9000)", len(got), len(want))
@@ -52,11 +53,11 @@ func TestRowsInParallel(t *testing.T) {
 		}
 	}
 
-	var table bytes.Buffer
-	if err := writeTable(&table, got); err != nil {
+	var tab bytes.Buffer
+	if err := (table{cmdLimit: defaultCmdWidth}).writeTable(&tab, got); err != nil {
 		t.Fatal(err)
 	}
-	lines := bytes.Split(bytes.TrimSuffix(table.Bytes(), []byte("\n")), []byte("\n"))
+	lines := bytes.Split(bytes.TrimSuffix(tab.Bytes(), []byte("\n")), []byte("\n"))
 	if len(lines) != len(want)+1 {
 		t.Fatalf("table has %d lines, want %d", len(lines), len(want)+1)
 	}

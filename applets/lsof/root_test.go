@@ -146,7 +146,7 @@ func compareWithLsof(t *testing.T, mode []string, mnt string, want []string, fds
 		}
 	}
 	same(t, fmt.Sprintf("rootswap lsof %v vs lsof", mode), got, want)
-	sockRow := strconv.Itoa(holderPID) + " 3u " + filepath.Join(mnt, "s.sock") + " type=STREAM (" + boundNote + ")"
+	sockRow := strconv.Itoa(holderPID) + " 3u " + filepath.Join(mnt, "s.sock") + " type=STREAM (LISTEN) (" + boundNote + ")"
 	if len(marked) != 1 || marked[0] != sockRow {
 		t.Errorf("%v: marked unix socket rows = %q, want [%q]", mode, marked, sockRow)
 	}

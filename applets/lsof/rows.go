@@ -1,6 +1,7 @@
 package lsof
 
 import (
+	"fmt"
 	"os/user"
 	"path"
 	"runtime"
@@ -12,47 +13,67 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// row is one output line.
+// row is one output line. The column texts are what the table prints;
+// the numbers behind them are kept for --json.
 type row struct {
-	Command string `json:"command"`
-	PID     int    `json:"pid"`
-	UID     int    `json:"uid"`
-	User    string `json:"user"`
-	FD      string `json:"fd"`             // "cwd", "txt", "mem", "DEL", "3w"
-	Mode    string `json:"mode,omitempty"` // "r", "w", "u" for descriptors
-	Type    string `json:"type"`
-	Device  string `json:"device"`
-	SizeOff string `json:"size_off"`
-	Node    string `json:"node"`
-	Name    string `json:"name"` // as printed, " (deleted)" included
-	Deleted bool   `json:"deleted"`
-	Flags   string `json:"flags,omitempty"` // O_APPEND|O_CLOEXEC..., filled for JSON only
-	MntID   int    `json:"mnt_id,omitempty"`
-	flags   uint32 // the open flags behind Flags
+	Command string
+	PID     int
+	UID     int
+	User    string
+	FD      string // "cwd", "txt", "mem", "DEL", "3w"
+	Mode    string // "r", "w", "u" for descriptors
+	Type    string
+	Device  string
+	SizeOff string
+	Node    string
+	Name    string // as printed, " (deleted)" included
+	Deleted bool
+	MntID   int
+	flags   uint32 // the open flags
 	// Note marks rows real lsof does not print: unix sockets bound on a
 	// selected filesystem.
-	Note string `json:"note,omitempty"`
+	Note string
+
+	fdNum    int // -1 for cwd, rtd, txt, mem, DEL
+	dev      uint64
+	hasDev   bool
+	sizeOff  int64
+	sizeKind uint8 // sizeNone, isSize or isOffset
+	ino      uint64
+	hasIno   bool
 }
+
+const (
+	sizeNone uint8 = iota
+	isSize
+	isOffset
+)
 
 const boundNote = "bound here; lsof omits"
 
-// users caches uid → login name lookups (/etc/passwd, no cgo).
-type users map[int]string
+// users caches uid → login name lookups (/etc/passwd, no cgo); numeric
+// prints every uid as a number, as lsof -l does.
+type users struct {
+	names   map[int]string
+	numeric bool
+}
 
-func newUsers() users { return users{} }
+func newUsers(numeric bool) users { return users{names: map[int]string{}, numeric: numeric} }
 
 func (u users) name(uid int) string {
 	if uid < 0 {
 		return ""
 	}
-	if n, ok := u[uid]; ok {
+	if n, ok := u.names[uid]; ok {
 		return n
 	}
 	n := strconv.Itoa(uid)
-	if usr, err := user.LookupId(n); err == nil {
+	if usr, err := user.LookupId(n); err == nil && !u.numeric {
 		n = usr.Username
+	} else {
+		n = fmt.Sprintf("%8d", uid) // lsof's numeric form, 8 wide
 	}
-	u[uid] = n
+	u.names[uid] = n
 	return n
 }
 
@@ -105,11 +126,10 @@ func (c *texts) node(ino uint64) string {
 }
 
 // listRows makes the rows of every process, in lsof's order: cwd, rtd,
-// txt, mapped files, descriptors; keeping those some selector matches
-// (all of them when there are no selectors). A busy host has a hundred
-// thousand rows: the processes are split across the CPUs, each run
-// written into its own stretch of one slice.
-func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
+// txt, mapped files, descriptors; keeping those the filter selects. A
+// busy host has a hundred thousand rows: the processes are split across
+// the CPUs, each run written into its own stretch of one slice.
+func listRows(snap *procscan.Snapshot, f *filter, u users, k *kernelDevs) []row {
 	procs := snap.Procs
 	// Users are looked up first: the workers only read the cache.
 	for _, p := range procs {
@@ -133,7 +153,7 @@ func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
 			c := newTexts()
 			out := rows[bound[lo]:bound[lo]:bound[hi]]
 			for _, p := range procs[lo:hi] {
-				out = procRows(snap, p, sel, u, c, out)
+				out = procRows(snap, p, f, u, c, k, out)
 			}
 			ends[w] = bound[lo] + len(out)
 		}()
@@ -146,41 +166,117 @@ func listRows(snap *procscan.Snapshot, sel []selector, u users) []row {
 	return rows[:n]
 }
 
-// procRows appends the rows of one process.
-func procRows(snap *procscan.Snapshot, p *procscan.Process, sel []selector, u users, c *texts, rows []row) []row {
-	base := row{Command: p.Comm, PID: p.PID, UID: p.UID, User: u[p.UID]}
-	t := snap.Mounts[p.MountNS]
-	add := func(r row) {
-		rows = append(rows, r)
+// kernelDevs are the devices of the kernel's internal filesystems that
+// lsof prints for pipes and anonymous inodes (one for all of them); zero
+// when unknown (a fixture tree).
+type kernelDevs struct {
+	pipe, anon uint64
+}
+
+// unixState is the state lsof prints after a unix socket's type.
+func unixState(u procscan.UnixSocket) string {
+	if u.Listening() {
+		return "LISTEN"
 	}
+	switch u.State {
+	case 1:
+		return "UNCONNECTED"
+	case 2:
+		return "CONNECTING"
+	case 3:
+		return "CONNECTED"
+	case 4:
+		return "DISCONNECTING"
+	}
+	return "UNKNOWN"
+}
+
+// setDev, setNode, setSize and setOffset fill a column and the number
+// behind it.
+func (r *row) setDev(c *texts, dev uint64) {
+	r.Device, r.dev, r.hasDev = c.device(dev), dev, true
+}
+
+func (r *row) setNode(c *texts, ino uint64) {
+	r.Node, r.ino, r.hasIno = c.node(ino), ino, true
+}
+
+func (r *row) setSize(n int64) {
+	r.SizeOff, r.sizeOff, r.sizeKind = strconv.FormatInt(n, 10), n, isSize
+}
+
+// setOffset spells an offset as lsof does: 0t and decimal up to eight
+// digits, 0x and hex beyond.
+func (r *row) setOffset(n int64) {
+	r.sizeOff, r.sizeKind = n, isOffset
+	if n >= 0 && n < 1e8 {
+		r.SizeOff = "0t" + strconv.FormatInt(n, 10)
+	} else {
+		r.SizeOff = "0x" + strconv.FormatUint(uint64(n), 16)
+	}
+}
+
+// setStat fills TYPE, DEVICE, SIZE/OFF and NODE from a stat, the way lsof
+// does: a device's own number for character and block devices, the size
+// of regular files and directories, else the offset.
+func (r *row) setStat(c *texts, st *procscan.Stat, off int64) {
+	r.Type = fileType(st.Mode)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR, unix.S_IFBLK:
+		r.setDev(c, st.Rdev)
+	default:
+		r.setDev(c, st.Dev)
+	}
+	r.setNode(c, st.Ino)
+	if r.Type == "REG" || r.Type == "DIR" {
+		r.setSize(st.Size)
+	} else {
+		r.setOffset(off)
+	}
+}
+
+// procRows appends the rows of one process that the filter selects.
+func procRows(snap *procscan.Snapshot, p *procscan.Process, f *filter, u users, c *texts, k *kernelDevs, rows []row) []row {
+	pflags, ok := f.proc(p)
+	if !ok {
+		return rows
+	}
+	sel := f.sel
+	named := len(sel) > 0
+	base := row{Command: p.Comm, PID: p.PID, UID: p.UID, User: u.names[p.UID], fdNum: -1}
+	t := snap.Mounts[p.MountNS]
 	for _, l := range []struct {
 		fd   string
 		link *procscan.Link
 	}{{"cwd", &p.Cwd}, {"rtd", &p.Root}} {
-		if l.link.Name == "" || !matchLink(sel, l.link, true) {
+		if l.link.Name == "" || !f.keep(pflags|f.fd(-1, l.fd)|nameFlag(named && matchLink(sel, l.link, true))) {
 			continue
 		}
 		r := base
 		r.FD, r.Type, r.Name, r.Deleted = l.fd, "DIR", withDeleted(l.link.Name, l.link.Deleted), l.link.Deleted
 		if l.link.HasMount {
-			r.Device, r.MntID = c.device(l.link.Dev), l.link.Mount.ID
+			r.setDev(c, l.link.Dev)
+			r.MntID = l.link.Mount.ID
 		}
-		add(r)
+		if st := l.link.Stat; st != nil {
+			r.setStat(c, st, 0)
+		}
+		rows = append(rows, r)
 	}
 	exe := &p.Exe
-	if exe.Name != "" && matchLink(sel, exe, false) {
+	if exe.Name != "" && f.keep(pflags|f.fd(-1, "txt")|nameFlag(named && matchLink(sel, exe, false))) {
 		r := base
 		r.FD, r.Type, r.Name, r.Deleted = "txt", "REG", withDeleted(exe.Name, exe.Deleted), exe.Deleted
 		if exe.HasIno || exe.HasMount {
-			r.Device = c.device(exe.Dev)
+			r.setDev(c, exe.Dev)
 		}
 		if exe.HasIno {
-			r.Node = c.node(exe.Ino)
+			r.setNode(c, exe.Ino)
 		}
 		if exe.Stat != nil {
-			r.Type, r.SizeOff = fileType(exe.Stat.Mode), strconv.FormatInt(exe.Stat.Size, 10)
+			r.setStat(c, exe.Stat, 0)
 		}
-		add(r)
+		rows = append(rows, r)
 	}
 	var seen map[[2]uint64]bool
 	if exe.HasIno || len(p.Maps) > 0 {
@@ -191,34 +287,56 @@ func procRows(snap *procscan.Snapshot, p *procscan.Process, sel []selector, u us
 	}
 	for _, m := range p.Maps {
 		key := [2]uint64{m.Dev(), m.Inode}
-		if seen[key] || !matchFile(sel, m.Dev(), m.Inode, true, m.Path, t) {
+		if seen[key] {
 			continue
 		}
 		seen[key] = true
+		fd := "mem"
+		if m.Deleted {
+			fd = "DEL"
+		}
+		if !f.keep(pflags | f.fd(-1, fd) | nameFlag(named && matchFile(sel, m.Dev(), m.Inode, true, m.Path, m.Deleted))) {
+			continue
+		}
 		r := base
-		r.FD, r.Type, r.Device, r.Node, r.Name = "mem", "REG", c.device(m.Dev()), c.node(m.Inode), m.Path
+		r.FD, r.Type, r.Name = fd, "REG", m.Path
+		r.setDev(c, m.Dev())
+		r.setNode(c, m.Inode)
 		st := snap.MapStat(m)
 		if st != nil {
 			r.Type = fileType(st.Mode)
 		}
 		if m.Deleted {
-			r.FD, r.Deleted = "DEL", true // lsof prints the bare name here
+			r.Deleted = true // lsof prints the bare name here
 		} else if st != nil {
-			r.SizeOff = strconv.FormatInt(st.Size, 10)
+			r.setSize(st.Size)
 		}
-		add(r)
+		rows = append(rows, r)
 	}
 	for i := range p.FDs {
-		if r, ok := fdRow(snap, p, &p.FDs[i], base, sel, t, c); ok {
-			add(r)
+		fd := &p.FDs[i]
+		if !f.keep(pflags|f.fd(fd.Num, "")) && !named {
+			continue // no name selector can add it either
+		}
+		if r, nm := fdRow(snap, p, fd, base, sel, t, c, k); f.keep(pflags | f.fd(fd.Num, "") | nameFlag(nm)) {
+			rows = append(rows, r)
 		}
 	}
 	return rows
 }
 
-// fdRow makes the row of one descriptor when a selector matches it.
-func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base row, sel []selector, t mountinfo.Table, c *texts) (row, bool) {
+func nameFlag(matched bool) uint8 {
+	if matched {
+		return selName
+	}
+	return 0
+}
+
+// fdRow makes the row of one descriptor and says whether a name
+// selector matches it.
+func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base row, sel []selector, t mountinfo.Table, c *texts, k *kernelDevs) (row, bool) {
 	r := base
+	r.fdNum = f.Num
 	if f.HasInfo && f.Info.HasFlags {
 		a := procscan.Access(f.Info.Flags)
 		r.FD = c.fd(f.Num, a)
@@ -235,31 +353,30 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 	dev, hasDev := f.Dev()
 	ino, hasIno := f.Ino()
 	if hasDev {
-		r.Device = c.device(dev)
+		r.setDev(c, dev)
 	}
 	if hasIno {
-		r.Node = c.node(ino)
+		r.setNode(c, ino)
 	}
-	offset := func() string { return "0t" + strconv.FormatInt(f.Info.Pos, 10) }
+	named := len(sel) > 0
 
 	switch f.Kind {
 	case procscan.KindSocket:
 		u, isUnix := snap.Unix[f.Inode]
 		if !isUnix {
-			r.Type, r.Device, r.Name, r.SizeOff = "sock", "", f.Name, offset()
-			return r, len(sel) == 0
+			r.Type, r.Device, r.hasDev, r.Name = "sock", "", false, f.Name
+			r.setOffset(f.Info.Pos)
+			return r, false
 		}
-		r.Type, r.Device, r.SizeOff = "unix", "", "0t0"
-		r.Name = "type=" + u.TypeName()
-		if !u.Bound() {
-			if u.Path != "" {
-				r.Name = u.Path + " " + r.Name
-			}
-			return r, len(sel) == 0
+		r.Type, r.Device, r.hasDev = "unix", "", false
+		r.setOffset(0)
+		// lsof's name: the path as bound, the type, the state.
+		r.Name = "type=" + u.TypeName() + " (" + unixState(u) + ")"
+		if u.Path != "" {
+			r.Name = u.Path + " " + r.Name
 		}
-		r.Name = u.Path + " " + r.Name
-		if len(sel) == 0 {
-			return r, true
+		if !u.Bound() || !named {
+			return r, false
 		}
 		// Bound sockets are matched by their path, resolved like the
 		// binder did: relative to the process's cwd, in its namespace.
@@ -269,49 +386,58 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 		}
 		m, ok := t.Containing(sp)
 		for _, s := range sel {
-			if s.fs && ok && m.Dev() == s.dev || !s.fs && sp == s.path {
+			if s.walk != noWalk && ok && s.matchWalk(sp, false, m.Dev()) || s.walk == noWalk && (s.fs && ok && m.Dev() == s.dev || !s.fs && sp == s.path) {
 				// Shown resolved: a relative name is useless to the admin.
-				r.Name = sp + " type=" + u.TypeName() + " (" + boundNote + ")"
+				r.Name = sp + " type=" + u.TypeName() + " (" + unixState(u) + ") (" + boundNote + ")"
 				r.Note = boundNote
 				return r, true
 			}
 		}
 		return r, false
 	case procscan.KindPipe:
-		r.Type, r.Device, r.Name, r.SizeOff = "FIFO", "", "pipe", offset()
-		return r, len(sel) == 0
-	case procscan.KindAnon:
-		r.Type, r.Device, r.Name, r.SizeOff = "a_inode", "", f.Name[len("anon_inode:"):], offset()
-		return r, len(sel) == 0
-	case procscan.KindOther:
-		r.Type, r.SizeOff = "unknown", offset()
-		return r, len(sel) == 0 || matchFD(sel, f, dev, hasDev, ino, hasIno)
-	}
-	if len(sel) > 0 && !matchFD(sel, f, dev, hasDev, ino, hasIno) {
+		r.Type, r.Device, r.hasDev, r.Name = "FIFO", "", false, "pipe"
+		if k.pipe != 0 {
+			r.setDev(c, k.pipe)
+		}
+		r.setOffset(f.Info.Pos)
 		return r, false
+	case procscan.KindAnon:
+		r.Type, r.Device, r.hasDev, r.Name = "a_inode", "", false, f.Name[len("anon_inode:"):]
+		if k.anon != 0 {
+			r.setDev(c, k.anon)
+		}
+		r.setSize(0) // lsof prints the anonymous inode's size, always 0
+		return r, false
+	case procscan.KindOther:
+		r.Type = "unknown"
+		r.setOffset(f.Info.Pos)
+		return r, named && matchFD(sel, f, dev, hasDev, ino, hasIno)
 	}
 	r.Name, r.Deleted = withDeleted(f.Name, f.Deleted), f.Deleted
 	switch {
 	case f.Stat != nil:
-		r.Type = fileType(f.Stat.Mode)
-		if r.Type == "REG" || r.Type == "DIR" {
-			r.SizeOff = strconv.FormatInt(f.Stat.Size, 10)
-		} else {
-			r.SizeOff = offset()
-		}
+		r.setStat(c, f.Stat, f.Info.Pos)
 	case f.Info.Flags&unix.O_DIRECTORY != 0:
-		r.Type, r.SizeOff = "DIR", offset()
+		r.Type = "DIR"
+		r.setOffset(f.Info.Pos)
 	default:
 		// Not stat'ed (not a local filesystem): the type is unknown and
 		// SIZE/OFF shows the offset.
-		r.Type, r.SizeOff = "unknown", offset()
+		r.Type = "unknown"
+		r.setOffset(f.Info.Pos)
 	}
-	return r, true
+	return r, named && matchFD(sel, f, dev, hasDev, ino, hasIno)
 }
 
 func matchFD(sel []selector, f *procscan.FD, dev uint64, hasDev bool, ino uint64, hasIno bool) bool {
 	for _, s := range sel {
 		if !hasDev {
+			continue
+		}
+		if s.walk != noWalk {
+			if f.Kind == procscan.KindFile && s.matchWalk(f.Name, f.Deleted, dev, f.Mount.Dev()) {
+				return true
+			}
 			continue
 		}
 		// On btrfs a subvolume's files have their own st_dev: compare the
@@ -332,6 +458,10 @@ func matchLink(sel []selector, l *procscan.Link, dir bool) bool {
 	}
 	for _, s := range sel {
 		switch {
+		case s.walk != noWalk:
+			if (l.HasMount || l.HasIno) && s.matchWalk(l.Name, l.Deleted, l.Dev) {
+				return true
+			}
 		case s.fs && (l.HasMount || l.HasIno) && l.Dev == s.dev:
 			return true
 		case !s.fs && l.HasIno && l.Dev == s.dev && l.Ino == s.ino:
@@ -343,11 +473,17 @@ func matchLink(sel []selector, l *procscan.Link, dir bool) bool {
 	return false
 }
 
-func matchFile(sel []selector, dev, ino uint64, hasIno bool, _ string, _ mountinfo.Table) bool {
+func matchFile(sel []selector, dev, ino uint64, hasIno bool, name string, deleted bool) bool {
 	if len(sel) == 0 {
 		return true
 	}
 	for _, s := range sel {
+		if s.walk != noWalk {
+			if s.matchWalk(name, deleted, dev) {
+				return true
+			}
+			continue
+		}
 		if dev == s.dev && (s.fs || hasIno && ino == s.ino) {
 			return true
 		}
