@@ -32,7 +32,7 @@ func synthetic() synthBTF {
 		"task_struct.tgid": 1000, "task_struct.pid": 1004, "task_struct.comm": 1008,
 		"task_struct.start_time": 1032, "task_struct.cred": 1040, "task_struct.nsproxy": 1048,
 		"task_struct.fs": 1056, "task_struct.mm": 1064,
-		"cred.euid": 20,
+		"cred.euid":      20,
 		"nsproxy.mnt_ns": 24, "nsproxy.net_ns": 32,
 		"mnt_namespace.ns.inum": 8, "net.ns.inum": 120,
 		"fs_struct.pwd": 40, "fs_struct.root": 24, "path.dentry": 8, "path.mnt": 0,
@@ -41,7 +41,7 @@ func synthetic() synthBTF {
 		"inode.i_ino": 64, "inode.i_sb": 40, "inode.i_mode": 0, "inode.i_size": 80,
 		"inode.__i_nlink": 72, "inode.i_rdev": 76,
 		"super_block.s_dev": 16,
-		"mount.mnt": 32, "mount.mnt_id": 280,
+		"mount.mnt":         32, "mount.mnt_id": 280,
 		"vm_area_struct.vm_start": 0, "vm_area_struct.vm_end": 8, "vm_area_struct.vm_pgoff": 136,
 		"vm_area_struct.vm_flags": 32, "vm_area_struct.vm_file": 160,
 	}
