@@ -22,6 +22,24 @@ func TestParseKmsg(t *testing.T) {
 	}
 }
 
+// TestKmsgEscapes: control bytes the kernel escaped in /dev/kmsg are
+// printed as lsof prints them, never as raw bytes; an escaped backslash
+// stays text.
+func TestKmsgEscapes(t *testing.T) {
+	rec, err := parseKmsg(`6,1,2,-;a\x0ab\x1b[31mc\x09d\x7fe\x5cx1bf\xc3\xa9g\xc2\x9bh\xff`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := rec.Text, `a\nb^[[31mc\td\x7fe\x1bfég\xc2\x9bh\xff`
+	if got != want {
+		t.Errorf("kmsg text: got %q, want %q", got, want)
+	}
+	// The syslog(2) fallback reads raw bytes: the same escaping.
+	if got, want := safeText("x\x1b]0;owned\x07y"), `x^[]0;owned^Gy`; got != want {
+		t.Errorf("safeText: got %q, want %q", got, want)
+	}
+}
+
 func TestParseMountOptions(t *testing.T) {
 	req, err := parseMountOptions("ro,nosuid,size=1M,rw,noexec,rprivate,mode=755")
 	if err != nil {
@@ -75,8 +93,13 @@ func FuzzParseKmsg(f *testing.F) {
 	f.Add("4,1,0,c;\\xff\\x4")
 	f.Fuzz(func(t *testing.T, s string) {
 		rec, err := parseKmsg(s)
-		if err == nil && strings.Contains(rec.Text, "\n") {
-			t.Errorf("text has a newline: %q", rec.Text)
+		if err != nil {
+			return
+		}
+		for _, c := range []byte(rec.Text) {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("text has control byte %#x: %q", c, rec.Text)
+			}
 		}
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -251,10 +253,13 @@ func parseKmsg(rec string) (kmsgRecord, error) {
 	return kmsgRecord{Priority: pri, Seq: seq, Usec: usec, Text: unescapeKmsg(text)}, nil
 }
 
-// unescapeKmsg undoes the kernel's \xNN escaping of unprintable bytes.
+// unescapeKmsg undoes the kernel's \xNN escaping of unprintable bytes,
+// then escapes control characters again the way lsof prints names (\n,
+// \t, ^[ for ESC, \xNN): a log line that holds a newline or an escape
+// sequence must neither forge a line of output nor reach the terminal.
 func unescapeKmsg(s string) string {
 	if !strings.Contains(s, `\x`) {
-		return s
+		return safeText(s)
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -266,6 +271,62 @@ func unescapeKmsg(s string) string {
 			}
 		}
 		b.WriteByte(s[i])
+	}
+	return safeText(b.String())
+}
+
+// safeText escapes what a terminal would act on: C0 controls as \b \f
+// \n \r \t or ^X (lsof's spelling), DEL, C1 controls and bytes that are
+// not UTF-8 as \xNN. Printable UTF-8 and backslashes stay as they are.
+func safeText(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	const hex = "0123456789abcdef"
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x80 {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError && unicode.IsPrint(r) {
+				b.WriteString(s[i : i+n])
+			} else {
+				for _, c := range []byte(s[i : i+n]) {
+					b.WriteString(`\x`)
+					b.WriteByte(hex[c>>4])
+					b.WriteByte(hex[c&15])
+				}
+			}
+			i += n
+			continue
+		}
+		switch {
+		case c >= 0x20 && c < 0x7f:
+			b.WriteByte(c)
+		case c == 0x7f:
+			b.WriteString(`\x7f`)
+		case c == '\b':
+			b.WriteString(`\b`)
+		case c == '\f':
+			b.WriteString(`\f`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteByte('^')
+			b.WriteByte(c + 0x40)
+		}
+		i++
 	}
 	return b.String()
 }
@@ -321,7 +382,11 @@ func dmesgSyslog(c *call, openErr error) error {
 				line = line[i+1:]
 			}
 		}
-		io.WriteString(c.stdout, line)
+		text, nl := strings.CutSuffix(line, "\n")
+		io.WriteString(c.stdout, safeText(text))
+		if nl {
+			io.WriteString(c.stdout, "\n")
+		}
 	}
 	return nil
 }
