@@ -17,6 +17,10 @@ type Kernel struct {
 	// to treat as refused by the verifier without loading them: the tests
 	// take every fallback on kernels that would accept every program.
 	Refuse map[string]bool
+	// VerifierLog loads a refused program once more with the verifier's
+	// log on, for RefusedError.Log: it costs a second verification, so
+	// only when someone will read it.
+	VerifierLog bool
 
 	mu    sync.Mutex
 	notes []string
@@ -78,7 +82,7 @@ func walk[T any](k *Kernel, name, attachFunc string, build func(offsets) ([]byte
 	if k.Refuse[name] {
 		return nil, &RefusedError{Program: name, Err: fmt.Errorf("refused on request")}
 	}
-	it, err := loadIter(name, prog, id)
+	it, err := loadIter(name, prog, id, k.VerifierLog)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func bpf(cmd int, attr unsafe.Pointer, size uintptr) (int, error) {
 // loadIter loads an iterator program for target ("task_file") whose
 // attach point has BTF id funcID, and returns a readable iterator fd:
 // every read of it runs the program over the next tasks.
-func loadIter(name string, prog []byte, funcID uint32) (*os.File, error) {
+func loadIter(name string, prog []byte, funcID uint32, withLog bool) (*os.File, error) {
 	license := []byte("GPL\x00") // bpf_seq_write and bpf_probe_read_kernel are GPL-only helpers
 	attr := progLoadAttr{
 		progType:           unix.BPF_PROG_TYPE_TRACING,
@@ -93,7 +93,11 @@ func loadIter(name string, prog []byte, funcID uint32) (*os.File, error) {
 	runtime.KeepAlive(prog)
 	runtime.KeepAlive(license)
 	if err != nil {
-		return nil, &RefusedError{Program: name, Err: err, Log: verifierLog(attr, prog, license)}
+		refused := &RefusedError{Program: name, Err: err}
+		if withLog {
+			refused.Log = verifierLog(attr, prog, license)
+		}
+		return nil, refused
 	}
 	defer unix.Close(progFd)
 

@@ -66,7 +66,7 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.Refuse = opt.refuse
+	k.Refuse, k.VerifierLog = opt.refuse, opt.BPFLog
 	var (
 		wg                          sync.WaitGroup
 		tasks                       []bpfiter.Task

@@ -115,7 +115,7 @@ func TestKernelScanMatchesProc(t *testing.T) {
 			{"tasks": true},
 			{"files": true, "maps": true, "maps_nameless": true, "tasks": true},
 		} {
-			snap, err := Scan("/proc", Options{refuse: refuse})
+			snap, err := Scan("/proc", Options{refuse: refuse, BPFLog: true})
 			if err != nil {
 				t.Error(err)
 				return

@@ -49,6 +49,10 @@ type Options struct {
 	// iterators then skip them in the kernel.
 	Devs []uint64
 
+	// BPFLog quotes the verifier's log in BPFNotes when it refuses a
+	// program (a second verification each time).
+	BPFLog bool
+
 	refuse map[string]bool // BPF programs to treat as refused (tests)
 }
 
@@ -466,6 +470,9 @@ func (s *scan) procFDs(r *reader, d *procDir, p *Process, table mountinfo.Table,
 		t, err := r.readlinkAt(fdDir, num)
 		if err != nil {
 			note(err)
+			if errors.Is(err, unix.EACCES) {
+				break // every other descriptor is denied too
+			}
 			continue // closed meanwhile
 		}
 		f := FD{Num: n}
