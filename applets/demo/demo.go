@@ -33,6 +33,9 @@ ext4-capable loop image, and prints the timeline and a before/after table.
   --init   which init the server runs (default auto: sysvinit when its
            Debian package can be had, busybox init otherwise)
   -v       show the sandbox's own log and console
+The server's busybox is the host's, or else Debian's busybox-static; like
+sysvinit-core it is fetched once with apt-get download and kept in
+/var/cache/rootswap-sandbox.
 `
 
 // Main runs the applet.
@@ -71,8 +74,8 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "server up in %s: init %s, root %s, target %s (empty)\n\n",
-		time.Since(start).Round(time.Millisecond), srv.Init, srv.RootDev, srv.TargetDev)
+	fmt.Fprintf(env.Stdout, "server up in %s: init %s, busybox %s, root %s, target %s (empty)\n\n",
+		time.Since(start).Round(time.Millisecond), srv.Init, srv.Busybox, srv.RootDev, srv.TargetDev)
 	before, err := srv.Snapshot(ctx)
 	if err != nil {
 		return err

@@ -61,12 +61,6 @@ func (s *Server) Command(ctx context.Context, argv ...string) (*exec.Cmd, error)
 	return cmd, nil
 }
 
-func commandIn(ctx context.Context, dir, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	return cmd
-}
-
 // Close kills the server (SIGKILL to its init takes the whole PID
 // namespace, and with the last process its mount namespace and mounts),
 // detaches every loop device backed by a file under Dir (the swap may have

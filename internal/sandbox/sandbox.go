@@ -51,7 +51,8 @@ const (
 	InitBusybox  = "busybox"  // busybox init: cannot re-execute itself in place
 )
 
-// DefaultCacheDir keeps the downloaded sysvinit-core package between runs.
+// DefaultCacheDir keeps the downloaded Debian packages (sysvinit-core,
+// and busybox-static when the host has no busybox) between runs.
 const DefaultCacheDir = "/var/cache/rootswap-sandbox"
 
 // Options say what to build. The zero value builds the default server.
@@ -71,7 +72,8 @@ type Options struct {
 	Binary string
 	// Init is InitAuto (default), InitSysvinit or InitBusybox.
 	Init string
-	// CacheDir holds the sysvinit-core .deb (default DefaultCacheDir).
+	// CacheDir holds the downloaded .debs and their unpacked trees
+	// (default DefaultCacheDir).
 	CacheDir string
 	// Shared makes the server's / (and everything under it) shared, as on
 	// a systemd host; the default, private, is what sysvinit hosts have.
@@ -119,6 +121,9 @@ type Server struct {
 	RootImage, TargetImage string
 	// Init is the init system actually installed: InitSysvinit or InitBusybox.
 	Init string
+	// Busybox is the host path of the busybox the server was built from:
+	// the one in PATH, else busybox-static's under Options.CacheDir.
+	Busybox string
 	// HTTPPort is where httpd listens inside the server.
 	HTTPPort int
 	// Timings records how long Build, Start and Close took.
@@ -214,10 +219,12 @@ func Build(ctx context.Context, o Options) (_ *Server, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("sandbox: needs root (loop devices, mounts, namespaces)")
 	}
-	for _, tool := range []string{"losetup", "mkfs.ext3", "nsenter", "busybox"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("sandbox: %s not found in PATH: %w", tool, err)
-		}
+	if err := o.checkHost(); err != nil {
+		return nil, err
+	}
+	bb, err := findBusybox(ctx, o.CacheDir, o.logf)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := makeDir(o.Dir)
 	if err != nil {
@@ -227,6 +234,7 @@ func Build(ctx context.Context, o Options) (_ *Server, err error) {
 		Dir:         dir,
 		RootImage:   filepath.Join(dir, "root.img"),
 		TargetImage: filepath.Join(dir, "target.img"),
+		Busybox:     bb,
 		HTTPPort:    o.HTTPPort,
 		opts:        o,
 		log:         o.Log,
@@ -267,8 +275,8 @@ func Build(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.Timings.Build = time.Since(t0)
-	s.logf("sandbox: built in %s: root %s on %s (%s), target %s on %s, init %s",
-		s.Timings.Build.Round(time.Millisecond), s.RootImage, s.RootDev, o.RootfsType, s.TargetImage, s.TargetDev, s.Init)
+	s.logf("sandbox: built in %s: root %s on %s (%s), target %s on %s, init %s, busybox %s",
+		s.Timings.Build.Round(time.Millisecond), s.RootImage, s.RootDev, o.RootfsType, s.TargetImage, s.TargetDev, s.Init, s.Busybox)
 	return s, nil
 }
 
@@ -316,6 +324,8 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A killed command's children (dpkg-deb's tar) may hold the pipes.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
@@ -323,5 +333,11 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 }
 
 func (s *Server) logf(format string, args ...any) {
-	fmt.Fprintf(s.log, format+"\n", args...)
+	s.opts.logf(format, args...)
+}
+
+// logf writes a progress line to Log; Build uses it before there is a
+// Server.
+func (o Options) logf(format string, args ...any) {
+	fmt.Fprintf(o.Log, format+"\n", args...)
 }

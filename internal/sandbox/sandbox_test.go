@@ -53,7 +53,8 @@ func TestMain(m *testing.M) {
 func startServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	testutil.RequireRoot(t)
-	testutil.RequireTool(t, "losetup", "mkfs.ext3", "nsenter", "busybox")
+	// No busybox: without one in PATH, Build fetches busybox-static.
+	testutil.RequireTool(t, "losetup", "mkfs.ext3", "nsenter")
 	bin, err := rootswapBin()
 	if err != nil {
 		t.Fatal(err)

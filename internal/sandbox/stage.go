@@ -13,9 +13,6 @@ import (
 // mkfs.ext3 -d copies into root.img.
 func (s *Server) stageTree(ctx context.Context, dir string) error {
 	o := s.opts
-	scratch := dir + ".scratch"
-	defer os.RemoveAll(scratch)
-
 	for _, d := range []struct {
 		path string
 		perm os.FileMode
@@ -37,18 +34,16 @@ func (s *Server) stageTree(ctx context.Context, dir string) error {
 		}
 	}
 
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		return err
+	// A dynamic host busybox comes with its libraries; busybox-static
+	// has none.
+	if err := installProgram(dir, s.Busybox, "/bin/busybox"); err != nil {
+		return fmt.Errorf("sandbox: installing busybox %s: %w", s.Busybox, err)
 	}
-	if err := installProgram(dir, bb, "/bin/busybox"); err != nil {
-		return fmt.Errorf("sandbox: installing busybox: %w", err)
-	}
-	if err := installAppletLinks(ctx, dir, bb); err != nil {
+	if err := installAppletLinks(ctx, dir, s.Busybox); err != nil {
 		return err
 	}
 	if s.Init == InitSysvinit {
-		if err := installSysvinit(ctx, o, dir, scratch, s.logf); err != nil {
+		if err := installSysvinit(ctx, o, dir, s.logf); err != nil {
 			return err
 		}
 	}

@@ -20,32 +20,33 @@ import (
 // ctx has no deadline of its own.
 const StartTimeout = 30 * time.Second
 
-// stageScript runs as PID 1 of the new namespaces, under the host's
-// busybox: it mounts the server's root and the filesystems a booted host
-// has under it, pivots into it, drops the host's tree and execs init.
-// After the pivot only the server's own /bin/busybox is used.
+// stageScript runs as PID 1 of the new namespaces, under Server.Busybox
+// (the host's or the cached busybox-static's): it mounts the server's
+// root and the filesystems a booted host has under it, pivots into it,
+// drops the host's tree and execs init. After the pivot only the
+// server's own /bin/busybox is used.
 const stageScript = `set -e
 B="$SANDBOX_BUSYBOX"
-$B mount --make-rprivate /
-$B mount -t "$SANDBOX_FSTYPE" -o rw,relatime "$SANDBOX_ROOTDEV" "$SANDBOX_ROOT"
+"$B" mount --make-rprivate /
+"$B" mount -t "$SANDBOX_FSTYPE" -o rw,relatime "$SANDBOX_ROOTDEV" "$SANDBOX_ROOT"
 cd "$SANDBOX_ROOT"
-$B mount -t proc -o nosuid,nodev,noexec,relatime proc proc
-$B mount -t sysfs -o nosuid,nodev,noexec,relatime sysfs sys
-$B mount -t tmpfs -o nosuid,relatime,size=4m,mode=755 dev dev
-$B mkdir -p dev/pts dev/shm
-$B mount -t devpts -o nosuid,noexec,relatime,newinstance,ptmxmode=0666,mode=620,gid=5 devpts dev/pts
-$B mount -t tmpfs -o nosuid,nodev,relatime shm dev/shm
-$B mount -t tmpfs -o nosuid,nodev,relatime,size=32m,mode=755 run run
+"$B" mount -t proc -o nosuid,nodev,noexec,relatime proc proc
+"$B" mount -t sysfs -o nosuid,nodev,noexec,relatime sysfs sys
+"$B" mount -t tmpfs -o nosuid,relatime,size=4m,mode=755 dev dev
+"$B" mkdir -p dev/pts dev/shm
+"$B" mount -t devpts -o nosuid,noexec,relatime,newinstance,ptmxmode=0666,mode=620,gid=5 devpts dev/pts
+"$B" mount -t tmpfs -o nosuid,nodev,relatime shm dev/shm
+"$B" mount -t tmpfs -o nosuid,nodev,relatime,size=32m,mode=755 run run
 %s
-$B ln -s pts/ptmx dev/ptmx
-$B ln -s /proc/self/fd dev/fd
-$B ln -s /proc/self/fd/0 dev/stdin
-$B ln -s /proc/self/fd/1 dev/stdout
-$B ln -s /proc/self/fd/2 dev/stderr
-$B ln -s "$SANDBOX_SYSLOG_SOCKET" dev/log
-$B touch dev/console
-$B mount --bind "$SANDBOX_CONSOLE" dev/console
-$B pivot_root . mnt/oldroot
+"$B" ln -s pts/ptmx dev/ptmx
+"$B" ln -s /proc/self/fd dev/fd
+"$B" ln -s /proc/self/fd/0 dev/stdin
+"$B" ln -s /proc/self/fd/1 dev/stdout
+"$B" ln -s /proc/self/fd/2 dev/stderr
+"$B" ln -s "$SANDBOX_SYSLOG_SOCKET" dev/log
+"$B" touch dev/console
+"$B" mount --bind "$SANDBOX_CONSOLE" dev/console
+"$B" pivot_root . mnt/oldroot
 cd /
 exec /bin/busybox sh -c '
 set -e
@@ -86,7 +87,7 @@ func mknodLines() (string, error) {
 		default:
 			continue
 		}
-		fmt.Fprintf(&b, "$B mknod -m %o dev/%s %s %d %d\n", st.Mode&0o777, n, kind, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		fmt.Fprintf(&b, "\"$B\" mknod -m %o dev/%s %s %d %d\n", st.Mode&0o777, n, kind, unix.Major(st.Rdev), unix.Minor(st.Rdev))
 	}
 	return b.String(), nil
 }
@@ -101,10 +102,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("sandbox: already started")
 	}
 	t0 := time.Now()
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		return err
-	}
+	bb := s.Busybox
 	nodes, err := mknodLines()
 	if err != nil {
 		return err
