@@ -5,14 +5,25 @@ import "golang.org/x/sys/unix"
 // fields looks up the kernel's field offsets for one program and keeps
 // the first failure, so that a program's offsets read as a plain list.
 type fields struct {
-	spec offsets
+	spec kernelBTF
 	err  error
 }
 
-// offsets is what the programs need of the kernel's BTF (a *btf.Spec);
-// the golden tests pass a synthetic one.
-type offsets interface {
+// kernelBTF is what the programs need of the kernel's BTF (a *btf.Spec):
+// field offsets and the ids of the kernel functions they call. The golden
+// tests pass a synthetic one.
+type kernelBTF interface {
 	Offset(typ string, field ...string) (int, error)
+	FuncID(name string) (uint32, error)
+}
+
+// kfunc is the BTF id of kernel function name.
+func (f *fields) kfunc(name string) int32 {
+	id, err := f.spec.FuncID(name)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return int32(id)
 }
 
 func (f *fields) off(typ string, field ...string) int16 {

@@ -73,7 +73,7 @@ const (
 )
 
 // filesProgram builds the task_file program from the kernel's field offsets.
-func filesProgram(s offsets, devs []uint64) ([]byte, error) {
+func filesProgram(s kernelBTF, devs []uint64) ([]byte, error) {
 	f := &fields{spec: s}
 	const buf = int16(-512)
 	at := func(o int) int16 { return buf + int16(o) }
@@ -137,7 +137,7 @@ func filesProgram(s offsets, devs []uint64) ([]byte, error) {
 // at most MaxDevs), only descriptors of files on those filesystems, and
 // sockets, are reported: the others cost no path lookup and no record.
 func (k *Kernel) Files(devs []uint64) ([]File, error) {
-	build := func(s offsets) ([]byte, error) { return filesProgram(s, devs) }
+	build := func(s kernelBTF) ([]byte, error) { return filesProgram(s, devs) }
 	return walk(k, "files", "bpf_iter_task_file", build, readFiles)
 }
 

@@ -27,6 +27,9 @@ func (s synthBTF) Offset(typ string, field ...string) (int, error) {
 	return o, nil
 }
 
+// FuncID gives the kernel functions made-up ids (their names' length).
+func (s synthBTF) FuncID(name string) (uint32, error) { return uint32(90000 + len(name)), nil }
+
 func synthetic() synthBTF {
 	return synthBTF{
 		"task_struct.tgid": 1000, "task_struct.pid": 1004, "task_struct.comm": 1008,
@@ -55,12 +58,13 @@ func TestGoldenPrograms(t *testing.T) {
 	devs := []uint64{unix.Mkdev(8, 1), unix.Mkdev(254, 3)}
 	for _, tc := range []struct {
 		name  string
-		build func(offsets) ([]byte, error)
+		build func(kernelBTF) ([]byte, error)
 	}{
-		{"files", func(s offsets) ([]byte, error) { return filesProgram(s, nil) }},
-		{"files-devs", func(s offsets) ([]byte, error) { return filesProgram(s, devs) }},
-		{"maps", func(s offsets) ([]byte, error) { return mapsProgram(s, nil, true) }},
-		{"maps_nameless-devs", func(s offsets) ([]byte, error) { return mapsProgram(s, devs, false) }},
+		{"files", func(s kernelBTF) ([]byte, error) { return filesProgram(s, nil) }},
+		{"files-devs", func(s kernelBTF) ([]byte, error) { return filesProgram(s, devs) }},
+		{"maps", func(s kernelBTF) ([]byte, error) { return mapsProgram(s, nil, true) }},
+		{"maps_nameless-devs", func(s kernelBTF) ([]byte, error) { return mapsProgram(s, devs, false) }},
+		{"vmas-devs", func(s kernelBTF) ([]byte, error) { return vmasProgram(s, devs) }},
 		{"tasks", tasksProgram},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,7 +99,8 @@ func TestProgramsNeedEveryField(t *testing.T) {
 		_, e1 := filesProgram(s, nil)
 		_, e2 := mapsProgram(s, nil, true)
 		_, e3 := tasksProgram(s)
-		if e1 == nil && e2 == nil && e3 == nil {
+		_, e4 := vmasProgram(s, nil)
+		if e1 == nil && e2 == nil && e3 == nil && e4 == nil {
 			t.Errorf("without %s every program built: the field is unused", field)
 		}
 	}
@@ -135,6 +140,7 @@ func TestInsnString(t *testing.T) {
 		{insn{code: clsJMP32 | jmpJEQ | srcK, dst: r4, imm: 0x800001, off: 3}, "(16) if w4 == 0x800001 goto pc+3"},
 		{insn{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, off: 40}, "(5d) if r1 != r2 goto pc+40"},
 		{exit(), "(95) exit"},
+		{kcall(63717), "(85) call kfunc#63717"},
 	} {
 		if got := tc.i.String(); got != tc.want {
 			t.Errorf("got %q, want %q", got, tc.want)

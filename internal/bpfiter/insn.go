@@ -232,6 +232,8 @@ func (i insn) String() string {
 		case aluAND:
 			s = fmt.Sprintf("%s &= %s", reg(i.dst), src)
 		}
+	case cls == clsJMP && op == jmpCALL && i.src == pseudoKfuncCall:
+		s = fmt.Sprintf("call kfunc#%d", i.imm)
 	case cls == clsJMP && op == jmpCALL:
 		s = fmt.Sprintf("call %s#%d", helperName(i.imm), i.imm)
 	case cls == clsJMP && op == jmpEXIT:

@@ -70,7 +70,7 @@ func (e *RefusedError) Unwrap() error { return ErrUnsupported }
 // walk loads the program build makes for the iterator whose BTF
 // function is attachFunc, reads everything it writes in one walk, and
 // decodes it.
-func walk[T any](k *Kernel, name, attachFunc string, build func(offsets) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
+func walk[T any](k *Kernel, name, attachFunc string, build func(kernelBTF) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
 	id, err := k.spec.FuncID(attachFunc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)

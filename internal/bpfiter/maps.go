@@ -21,10 +21,13 @@ type Map struct {
 	Nlink      uint32
 	Rdev       uint64
 	// Path as the maps line names it; "" with NoPath when the record
-	// has none: it did not fit, d_path failed, or the kernel refused
-	// d_path on a mapping's file and the walk ran without names.
+	// has none: it did not fit, d_path failed, or the walk ran without
+	// names.
 	Path   string
 	NoPath bool
+	// Busy: the walk could not lock this process's address space; its
+	// mappings are not reported (a record with PID and Busy only).
+	Busy bool
 }
 
 // Map record: a header, then the path as a segment.
@@ -60,7 +63,7 @@ const ctxVMA = 16
 // without names the program reads the file's identity with loads the
 // verifier allows from any pointer, and the caller reads the names of
 // the processes it wants from /proc/PID/maps.
-func mapsProgram(s offsets, devs []uint64, names bool) ([]byte, error) {
+func mapsProgram(s kernelBTF, devs []uint64, names bool) ([]byte, error) {
 	f := &fields{spec: s}
 	at := func(o int) int16 { return mapBuf + int16(o) }
 	var (
@@ -128,19 +131,36 @@ func mapsProgram(s offsets, devs []uint64, names bool) ([]byte, error) {
 
 // Maps returns every file-backed mapping of every process, in pid order
 // and, within a process, by address; with devs, only mappings of files
-// on those filesystems (see Files). When the kernel refuses d_path on a
-// mapping's file the walk runs again without names (NoPath), and
-// Notes says so.
+// on those filesystems (see Files).
+//
+// Three programs can do it; each the kernel refuses is noted and the next
+// tried. "maps" names every mapping (d_path), which spares reading
+// /proc/PID/maps; "vmas" (Linux 6.7+) walks each process's mappings
+// itself, several times faster, without names; "maps_nameless" is the
+// task_vma walk without names, for kernels that have neither. Narrowed to
+// devices, few processes need names, so the fast walk goes first.
 func (k *Kernel) Maps(devs []uint64) ([]Map, error) {
-	named := func(s offsets) ([]byte, error) { return mapsProgram(s, devs, true) }
-	maps, err := walk(k, "maps", "bpf_iter_task_vma", named, readMaps)
-	var refused *RefusedError
-	if !errors.As(err, &refused) {
-		return maps, err
+	type way struct {
+		name, attach string
+		build        func(kernelBTF) ([]byte, error)
 	}
-	k.note(fmt.Sprintf("%v; maps program without names loaded instead: names from /proc/PID/maps", refused))
-	nameless := func(s offsets) ([]byte, error) { return mapsProgram(s, devs, false) }
-	return walk(k, "maps_nameless", "bpf_iter_task_vma", nameless, readMaps)
+	named := way{"maps", "bpf_iter_task_vma", func(s kernelBTF) ([]byte, error) { return mapsProgram(s, devs, true) }}
+	vmas := way{"vmas", "bpf_iter_task", func(s kernelBTF) ([]byte, error) { return vmasProgram(s, devs) }}
+	nameless := way{"maps_nameless", "bpf_iter_task_vma", func(s kernelBTF) ([]byte, error) { return mapsProgram(s, devs, false) }}
+	ways := []way{named, vmas, nameless}
+	if len(devs) > 0 {
+		ways = []way{vmas, named, nameless}
+	}
+	var err error
+	for i, w := range ways {
+		var maps []Map
+		maps, err = walk(k, w.name, w.attach, w.build, readMaps)
+		if err == nil || i == len(ways)-1 || !errors.Is(err, ErrUnsupported) {
+			return maps, err
+		}
+		k.note(fmt.Sprintf("%v; trying the %s program", err, ways[i+1].name))
+	}
+	return nil, err
 }
 
 func readMaps(r io.Reader) ([]Map, error) {
@@ -158,7 +178,8 @@ func readMaps(r io.Reader) ([]Map, error) {
 		if err != nil {
 			return nil, err
 		}
-		if le.Uint32(h[mapMagic:]) != mapMagicValue {
+		magic := le.Uint32(h[mapMagic:])
+		if magic != mapMagicValue && magic != mapBusyMagicValue {
 			return nil, fmt.Errorf("bpf maps iterator: malformed record")
 		}
 		kdev := le.Uint32(h[mapDev:])
@@ -181,6 +202,9 @@ func readMaps(r io.Reader) ([]Map, error) {
 			return nil, err
 		}
 		m.Path, m.NoPath = path, !ok || path == ""
+		if magic == mapBusyMagicValue {
+			m = Map{PID: m.PID, Busy: true}
+		}
 		out = append(out, m)
 	}
 }

@@ -96,8 +96,11 @@ func mapRecord(pid uint32, start, end uint64, flags uint64, path []byte) []byte 
 }
 
 func TestReadMaps(t *testing.T) {
+	busy := mapRecord(43, 0, 0, 0, segmentBytes("", -1))
+	binary.LittleEndian.PutUint32(busy[mapMagic:], mapBusyMagicValue)
 	stream := append(mapRecord(42, 0x1000, 0x3000, 0x5, segmentBytes("/usr/lib/libc.so.6", 0)),
 		mapRecord(42, 0x5000, 0x6000, 0x3, segmentBytes("", -36))...)
+	stream = append(stream, busy...)
 	got, err := readMaps(bytes.NewReader(stream))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +110,7 @@ func TestReadMaps(t *testing.T) {
 			Mode: unix.S_IFREG | 0o755, Size: 1 << 20, Nlink: 1, Path: "/usr/lib/libc.so.6"},
 		{PID: 42, Start: 0x5000, End: 0x6000, Pgoff: 3, Flags: 0x3, MntID: 29, Dev: unix.Mkdev(254, 1), Ino: 777,
 			Mode: unix.S_IFREG | 0o755, Size: 1 << 20, Nlink: 1, NoPath: true},
+		{PID: 43, Busy: true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d maps, want %d", len(got), len(want))

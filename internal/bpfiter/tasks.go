@@ -53,7 +53,7 @@ const (
 // tasksProgram builds the task iterator program (ctx: meta, task). Every
 // pointer is followed with probe reads: no typed load from the task, so
 // the verifier has no name to search for.
-func tasksProgram(s offsets) ([]byte, error) {
+func tasksProgram(s kernelBTF) ([]byte, error) {
 	f := &fields{spec: s}
 	off := f.off
 	var (

@@ -209,7 +209,7 @@ func (s *scan) kernelMaps(pid int, kt *bpfiter.Task, table mountinfo.Table) ([]M
 	out := make([]Mapping, 0, len(km))
 	var last mountinfo.Mount
 	for _, m := range km {
-		if m.NoPath {
+		if m.NoPath || m.Busy {
 			return nil, false
 		}
 		if last.ID != m.MntID {

@@ -110,10 +110,12 @@ func TestKernelScanMatchesProc(t *testing.T) {
 		for _, refuse := range []map[string]bool{
 			nil,
 			{"maps": true},
-			{"maps": true, "maps_nameless": true},
+			{"vmas": true},
+			{"maps": true, "vmas": true},
+			{"maps": true, "vmas": true, "maps_nameless": true},
 			{"files": true},
 			{"tasks": true},
-			{"files": true, "maps": true, "maps_nameless": true, "tasks": true},
+			{"files": true, "maps": true, "vmas": true, "maps_nameless": true, "tasks": true},
 		} {
 			snap, err := Scan("/proc", Options{refuse: refuse, BPFLog: true})
 			if err != nil {
@@ -130,10 +132,10 @@ func TestKernelScanMatchesProc(t *testing.T) {
 					t.Logf("the BPF iterators cannot run here: comparing /proc with /proc")
 				}
 			} else if kernel.Source != "/proc" {
-				// Refusing the named maps program must leave the walk
-				// without names, not /proc, unless that is refused too.
-				if len(refuse) == 1 && refuse["maps"] && snap.Source != kernel.Source && !noted(snap.BPFNotes, "maps_nameless") {
-					t.Errorf("maps refused: read with %s, want %s (the walk without names)", snap.Source, kernel.Source)
+				// Refusing the named maps program must leave a walk
+				// without names, not /proc, unless those are refused too.
+				if len(refuse) == 1 && refuse["maps"] && snap.Source != kernel.Source && !(noted(snap.BPFNotes, "vmas") && noted(snap.BPFNotes, "maps_nameless")) {
+					t.Errorf("maps refused: read with %s, want %s (a walk without names)", snap.Source, kernel.Source)
 				}
 				for name := range refuse {
 					if !noted(snap.BPFNotes, name) {
