@@ -96,7 +96,7 @@ func (r *runner) checkSource(inInfo file) error {
 			r.cfg.If, describeHits(rw), rw[0].m.Point)
 	}
 	if r.cfg.Status != "none" {
-		r.env.Errorf("rootswap dd: warning: %s is mounted read-write at %s: the copy will not be consistent\n", r.cfg.If, describeHits(rw))
+		r.err.errorf(nil, "warning: %s is mounted read-write at %s: the copy will not be consistent", r.cfg.If, describeHits(rw))
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func refused(t *testing.T, target, want string, args ...string) {
 	t.Helper()
 	before := readDev(t, target, 1<<20)
 	_, errs, err := ddRun(t, nil, args...)
-	if err == nil || !strings.Contains(err.Error(), want) {
+	if err == nil || !strings.Contains(errs, want) {
 		t.Errorf("dd %v: err = %v, want one saying %q\n%s", args, err, want, errs)
 	}
 	if after := readDev(t, target, 1<<20); !bytes.Equal(before, after) {

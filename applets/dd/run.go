@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -37,7 +38,13 @@ type runner struct {
 	env  *cli.Env
 	cfg  ddargs.Config
 	wrap func(io.WriterAt) io.WriterAt
-	prog *progress
+	// owner is true when dd is the process (see invocation); prog is
+	// how it names itself in messages.
+	owner bool
+	prog  string
+	err   *stderr
+	// progress is the rootswap progress line of the extensions.
+	progress *progress
 }
 
 // file is one end of the copy as stat found it.
@@ -63,38 +70,42 @@ func statFile(path string) (file, error) {
 	return f, &os.PathError{Op: "stat", Path: path, Err: err}
 }
 
-func (r *runner) run(ctx context.Context) error {
+// extended runs the rootswap extensions (blocks=, backup=, verify=)
+// and restores from zstd files onto files and devices, with the engine.
+// Messages are GNU's shape: an error, then the statistics.
+func (r *runner) extended(ctx context.Context) int {
 	cfg := &r.cfg
-	r.prog = newProgress(r.env.Stderr, r.now)
-	var in *os.File
-	var inInfo file
-	if cfg.If != "" {
-		var err error
-		if in, err = os.OpenFile(cfg.If, os.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-			return fmt.Errorf("failed to open %s: %w", quote(cfg.If), unwrap(err))
-		}
-		defer in.Close()
-		if err := unix.Fstat(int(in.Fd()), &inInfo.st); err != nil {
-			return &os.PathError{Op: "fstat", Path: cfg.If, Err: err}
-		}
-		inInfo.path, inInfo.exists = cfg.If, true
+	r.progress = newProgress(r.env.Stderr, r.now)
+	in, err := os.OpenFile(cfg.If, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		r.err.errorf(unwrap(err), "failed to open %s", quoteaf(cfg.If))
+		return 1
 	}
-	var outInfo file
-	if cfg.Of != "" {
-		var err error
-		if outInfo, err = statFile(cfg.Of); err != nil {
-			return err
-		}
+	defer in.Close()
+	inInfo := file{path: cfg.If, exists: true}
+	if err := unix.Fstat(int(in.Fd()), &inInfo.st); err != nil {
+		r.err.errorf(err, "cannot fstat %s", quoteaf(cfg.If))
+		return 1
 	}
-	engine := in != nil && (inInfo.isReg() || inInfo.isBlk()) &&
-		cfg.Of != "" && (outInfo.isReg() || outInfo.isBlk()) && !cfg.Conv.Sparse
-	if !engine {
-		if cfg.Extensions() {
-			return cli.UsageError("blocks=, backup= and verify= need if= and of= naming files or block devices, and no conv=sparse")
-		}
-		return r.stream(ctx, in, inInfo, outInfo)
+	outInfo, err := statFile(cfg.Of)
+	if err != nil {
+		r.err.errorf(nil, "%v", err)
+		return 1
 	}
-	return r.engine(ctx, in, inInfo, outInfo)
+	if r.owner {
+		// SIGINT and SIGTERM end the process as GNU dd's do; the engine
+		// must not stop on its own first.
+		ctx = context.WithoutCancel(ctx)
+	}
+	if err := r.engine(ctx, in, inInfo, outInfo); err != nil {
+		var ex *exit
+		if errors.As(err, &ex) {
+			return ex.code
+		}
+		r.err.errorf(nil, "%v", err)
+		return 1
+	}
+	return 0
 }
 
 func (r *runner) now() time.Time {
@@ -105,7 +116,7 @@ func (r *runner) now() time.Time {
 }
 
 func (r *runner) showProgress() bool {
-	return r.cfg.Status == "progress" || (r.cfg.Extensions() && r.cfg.Status == "" && r.prog.tty)
+	return r.cfg.Status == "progress" || (r.cfg.Status == "" && r.progress.tty)
 }
 
 // engine copies between files and block devices with internal/copy.
@@ -154,7 +165,7 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 			if _, err := ext.ReadSuperblock(in); err == nil {
 				mode = "used"
 			} else if cfg.Status != "none" {
-				r.env.Errorf("rootswap dd: blocks=auto: copying all blocks: %v\n", err)
+				r.err.errorf(nil, "blocks=auto: copying all blocks: %v", err)
 			}
 		}
 	}
@@ -187,7 +198,7 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 		}
 		if start > end {
 			if cfg.Status != "none" {
-				r.env.Errorf("rootswap dd: %s: cannot skip to specified offset\n", cfg.If)
+				r.err.errorf(nil, "%s: cannot skip to specified offset", quotef(cfg.If))
 			}
 			start = end
 		}
@@ -221,7 +232,7 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 		if seekB > 0 {
 			to += fmt.Sprintf(" at byte %d", seekB)
 		}
-		r.env.Errorf("rootswap dd: writing %s to %s\n", what, to)
+		r.err.errorf(nil, "writing %s to %s", what, to)
 	}
 	out, err := r.openTarget(outInfo, seekB, mode == "used", need)
 	if err != nil {
@@ -260,27 +271,72 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 	if backup != nil {
 		opts.Backup, opts.BackupLevel = backup, cfg.BackupLevel
 	}
-	if r.showProgress() {
-		opts.Progress = func(p blockcopy.Phase, done, total int64) { r.prog.update(p.String(), done, total) }
+	var gnuProgress *copier
+	switch {
+	case cfg.Status == "progress":
+		// GNU's line, once a second, for the bytes written.
+		gnuProgress = &copier{r: r, cfg: cfg, err: r.err, start: r.now()}
+		gnuProgress.nextTime = gnuProgress.start.Add(time.Second)
+		opts.Progress = func(p blockcopy.Phase, done, total int64) {
+			if p != blockcopy.PhaseCopy {
+				return
+			}
+			gnuProgress.mu.Lock()
+			defer gnuProgress.mu.Unlock()
+			gnuProgress.wBytes = done
+			if t := r.now(); !t.Before(gnuProgress.nextTime) {
+				gnuProgress.printXferStats(t)
+				gnuProgress.nextTime = gnuProgress.nextTime.Add(time.Second)
+			}
+		}
+	case r.showProgress():
+		opts.Progress = func(p blockcopy.Phase, done, total int64) { r.progress.update(p.String(), done, total) }
 	}
 	var dst io.WriterAt = out
 	if r.wrap != nil {
 		dst = r.wrap(out)
 	}
 	start := r.now()
+	var stats func()
+	written := func() int64 { return 0 }
+	var mu sync.Mutex
+	var soFar int64
+	progress := opts.Progress
+	opts.Progress = func(p blockcopy.Phase, done, total int64) {
+		if p == blockcopy.PhaseCopy {
+			mu.Lock()
+			soFar = done
+			mu.Unlock()
+		}
+		if progress != nil {
+			progress(p, done, total)
+		}
+	}
+	written = func() int64 { mu.Lock(); defer mu.Unlock(); return soFar }
+	stats = func() {
+		n := written()
+		r.summary(r.counts(n, n), r.now().Sub(start))
+	}
+	stop := watch(r.owner, r.env.Getenv != nil && r.env.Getenv("POSIXLY_CORRECT") != "", stats, stats)
 	res, err := blockcopy.Copy(ctx, dst, src, extents, opts)
+	stop()
 	elapsed := res.CopyTime
 	if elapsed == 0 {
 		elapsed = r.now().Sub(start)
 	}
-	r.prog.end()
-	r.summary(r.counts(res.Read, res.Written), elapsed)
+	r.progress.end()
+	if gnuProgress != nil && gnuProgress.err.progressLen > 0 {
+		r.err.endLine()
+	}
+	if err == nil && mode == "used" && res.Written < extent.Total(extents) {
+		err = fmt.Errorf("%s ended at byte %d, before the filesystem's last used block", cfg.If, res.Read)
+	}
 	if err != nil {
-		return err
+		r.err.errorf(nil, "%v", err)
+		r.summary(r.counts(res.Read, res.Written), elapsed)
+		return &exit{code: 1}
 	}
-	if mode == "used" && res.Written < extent.Total(extents) {
-		return fmt.Errorf("%s ended at byte %d, before the filesystem's last used block", cfg.If, res.Read)
-	}
+	r.summary(r.counts(res.Read, res.Written), elapsed)
 	if backup != nil {
 		if err := backup.Sync(); err != nil {
 			return fmt.Errorf("backup: %w", err)
@@ -294,23 +350,16 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 			if level == 0 {
 				level = blockcopy.DefaultBackupLevel
 			}
-			r.env.Errorf("rootswap dd: backup %s: %s image in %s (%.1f%%), level %d\n", cfg.Backup,
+			r.err.errorf(nil, "backup %s: %s image in %s (%.1f%%), level %d", cfg.Backup,
 				humanize.IBytes(uint64(res.BackupIn)), humanize.IBytes(uint64(res.BackupOut)),
 				100*float64(res.BackupOut)/float64(max(res.BackupIn, 1)), level)
 		}
 	}
 	if cfg.Verify && cfg.Status != "none" {
-		r.env.Errorf("rootswap dd: verified %s: %d bytes read back from %s match, %.3g s\n",
+		r.err.errorf(nil, "verified %s: %d bytes read back from %s match, %.3g s",
 			humanize.IBytes(uint64(res.Verified)), res.Verified, cfg.Of, res.VerifyTime.Seconds())
 	}
 	return nil
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // counts derives dd's record counts from byte counts: the engine reads
@@ -326,18 +375,17 @@ func (r *runner) counts(read, written int64) ddargs.Counts {
 	return c
 }
 
-func b2i64(b bool) int64 { return int64(b2i(b)) }
-
 // summary prints GNU dd's closing statistics.
 func (r *runner) summary(c ddargs.Counts, elapsed time.Duration) {
 	if r.cfg.Status == "none" {
 		return
 	}
-	r.env.Errorf("%s", c.Records())
+	r.err.endLine()
+	r.err.write(c.Records())
 	if r.cfg.Status == "noxfer" {
 		return
 	}
-	r.env.Errorf("%s\n", ddargs.Transfer(c.Bytes, elapsed, false))
+	r.err.write(ddargs.Transfer(c.Bytes, elapsed, false) + "\n")
 }
 
 // openTarget opens of= for writing after every check passed: a block
@@ -367,12 +415,12 @@ func (r *runner) openTarget(outInfo file, seekB int64, used bool, need int64) (*
 	}
 	f, err := os.OpenFile(cfg.Of, flags, 0o666)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", quote(cfg.Of), unwrap(err))
+		return nil, fmt.Errorf("failed to open %s: %w", quoteaf(cfg.Of), unwrap(err))
 	}
 	if !cfg.Conv.Notrunc {
 		if err := f.Truncate(seekB); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("failed to truncate to %d bytes in output file %s: %w", seekB, quote(cfg.Of), unwrap(err))
+			return nil, fmt.Errorf("failed to truncate to %d bytes in output file %s: %w", seekB, quoteaf(cfg.Of), unwrap(err))
 		}
 	}
 	if used {
@@ -404,7 +452,6 @@ func (r *runner) countZstd(in *os.File) (int64, error) {
 	return n, nil
 }
 
-func quote(s string) string { return "'" + s + "'" }
 
 func unwrap(err error) error {
 	var pe *os.PathError
