@@ -2,6 +2,7 @@ package bpfiter
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -77,9 +78,14 @@ func TestFilesAgreeWithProc(t *testing.T) {
 
 		k, err := Open()
 		if err != nil {
-			t.Fatal(err)
+			t.Skipf("no BPF iterators here (procscan's root test compares the /proc path): %v", err)
 		}
+		k.VerifierLog = true
 		files, err := k.Files(nil)
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			t.Skipf("this kernel refuses the files program (procscan's root test compares the /proc path): %v", err)
+		}
 		if err != nil {
 			t.Fatalf("Files: %v", err)
 		}

@@ -64,7 +64,8 @@ func vmasProgram(s kernelBTF, devs []uint64) ([]byte, error) {
 		movImm(r3, 0),
 		kcall(iterNew),
 		jmpImm(jmpJEQ, r0, 0, "next"),
-		jmpImm(jmpJEQ, r0, enoent, "done"),
+		// An int: its upper 32 bits are zero, so compare the lower.
+		insn{code: clsJMP32 | jmpJEQ | srcK, dst: r0, imm: enoent, target: "done"},
 		st(sizeW, fp, at(mapMagic), mapBusyMagicValue),
 	}
 	prog = append(prog, write...)
