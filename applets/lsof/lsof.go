@@ -55,7 +55,8 @@ that no PATH names are skipped in the kernel. Elsewhere, or with
   +D DIR        DIR and every file below it, on DIR's filesystem only
                 (by name: no walk of the tree, no stat of its files)
   -l            user ids as numbers
-  -n -P -w      accepted; names and ports are always numeric, no warnings
+  -n -P         accepted; names and ports are always numeric
+  -w            no warning about processes that could not be read
   -p PIDS       these processes (comma list, ^ excludes)
   -t            process ids only, sorted, one per line, no header
   -u USERS      processes of these users (names or uids, comma list, ^ excludes)
@@ -118,7 +119,8 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 	f := newFilter(o, append(sel, dirSel...), uids, notUIDs)
-	scanOpt := procscan.Options{NoCgroup: true, NoBPF: o.noBPF}
+	debugOut := env.Getenv != nil && env.Getenv("ROOTSWAP_DEBUG") != ""
+	scanOpt := procscan.Options{NoCgroup: true, NoBPF: o.noBPF, BPFLog: debugOut}
 	if f.onlyNames() {
 		scanOpt.Devs = scanDevs(self, f.sel)
 	}
@@ -150,14 +152,17 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if env.Getenv != nil && env.Getenv("ROOTSWAP_DEBUG") != "" {
+	if debugOut {
 		why := ""
 		if snap.BPFErr != nil {
 			why = " (" + snap.BPFErr.Error() + ")"
 		}
 		env.Errorf("rootswap lsof: read with %s%s\n", snap.Source, why)
+		for _, n := range snap.BPFNotes {
+			env.Errorf("rootswap lsof: %s\n", n)
+		}
 	}
-	if snap.Denied > 0 && !o.terse {
+	if snap.Denied > 0 && !o.terse && !o.noWarn {
 		env.Errorf("rootswap lsof: %d processes could not be read completely: permission denied\n", snap.Denied)
 	}
 	if len(rows) == 0 {

@@ -16,6 +16,7 @@ type options struct {
 	and      bool // -a: AND the selections (default OR, as lsof)
 	terse    bool // -t: PIDs only
 	numUID   bool // -l: UIDs as numbers
+	noWarn   bool // -w: no warning about processes that could not be read
 	cmdWidth int  // +c: COMMAND width; 0 the whole name
 
 	pids, notPIDs []int
@@ -133,10 +134,14 @@ func (o *options) flag(sign, c byte) error {
 		case 'l':
 			o.numUID = true
 			return nil
-		case 'n', 'P', 'w':
-			return nil // rootswap prints numbers and no warnings anyway
+		case 'w':
+			o.noWarn = true
+			return nil
+		case 'n', 'P':
+			return nil // rootswap prints numbers anyway
 		}
 	} else if c == 'w' {
+		o.noWarn = false
 		return nil
 	}
 	return cli.UsageError("unknown option %c%c", sign, c)

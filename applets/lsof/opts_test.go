@@ -23,8 +23,9 @@ func TestParseArgs(t *testing.T) {
 		args []string
 		want *options
 	}{
-		{[]string{"-n", "-P", "-w", "/"}, def(func(o *options) { o.paths = []string{"/"} })},
+		{[]string{"-n", "-P", "-w", "/"}, def(func(o *options) { o.paths, o.noWarn = []string{"/"}, true })},
 		{[]string{"-nP", "/"}, def(func(o *options) { o.paths = []string{"/"} })},
+		{[]string{"-w", "+w", "/"}, def(func(o *options) { o.paths = []string{"/"} })},
 		{[]string{"-ta", "-c", "sl", "/m"}, def(func(o *options) { o.terse, o.and, o.cmds, o.paths = true, true, []string{"sl"}, []string{"/m"} })},
 		{[]string{"-tc", "sl", "-c^cron", "-cpy"}, def(func(o *options) { o.terse, o.cmds, o.notCmds = true, []string{"sl", "py"}, []string{"cron"} })},
 		{[]string{"-p1,^2", "-p", "3"}, def(func(o *options) { o.pids, o.notPIDs = []int{1, 3}, []int{2} })},
