@@ -1,19 +1,21 @@
 #!/bin/sh
-# bench-lsof: `rootswap lsof MOUNT` against `lsof MOUNT` with ~1000
-# processes holding ~20 descriptors each on a tmpfs; `rootswap lsof
-# --no-bpf` (reading /proc, as on hosts without BTF) is shown beside them. Needs root, lsof and
-# python3. Runs in a private mount namespace, so the tmpfs vanishes with it;
-# every process it starts is killed on exit.
-#   PROCS=1000 FDS=20 RUNS=5 build/bench-lsof.sh
+# bench-lsof: `rootswap lsof MOUNT` against `lsof MOUNT` with 1000
+# processes holding 7 descriptors each on a loop-mounted ext4; `rootswap
+# lsof --no-bpf` (reading /proc, as on hosts without BTF) is shown beside
+# them, and which way rootswap read (ROOTSWAP_DEBUG=1: BPF walks, which
+# programs the kernel refused). Needs root, lsof, mkfs.ext4, losetup and
+# python3. Runs in a private mount namespace; the image lives in a tmpfs
+# and every process it starts is killed on exit.
+#   PROCS=1000 FDS=7 RUNS=5 build/bench-lsof.sh
 set -eu
 cd "$(dirname "$0")/.."
 bin=${ROOTSWAP_BIN:-$PWD/rootswap}
 procs=${PROCS:-1000}
-fds=${FDS:-20}
+fds=${FDS:-7}
 runs=${RUNS:-5}
 
 if [ "$(id -u)" != 0 ]; then echo "bench-lsof: needs root, skipped"; exit 0; fi
-for t in lsof python3 unshare; do
+for t in lsof python3 unshare mkfs.ext4 losetup; do
 	command -v $t >/dev/null || { echo "bench-lsof: $t not installed, skipped"; exit 0; }
 done
 [ -x "$bin" ] || { echo "bench-lsof: $bin not built (make build)"; exit 1; }
@@ -32,11 +34,16 @@ cleanup() {
 		done
 	fi
 	umount "$mnt" 2>/dev/null || true
-	rmdir "$mnt" 2>/dev/null || true
+	umount "$mnt.img" 2>/dev/null || true
+	rmdir "$mnt" "$mnt.img" 2>/dev/null || true
 	rm -f "$pidfile"
 }
 trap cleanup EXIT INT TERM
-mount -t tmpfs -o size=64m bench "$mnt"
+mkdir "$mnt.img"
+mount -t tmpfs -o size=80m bench "$mnt.img"
+truncate -s 64M "$mnt.img/ext4"
+mkfs.ext4 -q -F "$mnt.img/ext4"
+mount -o loop "$mnt.img/ext4" "$mnt"
 
 i=3
 while [ $i -lt $((fds + 3)) ]; do
@@ -97,7 +104,14 @@ lsof_best=$1 lsof_med=$2
 set -- $(time_runs "$bin" lsof --no-bpf "$mnt")
 proc_best=$1 proc_med=$2
 
-echo "lsof MOUNT, $procs processes x $fds fds on tmpfs, $(nproc) CPUs, $runs runs each"
+# Which way rootswap read: the BPF walks, and each program this kernel
+# refused (the scan then took the next one, or /proc for that part).
+debug=$(ROOTSWAP_DEBUG=1 "$bin" lsof -w "$mnt" 2>&1 >/dev/null || true)
+how=$(echo "$debug" | sed -n 's/^rootswap lsof: read with //p' | head -1 | cut -c1-80)
+refused=$(echo "$debug" | grep -o 'load [a-z_]* program: [a-z ]*' | sed 's/^load //; s/ program:/:/' | paste -sd, - || true)
+[ -z "$refused" ] || how="$how (refused: $refused)"
+echo "lsof MOUNT, $procs processes x $fds fds on a loop-mounted ext4, $(uname -r), $(nproc) CPUs, $runs runs each"
+echo "rootswap read with: $how"
 printf '%-22s %10s %10s %8s\n' tool best_ms median_ms lines
 printf '%-22s %10s %10s %8s\n' "rootswap lsof" "$ours_best" "$ours_med" "$lines_ours"
 printf '%-22s %10s %10s %8s\n' "lsof -n -P -w" "$lsof_best" "$lsof_med" "$lines_lsof"
