@@ -66,6 +66,7 @@ for s in init:- $services; do
 		result FAIL "$name running" "no main PID"
 		continue
 	fi
+	stable_pids="${stable_pids:-} $pid"
 	exe=$(readlink "/proc/$pid/exe")
 	check "$name (pid $pid) on the new root" "exe $exe, dev $(stat -Lc '%Hd:%Ld' "/proc/$pid/exe") (new $newmm)" on_new_root "$pid"
 done
@@ -75,6 +76,19 @@ if [ -d /run/systemd/system ] && [ "$before" != - ]; then
 	now=$(timeout 120 systemctl is-system-running --wait)
 	rank() { case $1 in running) echo 0 ;; degraded) echo 1 ;; *) echo 2 ;; esac; }
 	check "system state no worse" "$before -> $now" [ "$(rank "$now")" -le "$(rank "$before")" ]
+fi
+
+# lsof through the kernel's BPF walks must say what /proc says. Two runs
+# see different short-lived processes (the prober's logins, kworkers), so
+# compare the rows of the long-running daemons checked above.
+if [ -x /usr/local/sbin/rootswap ] && [ -n "${stable_pids:-}" ]; then
+	rs=/usr/local/sbin/rootswap
+	how=$(ROOTSWAP_DEBUG=1 $rs lsof -w / 2>&1 >/dev/null | sed -n 's/^rootswap lsof: //p' | cut -c1-120 | paste -sd';' -)
+	rows() { $rs lsof -w "$@" / | awk -v pids=" $stable_pids " 'NR > 1 && index(pids, " " $2 " ")'; }
+	bpf_rows=$(rows) proc_rows=$(rows --no-bpf)
+	# shellcheck disable=SC2317 # called through check
+	same_rows() { [ -n "$bpf_rows" ] && [ "$bpf_rows" = "$proc_rows" ]; }
+	check "lsof / same rows through BPF and /proc" "$(echo "$bpf_rows" | wc -l) rows of pids$stable_pids; $how" same_rows
 fi
 
 check "marker present" "/root/rootswap-e2e-marker" grep -qx "$marker" /root/rootswap-e2e-marker
