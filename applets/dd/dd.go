@@ -110,6 +110,9 @@ func runArgs(ctx context.Context, env *cli.Env, args []string, wrap func(io.Writ
 func (r *runner) options(args []string) (operands []string, allowRW bool, err error) {
 	for i, a := range args {
 		switch {
+		case len(operands) > 0 && r.posixlyCorrect():
+			// getopt stops at the first operand.
+			operands = append(operands, a)
 		case a == "--":
 			return append(operands, args[i+1:]...), allowRW, nil
 		case a == "-h" || len(a) > 2 && strings.HasPrefix("--help", a):
@@ -221,7 +224,7 @@ func (r *runner) dd(ctx context.Context, args []string) int {
 		c.inputFile = cfg.If
 		c.fullblock = true // the decoder's reads come in odd sizes
 	}
-	stop := watch(r.owner, r.env.Getenv != nil && r.env.Getenv("POSIXLY_CORRECT") != "", c.printStats, func() {
+	stop := watch(r.owner, r.posixlyCorrect(), c.printStats, func() {
 		c.mu.Lock()
 		c.printStatsLocked()
 	})
@@ -229,6 +232,16 @@ func (r *runner) dd(ctx context.Context, args []string) int {
 	var code int
 	onQuietThread(func() { code = c.run() })
 	return code
+}
+
+// posixlyCorrect is GNU's getenv("POSIXLY_CORRECT") != NULL: set, even
+// empty.
+func (r *runner) posixlyCorrect() bool {
+	if r.owner {
+		_, ok := os.LookupEnv("POSIXLY_CORRECT")
+		return ok
+	}
+	return r.env.Getenv != nil && r.env.Getenv("POSIXLY_CORRECT") != ""
 }
 
 // stdin and stdout are the standard streams as ends: descriptors when

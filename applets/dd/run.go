@@ -317,7 +317,7 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 		n := written()
 		r.summary(r.counts(n, n), r.now().Sub(start))
 	}
-	stop := watch(r.owner, r.env.Getenv != nil && r.env.Getenv("POSIXLY_CORRECT") != "", stats, stats)
+	stop := watch(r.owner, r.posixlyCorrect(), stats, stats)
 	res, err := blockcopy.Copy(ctx, dst, src, extents, opts)
 	stop()
 	elapsed := res.CopyTime
@@ -451,7 +451,6 @@ func (r *runner) countZstd(in *os.File) (int64, error) {
 	}
 	return n, nil
 }
-
 
 func unwrap(err error) error {
 	var pe *os.PathError

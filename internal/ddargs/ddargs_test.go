@@ -39,12 +39,12 @@ func TestParseNumber(t *testing.T) {
 		{"2x512", 1024, true},
 		{"1Kx4", 4096, true},
 		{"2x3x4", 0, false}, // GNU 9.1: one x only
-		{"K", 1024, true}, // GNU: a bare suffix is one of it
+		{"K", 1024, true},   // GNU: a bare suffix is one of it
 		{"", 0, false},
 		{"x", 0, false},
 		{"2x", 0, false},
 		{"1m", 0, false}, // lower-case m is not a dd suffix
-		{"1B", 1, true}, // B alone: bytes (count=100B)
+		{"1B", 1, true},  // B alone: bytes (count=100B)
 		{"-1", 0, false},
 		{"1Q", 0, false}, // overflows int64
 		{"16E", 0, false},
