@@ -55,7 +55,8 @@ that no PATH names are skipped in the kernel. Elsewhere, or with
   +D DIR        DIR and every file below it, on DIR's filesystem only
                 (by name: no walk of the tree, no stat of its files)
   -l            user ids as numbers
-  -n -P         accepted; names and ports are always numeric
+  -n -P         accepted; host addresses and ports are always printed as
+                numbers, never looked up
   -w            no warning about processes that could not be read
   -p PIDS       these processes (comma list, ^ excludes)
   -t            process ids only, sorted, one per line, no header
@@ -120,7 +121,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	f := newFilter(o, append(sel, dirSel...), uids, notUIDs)
 	debugOut := env.Getenv != nil && env.Getenv("ROOTSWAP_DEBUG") != ""
-	scanOpt := procscan.Options{NoCgroup: true, NoBPF: o.noBPF, BPFLog: debugOut}
+	scanOpt := procscan.Options{NoCgroup: true, NoBPF: o.noBPF, BPFLog: debugOut, Describe: describe(o, f)}
 	if f.onlyNames() {
 		scanOpt.Devs = scanDevs(self, f.sel)
 	}
@@ -171,6 +172,14 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	return nil
 }
 
+// describe is whether the scan reads what names sockets and anonymous
+// inodes (inet tables, fdinfo): only when rows of theirs can be printed
+// with their names; never for PATH selections alone (lsof MOUNT), whose
+// rows are files of those filesystems, nor for -t.
+func describe(o *options, f *filter) bool {
+	return !f.onlyNames() && !o.terse
+}
+
 // lookupUsers turns -u names and uids into uids.
 func lookupUsers(names []string) ([]int, error) {
 	var out []int
@@ -203,6 +212,7 @@ func kernelDevices(procRoot string) *kernelDevs {
 	if unix.Statfs(procRoot, &sfs) != nil || sfs.Type != unix.PROC_SUPER_MAGIC {
 		return k
 	}
+	k.procRoot = procRoot
 	var p [2]int
 	if unix.Pipe2(p[:], unix.O_CLOEXEC) != nil {
 		return k
@@ -216,6 +226,12 @@ func kernelDevices(procRoot string) *kernelDevs {
 	if fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC); err == nil {
 		if unix.Fstat(fd, &st) == nil {
 			k.anon = st.Dev
+		}
+		unix.Close(fd)
+	}
+	if fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err == nil {
+		if unix.Fstat(fd, &st) == nil {
+			k.sock = st.Dev
 		}
 		unix.Close(fd)
 	}

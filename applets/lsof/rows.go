@@ -167,10 +167,13 @@ func listRows(snap *procscan.Snapshot, f *filter, u users, k *kernelDevs) []row 
 }
 
 // kernelDevs are the devices of the kernel's internal filesystems that
-// lsof prints for pipes and anonymous inodes (one for all of them); zero
-// when unknown (a fixture tree).
+// lsof prints for pipes, anonymous inodes and sockets (one for all of
+// them); zero when unknown (a fixture tree). procRoot is set when the
+// scan read the live procfs: sockets in no table are asked for their
+// protocol there.
 type kernelDevs struct {
-	pipe, anon uint64
+	pipe, anon, sock uint64
+	procRoot         string
 }
 
 // unixState is the state lsof prints after a unix socket's type.
@@ -366,15 +369,24 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 		if !isUnix {
 			r.Type, r.Device, r.hasDev, r.Name = "sock", "", false, f.Name
 			r.setOffset(f.Info.Pos)
+			if in, ok := snap.Inet[f.Inode]; ok {
+				// DEVICE shows the inode (lsof has no kernel address
+				// for these), NODE the protocol.
+				r.Type, r.Name = inetType(in), inetName(in)
+				if in.Proto != procscan.ProtoRaw {
+					r.Device, r.Node = r.Node, in.Proto.String()
+				}
+			} else if snap.Inet != nil && k.procRoot != "" {
+				r.Name = sockProtocol(k.procRoot, p.PID, f.Num)
+				if k.sock != 0 {
+					r.setDev(c, k.sock)
+				}
+			}
 			return r, false
 		}
-		r.Type, r.Device, r.hasDev = "unix", "", false
+		r.Type, r.Device, r.hasDev = "unix", unixDevice(u), false
 		r.setOffset(0)
-		// lsof's name: the path as bound, the type, the state.
-		r.Name = "type=" + u.TypeName() + " (" + unixState(u) + ")"
-		if u.Path != "" {
-			r.Name = u.Path + " " + r.Name
-		}
+		r.Name = unixName(u)
 		if !u.Bound() || !named {
 			return r, false
 		}
@@ -402,11 +414,18 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 		r.setOffset(f.Info.Pos)
 		return r, false
 	case procscan.KindAnon:
-		r.Type, r.Device, r.hasDev, r.Name = "a_inode", "", false, f.Name[len("anon_inode:"):]
-		if k.anon != 0 {
+		r.Type, r.Device, r.hasDev, r.Name = "a_inode", "", false, anonName(f)
+		switch {
+		case f.Stat != nil:
+			// pidfds live on pidfs, the rest on anon_inodefs.
+			r.setDev(c, f.Stat.Dev)
+			r.setSize(f.Stat.Size)
+		case k.anon != 0:
 			r.setDev(c, k.anon)
+			r.setSize(0)
+		default:
+			r.setSize(0) // lsof prints the anonymous inode's size, always 0
 		}
-		r.setSize(0) // lsof prints the anonymous inode's size, always 0
 		return r, false
 	case procscan.KindOther:
 		r.Type = "unknown"

@@ -296,6 +296,7 @@ func (s *scan) kernelFDs(r *reader, d *procDir, p *Process, table mountinfo.Tabl
 			name = t
 		}
 		setName(&f, name)
+		f.Anon = s.anonInfo(r, d, &f)
 		f.Info = FDInfo{Pos: k.Pos, Flags: k.Flags, MntID: k.MntID, Ino: k.Ino, HasFlags: true, HasMntID: true, HasIno: true}
 		f.HasInfo = true
 		if !lastOK || last.ID != k.MntID {

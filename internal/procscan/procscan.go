@@ -49,6 +49,12 @@ type Options struct {
 	// iterators then skip them in the kernel.
 	Devs []uint64
 
+	// Describe reads what names sockets and anonymous inodes in lsof's
+	// terms: each network namespace's inet socket tables (Snapshot.Inet)
+	// and the fdinfo of eventfd, eventpoll and pidfd descriptors (FD.Anon).
+	// Scans that list only files of some filesystems leave it off.
+	Describe bool
+
 	// BPFLog quotes the verifier's log in BPFNotes when it refuses a
 	// program (a second verification each time).
 	BPFLog bool
@@ -69,6 +75,9 @@ type Snapshot struct {
 	Mounts map[string]mountinfo.Table
 	// Unix is every unix socket of every network namespace seen, by inode.
 	Unix map[uint64]UnixSocket
+	// Inet is every TCP, UDP, UDP-Lite and raw socket of every network
+	// namespace seen, by inode; only with Options.Describe.
+	Inet map[uint64]InetSocket
 	// Denied counts processes whose descriptors could not be read
 	// (not root).
 	Denied int
@@ -149,6 +158,8 @@ type FD struct {
 	Mount    mountinfo.Mount
 	HasMount bool
 	Stat     *Stat // local filesystems only
+	// Anon details an eventfd, eventpoll or pidfd (Options.Describe).
+	Anon *AnonInfo
 }
 
 // Dev is the device of the descriptor's filesystem, from stat when
@@ -190,6 +201,10 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 		fdStats: map[[2]uint64]*Stat{},
 
 		noCgroup: opt.NoCgroup,
+		describe: opt.Describe,
+	}
+	if opt.Describe {
+		s.inet = &inetScan{seen: map[string]bool{}, socks: map[uint64]InetSocket{}}
 	}
 	var sfs unix.Statfs_t
 	s.live = !opt.NoStat && unix.Statfs(procRoot, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
@@ -257,6 +272,9 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 
 	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes,
 		Source: source, BPFErr: bpfErr, BPFNotes: notes}
+	if s.inet != nil {
+		snap.Inet = s.inet.socks
+	}
 	byID := map[int]mountinfo.Mount{}
 	for _, t := range s.nsTable {
 		for _, m := range t {
@@ -295,6 +313,8 @@ type scan struct {
 	initOnce  sync.Once
 	initTable mountinfo.Table // PID 1's, read when a mount is in neither the holder's table nor ours
 	noCgroup  bool
+	describe  bool
+	inet      *inetScan // nil unless describe
 }
 
 func listPIDs(procRoot string) ([]int, error) {
@@ -358,6 +378,7 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 	}
 	table := s.mounts(r, d, p.MountNS)
 	s.netUnix(r, d, p.NetNS)
+	s.netInet(r, d, p.NetNS)
 
 	if maps, ok := s.kernelMaps(pid, kt, table); ok {
 		p.Maps = maps
@@ -476,15 +497,17 @@ func (s *scan) procFDs(r *reader, d *procDir, p *Process, table mountinfo.Table,
 			continue // closed meanwhile
 		}
 		f := FD{Num: n}
+		var info []byte
 		if infoDir >= 0 {
 			if b, err := r.readOnceAt(infoDir, num); err == nil {
-				f.Info, f.HasInfo = ParseFDInfo(b), true
+				f.Info, f.HasInfo, info = ParseFDInfo(b), true, b
 			}
 		}
 		if f.HasInfo && f.Info.HasMntID {
 			f.Mount, f.HasMount = s.mountByID(table, f.Info.MntID)
 		}
 		setName(&f, t)
+		f.Anon = s.anonInfoOf(&f, info)
 		if s.live && statable(&f) {
 			f.Stat = s.statFD(fdDir, num, &f)
 		}

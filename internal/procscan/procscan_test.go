@@ -213,13 +213,18 @@ func TestParseUnix(t *testing.T) {
 		"000000009c42feb8: 00000002 00000000 00010000 0001 01 10832 /tmp/lx/m/s.sock\n" +
 		"0000000000000000: 00000003 00000000 00000000 0002 03 2002\n" +
 		"0000000000000000: 00000002 00000000 00010000 0005 01 2003 @/org/kernel/udev/udevd\n" +
-		"0000000000000000: 00000002 00000000 00010000 0001 01 3003 rel with space.sock\n"
+		"0000000000000000: 00000002 00000000 00010000 0001 01 3003 rel with space.sock\n" +
+		"c1a2b3c4: 00000002 00000000 00000000 0001 03 3004\n" + // a 32-bit kernel's address
+		"0x00000000000000001: 00000002 00000000 00000000 0001 03 3005\n" + // no such address: skipped
+		"ffffffffffffffff: 00000002 00000000 00000000 0001 03 3006\n"
 	got := ParseUnix([]byte(in))
 	want := []UnixSocket{
-		{Inode: 10832, Type: 1, State: 1, Flags: 0x10000, Path: "/tmp/lx/m/s.sock"},
-		{Inode: 2002, Type: 2, State: 3},
-		{Inode: 2003, Type: 5, State: 1, Flags: 0x10000, Path: "@/org/kernel/udev/udevd"},
-		{Inode: 3003, Type: 1, State: 1, Flags: 0x10000, Path: "rel with space.sock"},
+		{Addr: 0x9c42feb8, AddrDigits: 16, Inode: 10832, Type: 1, State: 1, Flags: 0x10000, Path: "/tmp/lx/m/s.sock"},
+		{AddrDigits: 16, Inode: 2002, Type: 2, State: 3},
+		{AddrDigits: 16, Inode: 2003, Type: 5, State: 1, Flags: 0x10000, Path: "@/org/kernel/udev/udevd"},
+		{AddrDigits: 16, Inode: 3003, Type: 1, State: 1, Flags: 0x10000, Path: "rel with space.sock"},
+		{Addr: 0xc1a2b3c4, AddrDigits: 8, Inode: 3004, Type: 1, State: 3},
+		{Addr: 1<<64 - 1, AddrDigits: 16, Inode: 3006, Type: 1, State: 3},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("ParseUnix = %+v, want %+v", got, want)
@@ -273,12 +278,17 @@ func FuzzParseMapsLine(f *testing.F) {
 func FuzzParseUnixLine(f *testing.F) {
 	f.Add([]byte("000000009c42feb8: 00000002 00000000 00010000 0001 01 10832 /tmp/s.sock"))
 	f.Add([]byte("Num       RefCount Protocol Flags    Type St Inode Path"))
+	f.Add([]byte("c1a2b3c4: 00000002 00000000 00000000 0002 01 7 @abstract\x00name"))
+	f.Add([]byte("ffffffffffffffff: 00000003 00000000 00000000 0001 03 693608 s.sock"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, ok := ParseUnixLine(b)
 		if !ok && s != (UnixSocket{}) {
 			t.Fatalf("failed parse returned %+v", s)
 		}
 		_ = s.TypeName()
+		if ok && (s.AddrDigits == 0 || s.AddrDigits > 16 || s.AddrDigits < 16 && s.Addr>>(4*s.AddrDigits) != 0) {
+			t.Fatalf("address %#x does not fit %d digits", s.Addr, s.AddrDigits)
+		}
 	})
 }
 
