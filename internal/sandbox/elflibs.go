@@ -1,11 +1,12 @@
 package sandbox
 
 import (
-	"debug/elf"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/rootswap/rootswap/internal/elfdeps"
 )
 
 // libDirs are searched, in order, for the DT_NEEDED libraries of the
@@ -23,35 +24,13 @@ func libDirs() []string {
 // once. Libraries are looked up by soname in libDirs, as ld.so would
 // without an ld.so.cache; a missing one is an error.
 func elfDeps(prog string, dirs []string) (interp string, libs []string, err error) {
-	f, err := elf.Open(prog)
+	info, err := elfdeps.Read(prog)
 	if err != nil {
 		return "", nil, err
 	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			b, err := io.ReadAll(p.Open())
-			if err != nil {
-				return "", nil, fmt.Errorf("%s: reading PT_INTERP: %w", prog, err)
-			}
-			if n := len(b); n > 0 && b[n-1] == 0 {
-				b = b[:n-1]
-			}
-			interp = string(b)
-		}
-	}
 	seen := map[string]bool{}
-	var walk func(file string) error
-	walk = func(file string) error {
-		ef, err := elf.Open(file)
-		if err != nil {
-			return err
-		}
-		needed, err := ef.ImportedLibraries()
-		ef.Close()
-		if err != nil {
-			return fmt.Errorf("%s: reading DT_NEEDED: %w", file, err)
-		}
+	var walk func(file string, needed []string) error
+	walk = func(file string, needed []string) error {
 		for _, soname := range needed {
 			if seen[soname] {
 				continue
@@ -62,16 +41,20 @@ func elfDeps(prog string, dirs []string) (interp string, libs []string, err erro
 				return fmt.Errorf("%s needs %s: %w", file, soname, err)
 			}
 			libs = append(libs, path)
-			if err := walk(path); err != nil {
+			lib, err := elfdeps.Read(path)
+			if err != nil {
+				return err
+			}
+			if err := walk(path, lib.Needed); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if err := walk(prog); err != nil {
+	if err := walk(prog, info.Needed); err != nil {
 		return "", nil, err
 	}
-	return interp, libs, nil
+	return info.Interp, libs, nil
 }
 
 func findLib(soname string, dirs []string) (string, error) {
