@@ -209,9 +209,27 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	var sfs unix.Statfs_t
 	s.live = !opt.NoStat && unix.Statfs(procRoot, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
 
+	// The kernel's walks (when they can run) take longest: they start
+	// first, and the mount table and the process list are read meanwhile.
+	type kernelResult struct {
+		k   *kernelData
+		err error
+	}
+	walked := make(chan kernelResult, 1)
+	go func() {
+		k, err := kernelScan(procRoot, s.live, opt)
+		walked <- kernelResult{k, err}
+	}()
+	received := false
+	defer func() {
+		if !received {
+			<-walked // an error return leaves no walk running behind it
+		}
+	}()
+	var err error
+
 	// The calling thread's own view: "thread-self" because a Go program
 	// may have unshared its mount namespace on one thread only.
-	var err error
 	s.self, err = mountinfo.Read(procRoot, "thread-self")
 	if err != nil {
 		if s.self, err = mountinfo.Read(procRoot, "self"); err != nil {
@@ -236,7 +254,9 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	source := "/proc"
 	var bpfErr error
 	var notes []string
-	if s.k, bpfErr = kernelScan(procRoot, s.live, opt); s.k != nil {
+	kr := <-walked
+	received = true
+	if s.k, bpfErr = kr.k, kr.err; s.k != nil {
 		source, notes = "bpf", s.k.notes
 		switch {
 		case s.k.none():
