@@ -20,9 +20,9 @@ import (
 // mapping, a pipe, unix sockets (bound and listening, connected to it
 // and accepted, abstract, an unnamed pair), TCP listening on 127.0.0.1
 // and ::1 and a connection of two, UDP on 127.0.0.1 (connected) and ::1,
-// an unidentified socket (TCP, never bound), and the anonymous inodes
-// eventfd, eventpoll (watching two of them), signalfd, timerfd, inotify
-// and pidfd.
+// an unidentified socket (TCP, never bound), a bound netlink socket, and
+// the anonymous inodes eventfd, eventpoll (watching two of them),
+// signalfd, timerfd, inotify and pidfd.
 const socketHolder = `
 import ctypes, mmap, os, select, socket, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
@@ -54,6 +54,8 @@ d4.connect(d4.getsockname())
 d6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 d6.bind(("::1", 0))
 unbound = socket.socket()
+nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+nl.bind((0, 0))
 ev = os.eventfd(0)
 ep = select.epoll()
 ep.register(ev, select.EPOLLIN)

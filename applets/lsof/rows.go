@@ -376,6 +376,8 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 				if in.Proto != procscan.ProtoRaw {
 					r.Device, r.Node = r.Node, in.Proto.String()
 				}
+			} else if nl, ok := snap.Netlink[f.Inode]; ok {
+				r.Type, r.Name = "netlink", netlinkName(nl.Proto)
 			} else if snap.Inet != nil && k.procRoot != "" {
 				r.Name = sockProtocol(k.procRoot, p.PID, f.Num)
 				if k.sock != 0 {

@@ -12,12 +12,12 @@ import (
 // TestSocketAndAnonRows prints the fixture's sockets and anonymous
 // inodes as lsof 4.95 does: unix sockets with their kernel address as
 // DEVICE and the path up to its first blank, inet sockets with the inode
-// as DEVICE and the protocol as NODE, a raw socket's hex fields, eventfd,
-// pidfd and eventpoll named from fdinfo. A fixture is not the live
-// procfs: no device for anonymous inodes, no protocol for a socket in no
-// table.
+// as DEVICE and the protocol as NODE, a raw socket's hex fields, netlink
+// sockets by their protocol, eventfd, pidfd and eventpoll named from
+// fdinfo. A fixture is not the live procfs: no device for anonymous
+// inodes, no protocol for a socket in no table.
 func TestSocketAndAnonRows(t *testing.T) {
-	got, err := run(t, "-p", "300", "-a", "-d", "3-12")
+	got, err := run(t, "-p", "300", "-a", "-d", "3-14")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,9 @@ func TestSocketAndAnonRows(t *testing.T) {
 		"sshd    300 root    9u  a_inode                           0      [eventfd:12]\n" +
 		"sshd    300 root   10u  a_inode                           0      [pidfd:42]\n" +
 		"sshd    300 root   11u  a_inode                           0      [eventpoll:5,9]\n" +
-		"sshd    300 root   12u     sock                         0t0 4999 socket:[4999]\n"
+		"sshd    300 root   12u     sock                         0t0 4999 socket:[4999]\n" +
+		"sshd    300 root   13u  netlink                         0t0 4005 ROUTE\n" +
+		"sshd    300 root   14u  netlink                         0t0 4006 unknown protocol: 30\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}

@@ -130,16 +130,19 @@ func ParseInet(b []byte, proto Proto, v6 bool) []InetSocket {
 	return out
 }
 
-// inetScan collects the inet sockets of every network namespace seen;
-// nil when the scan does not describe sockets (Options.Describe).
+// inetScan collects the inet and netlink sockets of every network
+// namespace seen; nil when the scan does not describe sockets
+// (Options.Describe).
 type inetScan struct {
-	mu    sync.Mutex
-	seen  map[string]bool
-	socks map[uint64]InetSocket
+	mu      sync.Mutex
+	seen    map[string]bool
+	socks   map[uint64]InetSocket
+	netlink map[uint64]NetlinkSocket
 }
 
-// netInet reads the inet socket tables of a network namespace the first
-// time it is seen, through a process of that namespace (as netUnix).
+// netInet reads the inet and netlink socket tables of a network
+// namespace the first time it is seen, through a process of that
+// namespace (as netUnix).
 func (s *scan) netInet(r *reader, d *procDir, ns string) {
 	t := s.inet
 	if t == nil {
@@ -166,7 +169,16 @@ func (s *scan) netInet(r *reader, d *procDir, ns string) {
 			socks = append(socks, ParseInet(b, tb.proto, tb.v6)...)
 		}
 	}
+	var nl []NetlinkSocket
+	if b, err := r.readFileAt(dirfd, "net/netlink"); err == nil {
+		nl = ParseNetlink(b)
+	}
 	t.mu.Lock()
+	for _, n := range nl {
+		if _, dup := t.netlink[n.Inode]; !dup {
+			t.netlink[n.Inode] = n
+		}
+	}
 	for _, u := range socks {
 		if _, dup := t.socks[u.Inode]; !dup { // the first line wins, as in lsof
 			t.socks[u.Inode] = u

@@ -100,3 +100,43 @@ func FuzzParseInetLine(f *testing.F) {
 		}
 	})
 }
+
+func TestParseNetlink(t *testing.T) {
+	b, err := os.ReadFile("testdata/proc/300/net/netlink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ParseNetlink(b)
+	want := []NetlinkSocket{{Inode: 4005, Proto: 0}, {Inode: 4, Proto: 0}, {Inode: 4006, Proto: 30}}
+	if len(got) != len(want) {
+		t.Fatalf("ParseNetlink = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{"0000 x 1 0 0 0 0 2 0 5", "0000 0 1 0 0 0 0 2 0", "0000 0 1 0 0 0 0 2 0 0", "zz 0 1 0 0 0 0 2 0 5"} {
+		if s, ok := ParseNetlinkLine([]byte(bad)); ok {
+			t.Errorf("ParseNetlinkLine(%q) = %+v, want a failure", bad, s)
+		}
+	}
+	snap, err := Scan("testdata/proc", Options{Describe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Netlink[4006]; got != (NetlinkSocket{Inode: 4006, Proto: 30}) {
+		t.Errorf("Netlink[4006] = %+v", got)
+	}
+}
+
+func FuzzParseNetlinkLine(f *testing.F) {
+	f.Add([]byte("000000003320457b 0   300        00000000 0        0        0     2        0        4005    "))
+	f.Add([]byte("sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, ok := ParseNetlinkLine(b)
+		if !ok && s != (NetlinkSocket{}) || ok && (s.Inode == 0 || s.Proto < 0) {
+			t.Fatalf("ParseNetlinkLine(%q) = %+v, %v", b, s, ok)
+		}
+	})
+}

@@ -78,6 +78,8 @@ type Snapshot struct {
 	// Inet is every TCP, UDP, UDP-Lite and raw socket of every network
 	// namespace seen, by inode; only with Options.Describe.
 	Inet map[uint64]InetSocket
+	// Netlink is every bound netlink socket, likewise.
+	Netlink map[uint64]NetlinkSocket
 	// Denied counts processes whose descriptors could not be read
 	// (not root).
 	Denied int
@@ -204,7 +206,7 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 		describe: opt.Describe,
 	}
 	if opt.Describe {
-		s.inet = &inetScan{seen: map[string]bool{}, socks: map[uint64]InetSocket{}}
+		s.inet = &inetScan{seen: map[string]bool{}, socks: map[uint64]InetSocket{}, netlink: map[uint64]NetlinkSocket{}}
 	}
 	var sfs unix.Statfs_t
 	s.live = !opt.NoStat && unix.Statfs(procRoot, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
@@ -293,7 +295,7 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes,
 		Source: source, BPFErr: bpfErr, BPFNotes: notes}
 	if s.inet != nil {
-		snap.Inet = s.inet.socks
+		snap.Inet, snap.Netlink = s.inet.socks, s.inet.netlink
 	}
 	byID := map[int]mountinfo.Mount{}
 	for _, t := range s.nsTable {
