@@ -145,7 +145,11 @@ type inetScan struct {
 // namespace (as netUnix).
 func (s *scan) netInet(r *reader, d *procDir, ns string) {
 	t := s.inet
-	if t == nil {
+	// An unknown namespace is a process whose ns link could not be read:
+	// its descriptors cannot be either. Each table read walks the
+	// kernel's hash (a millisecond for tcp on a large host), so none is
+	// read in vain.
+	if t == nil || ns == "" {
 		return
 	}
 	t.mu.Lock()
