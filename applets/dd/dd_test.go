@@ -350,3 +350,30 @@ func TestVerifyReportsFirstBadOffset(t *testing.T) {
 		t.Errorf("the statistics do not follow the error:\n%s", errb)
 	}
 }
+
+// A FILE.zst that is not zstd is refused before anything is written:
+// by its content, not its name.
+func TestNotZstdRefused(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.zst")
+	writeRandom(t, garbage, 100000, 9)
+	target := filepath.Join(dir, "target")
+	for _, args := range [][]string{{"if=" + garbage, "of=" + target}, {"if=" + garbage}} {
+		out, errs, err := ddRun(t, nil, args...)
+		if got, want := err, error(cli.ExitCode(1)); got != want {
+			t.Errorf("%v: err = %v, want %v", args, got, want)
+		}
+		if !strings.Contains(errs, "not zstd") || out != "" {
+			t.Errorf("%v: stderr %q, %d bytes out; want a 'not zstd' refusal and nothing written", args, errs, len(out))
+		}
+		if _, err := os.Stat(target); err == nil {
+			t.Errorf("%v: %s was created", args, target)
+		}
+	}
+	// The same bytes under another name are copied as they are.
+	raw := filepath.Join(dir, "garbage.bin")
+	os.Rename(garbage, raw)
+	if _, errs, err := ddRun(t, nil, "if="+raw, "of="+target); err != nil {
+		t.Errorf("copy of %s: %v\n%s", raw, err, errs)
+	}
+}

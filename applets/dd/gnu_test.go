@@ -305,6 +305,14 @@ func TestDifferentialStreams(t *testing.T) {
 		`dd if=src of=out count=1 status=none 2>/dev/full`,
 		`dd if=src count=1 >&-`,
 		`dd of=out count=1 <&-`,
+		// Read errors: the first pages of a process's memory are not
+		// mapped, and reading them fails with EIO.
+		`dd if=/proc/self/mem of=out bs=4096 count=3 conv=noerror,sync`,
+		`dd if=/proc/self/mem of=out ibs=4096 obs=1000 count=2 conv=noerror,sync`,
+		`dd if=/proc/self/mem of=out bs=4096 count=2 conv=noerror,sync status=none`,
+		`dd if=/proc/self/mem of=out bs=4096 count=2`,
+		`dd if=/proc/self/mem of=out bs=4096 count=2 skip=1 conv=noerror,sync status=noxfer`,
+		`dd if=/tmp of=out bs=512 count=2 conv=noerror,sync`,
 		// Reported sizes are not trusted.
 		`dd if=/proc/self/status of=out bs=64; head -c 5 out`,
 		`dd if=/proc/self/status of=out bs=64 skip=2`,

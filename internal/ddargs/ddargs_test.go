@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -257,6 +258,50 @@ func TestTransferRateLikeGNU(t *testing.T) {
 		got := Transfer(int64(tc.bs*tc.count), time.Duration(tc.ns), false)
 		if got != want {
 			t.Errorf("%d bytes in %d ns:\n got %q\nwant %q", tc.bs*tc.count, tc.ns, got, want)
+		}
+	}
+}
+
+// ParseNumber gives GNU dd 9.1's value or refusal for each string: GNU
+// dd truncates a new file to seek=N bytes (obs=1: N whole records),
+// whose size tells the value.
+func TestParseNumberLikeGNU(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/dd"); err != nil {
+		t.Skip("no GNU dd")
+	}
+	dir := t.TempDir()
+	for _, s := range []string{
+		"0", "1", "100B", "1B", "B", "K", "1KB", "1KiB", "1kB", "1k", "1K", "2x3x4", "2x3", "1Kx4", "1xK",
+		"0x5", "00x5", "1R", "1Q", "1E", "1bB", "1cB", "1wB", "1BB", "+5", " 5", "5 ", "1D", "1MD", "1KD",
+		"1iB", "1MiB", "1Mi", "x", "2x", "1m", "1KBx2", "2x1KB", "1Bx2", "1x2B", "1Bx2B", "1e3", "2b", "3w",
+		"1GB", "1G", "1TB", "1T", "5x0", "0x0", "2x 3", "2x+3", "2x-3", "-0", "1c", "cB", "bx2", "Kx2",
+		"9223372036854775807", "9223372036854775806x1", "4611686018427387904x2", "1Px8", "1EB", "1KiBx1KiB",
+	} {
+		f := filepath.Join(dir, "f")
+		os.Remove(f)
+		cmd := exec.Command("/usr/bin/dd", "if=/dev/null", "of="+f, "count=0", "obs=1", "oflag=seek_bytes", "seek="+s)
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		out, err := cmd.CombinedOutput()
+		got, gotErr := ParseNumber(s)
+		if err != nil {
+			if strings.Contains(string(out), "invalid number") {
+				if gotErr == nil {
+					t.Errorf("ParseNumber(%q) = %d; GNU dd: %s", s, got, out)
+				}
+				continue
+			}
+			// Valid, but too large a file for this filesystem.
+			if gotErr != nil {
+				t.Errorf("ParseNumber(%q): %v; GNU dd took it: %s", s, gotErr, out)
+			}
+			continue
+		}
+		fi, serr := os.Stat(f)
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if gotErr != nil || got != fi.Size() {
+			t.Errorf("ParseNumber(%q) = %d, %v; GNU dd: %d", s, got, gotErr, fi.Size())
 		}
 	}
 }
