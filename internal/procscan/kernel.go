@@ -3,6 +3,7 @@ package procscan
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -25,7 +26,8 @@ const minKernelScan = 32
 
 // kernelData is what the iterators reported, by pid. A walk whose
 // program the kernel refused leaves its map nil, and the scan reads that
-// part from /proc.
+// part from /proc. The maps walk takes longest: the scan reads everything
+// else while it runs, and settle waits for it.
 type kernelData struct {
 	tasks map[int]*bpfiter.Task
 	files map[int][]bpfiter.File
@@ -34,6 +36,10 @@ type kernelData struct {
 
 	filesSince, mapsSince uint64 // CLOCK_MONOTONIC ns when each walk began
 	notes                 []string
+
+	kernel                      *bpfiter.Kernel
+	mapsReady                   chan struct{} // closed when maps, mapsSince and mapsErr are set
+	tasksErr, filesErr, mapsErr error
 }
 
 func monotonicNow() uint64 {
@@ -45,10 +51,10 @@ func monotonicNow() uint64 {
 // kernelScan runs the BPF iterators when their answer can stand in for
 // /proc: the scan reads the live procfs of the scanner's own PID
 // namespace, which is the initial one, as is its user namespace. It
-// returns nil, and why when the iterators cannot run at all, otherwise;
-// when every program was refused, data for which none() holds.
-// Each walk falls back on its own: a program the kernel refuses is noted
-// and its part read from /proc.
+// returns nil, and why when the iterators cannot run at all, otherwise.
+// It returns once the task and file walks are done; the maps walk may
+// still run (settle waits for it). Each walk falls back on its own: a
+// program the kernel refuses is noted and its part read from /proc.
 func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	if !live || opt.NoBPF || opt.PIDs != nil && len(opt.PIDs) < minKernelScan {
 		return nil, nil
@@ -67,60 +73,67 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 		return nil, err
 	}
 	k.Refuse, k.VerifierLog = opt.refuse, opt.BPFLog
-	var (
-		wg                          sync.WaitGroup
-		tasks                       []bpfiter.Task
-		files                       []bpfiter.File
-		maps                        []bpfiter.Map
-		tasksErr, filesErr, mapsErr error
-	)
 	devs := opt.Devs
 	if len(devs) > bpfiter.MaxDevs {
 		devs = nil
 	}
-	// The three walks are independent and each runs on one CPU in the
-	// kernel. A process that started before a walk began is in it if it
-	// holds anything the walk reports; one that started later is read
-	// from /proc.
-	var filesSince, mapsSince uint64
-	wg.Add(3)
+	kd := &kernelData{devs: devs, kernel: k, mapsReady: make(chan struct{})}
+	// The walks are independent and each runs on one CPU in the kernel.
+	// A process that started before a walk began is in it if it holds
+	// anything the walk reports; one that started later is read from
+	// /proc.
 	go func() {
-		defer wg.Done()
-		filesSince = monotonicNow()
-		files, filesErr = k.Files(devs)
-	}()
-	go func() {
-		defer wg.Done()
-		mapsSince = monotonicNow()
-		maps, mapsErr = k.Maps(devs)
-	}()
-	go func() {
-		defer wg.Done()
-		tasks, tasksErr = k.Tasks()
-	}()
-	wg.Wait()
-	kd := &kernelData{devs: devs, filesSince: filesSince, mapsSince: mapsSince, notes: k.Notes()}
-	for _, w := range []struct {
-		what string
-		err  error
-	}{{"processes' names, namespaces, cwd, root and executable", tasksErr}, {"descriptors", filesErr}, {"mappings", mapsErr}} {
-		if w.err != nil {
-			kd.notes = append(kd.notes, fmt.Sprintf("%v; %s read from /proc", w.err, w.what))
+		defer close(kd.mapsReady)
+		kd.mapsSince = monotonicNow()
+		maps, err := k.Maps(devs)
+		if kd.mapsErr = err; err == nil {
+			kd.maps = byPID(maps, func(m *bpfiter.Map) int { return m.PID })
 		}
+	}()
+	var (
+		tasks []bpfiter.Task
+		files []bpfiter.File
+	)
+	walkTasks := func() { tasks, kd.tasksErr = k.Tasks() }
+	walkFiles := func() {
+		kd.filesSince = monotonicNow()
+		files, kd.filesErr = k.Files(devs)
 	}
-	if tasksErr == nil {
+	if runtime.GOMAXPROCS(0) >= 3 {
+		var wg sync.WaitGroup
+		wg.Go(walkTasks)
+		walkFiles()
+		wg.Wait()
+	} else {
+		// The maps walk holds the one other CPU: a third walk beside
+		// them would only take turns with the first two.
+		walkTasks()
+		walkFiles()
+	}
+	if kd.tasksErr == nil {
 		kd.tasks = make(map[int]*bpfiter.Task, len(tasks))
 		for i := range tasks {
 			kd.tasks[tasks[i].PID] = &tasks[i]
 		}
 	}
-	if filesErr == nil {
+	if kd.filesErr == nil {
 		kd.files = byPID(files, func(f *bpfiter.File) int { return f.PID })
 	}
-	if mapsErr == nil {
-		kd.maps = byPID(maps, func(m *bpfiter.Map) int { return m.PID })
-	}
 	return kd, nil
+}
+
+// settle waits for the maps walk and gathers every walk's notes.
+func (k *kernelData) settle() {
+	<-k.mapsReady
+	k.notes = k.kernel.Notes()
+	for _, w := range []struct {
+		what string
+		err  error
+	}{{"processes' names, namespaces, cwd, root and executable", k.tasksErr}, {"descriptors", k.filesErr}, {"mappings", k.mapsErr}} {
+		if w.err != nil {
+			k.notes = append(k.notes, fmt.Sprintf("%v; %s read from /proc", w.err, w.what))
+		}
+	}
 }
 
 // none reports whether no walk ran.

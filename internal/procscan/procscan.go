@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/rootswap/rootswap/internal/bpfiter"
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
@@ -258,39 +259,37 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	var notes []string
 	kr := <-walked
 	received = true
-	if s.k, bpfErr = kr.k, kr.err; s.k != nil {
-		source, notes = "bpf", s.k.notes
-		switch {
-		case s.k.none():
-			source, s.k = "/proc", nil
-			bpfErr = errors.New(notes[0])
-		case !s.k.complete():
-			source = "bpf+/proc"
+	s.k, bpfErr = kr.k, kr.err
+	// With the task or file walk's records, the processes are read while
+	// the maps walk runs, and their mappings once it is done.
+	later := s.k != nil && (s.k.tasks != nil || s.k.files != nil)
+	if s.k != nil && !later {
+		s.k.settle()
+		if s.k.none() {
+			notes, bpfErr = s.k.notes, errors.New(s.k.notes[0])
+			s.k = nil
 		}
 	}
-	procs := make([]*Process, len(pids))
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = max(2, runtime.GOMAXPROCS(0))
 	}
-	workers = min(workers, max(1, len(pids)))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := newReader()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(pids) {
-					return
-				}
-				procs[i] = s.readProcess(r, pids[i])
+	procs := make([]*Process, len(pids))
+	eachOf(len(pids), workers, func(r *reader, i int) { procs[i] = s.readProcess(r, pids[i], !later) })
+	if later {
+		s.k.settle()
+		eachOf(len(procs), workers, func(r *reader, i int) {
+			if procs[i] != nil {
+				s.readMapsLater(r, procs[i])
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	if s.k != nil {
+		source, notes = "bpf", s.k.notes
+		if !s.k.complete() {
+			source = "bpf+/proc"
+		}
+	}
 
 	snap := &Snapshot{Self: s.self, SelfMountNS: selfNS, Mounts: s.nsTable, Unix: s.unix, mapStats: s.sizes,
 		Source: source, BPFErr: bpfErr, BPFNotes: notes}
@@ -315,6 +314,27 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	}
 	sort.Slice(snap.Procs, func(i, j int) bool { return snap.Procs[i].PID < snap.Procs[j].PID })
 	return snap, nil
+}
+
+// eachOf calls fn for 0..n-1 on up to workers goroutines, each with a
+// reader of its own.
+func eachOf(n, workers int, fn func(r *reader, i int)) {
+	workers = min(workers, max(1, n))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			r := newReader()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(r, i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // scan is the state the workers share.
@@ -352,19 +372,11 @@ func listPIDs(procRoot string) ([]int, error) {
 // readProcess reads one process; nil when it vanished. What the BPF
 // iterators reported (s.k) is taken from there; /proc/PID is opened only
 // for the rest.
-func (s *scan) readProcess(r *reader, pid int) *Process {
+func (s *scan) readProcess(r *reader, pid int, withMaps bool) *Process {
 	d := &procDir{path: r.subName(s.root, pid), fd: -1}
 	defer d.close()
 	p := &Process{PID: pid, UID: -1}
-	note := func(err error) bool {
-		if err == nil {
-			return true
-		}
-		if !vanished(err) && p.Err == nil {
-			p.Err = &os.PathError{Op: "read", Path: d.path, Err: err}
-		}
-		return false
-	}
+	note := p.noter(d)
 	kt := s.k.task(pid)
 	if kt != nil {
 		p.Comm, p.UID = kt.Comm, kt.EUID
@@ -402,7 +414,62 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 	s.netUnix(r, d, p.NetNS)
 	s.netInet(r, d, p.NetNS)
 
-	if maps, ok := s.kernelMaps(pid, kt, table); ok {
+	// cwd and root. The task walk gives their devices; the names are
+	// read from /proc only where the scan wants files of that device.
+	var cwdDev, rootDev uint64
+	if kt != nil {
+		cwdDev, rootDev = kt.CwdDev, kt.RootDev
+	}
+	s.readLink(r, d, "cwd", &p.Cwd, kt, cwdDev, note)
+	s.readLink(r, d, "root", &p.Root, kt, rootDev, note)
+	s.statDirs(d, p, table)
+
+	if files, ok := s.k.filesOf(pid); ok {
+		p.FDs = s.kernelFDs(r, d, p, table, files)
+	} else {
+		p.FDs = s.procFDs(r, d, p, table, note)
+	}
+	if withMaps {
+		s.readMaps(r, d, p, kt, table, note)
+	}
+	return p
+}
+
+// noter returns the function that records the first error that cut the
+// reading of p short; it reports whether err was nil.
+func (p *Process) noter(d *procDir) func(error) bool {
+	return func(err error) bool {
+		if err == nil {
+			return true
+		}
+		if !vanished(err) && p.Err == nil {
+			p.Err = &os.PathError{Op: "read", Path: d.path, Err: err}
+		}
+		return false
+	}
+}
+
+// readLink reads the link name (cwd, root, exe) into l. When the task
+// walk reported the process (kt), dev is the link's device from it, and
+// the name is read only when the scan wants files of that device.
+func (s *scan) readLink(r *reader, d *procDir, name string, l *Link, kt *bpfiter.Task, dev uint64, note func(error) bool) {
+	if kt != nil && (dev == 0 || l.Name != "" || !s.k.wanted(dev)) {
+		return // none (exiting, a kernel thread's exe), known, or not wanted
+	}
+	dirfd, err := d.open()
+	if !note(err) {
+		return
+	}
+	if t, err := r.readlinkAt(dirfd, name); note(err) {
+		l.Name, l.Deleted = cutDeleted(t)
+	}
+}
+
+// readMaps reads the file mappings of p (the maps walk's records, else
+// /proc/PID/maps), names its executable (from its mapping where the
+// task walk identified it) and stats the mapped files.
+func (s *scan) readMaps(r *reader, d *procDir, p *Process, kt *bpfiter.Task, table mountinfo.Table, note func(error) bool) {
+	if maps, ok := s.kernelMaps(p.PID, kt, table); ok {
 		p.Maps = maps
 	} else if dirfd, err := d.open(); note(err) {
 		if b, err := r.readFileAt(dirfd, "maps"); note(err) {
@@ -419,18 +486,9 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 			}
 		}
 	}
-
-	// cwd, root and exe. The task walk gives their devices (and the
-	// executable's inode); the names are read from /proc, or the
-	// executable's taken from its mapping, only where the scan wants
-	// files of that device.
-	links := []struct {
-		name string
-		into *Link
-		dev  uint64
-	}{{"cwd", &p.Cwd, 0}, {"root", &p.Root, 0}, {"exe", &p.Exe, 0}}
+	var exeDev uint64
 	if kt != nil {
-		links[0].dev, links[1].dev, links[2].dev = kt.CwdDev, kt.RootDev, kt.ExeDev
+		exeDev = kt.ExeDev
 		if kt.ExeIno != 0 {
 			p.Exe.Dev, p.Exe.Ino, p.Exe.HasIno = kt.ExeDev, kt.ExeIno, true
 			for _, m := range p.Maps {
@@ -441,27 +499,15 @@ func (s *scan) readProcess(r *reader, pid int) *Process {
 			}
 		}
 	}
-	for _, l := range links {
-		if kt != nil && (l.dev == 0 || l.into.Name != "" || !s.k.wanted(l.dev)) {
-			continue // none (exiting, a kernel thread's exe), known, or not wanted
-		}
-		dirfd, err := d.open()
-		if !note(err) {
-			continue
-		}
-		if t, err := r.readlinkAt(dirfd, l.name); note(err) {
-			l.into.Name, l.into.Deleted = cutDeleted(t)
-		}
-	}
-	s.statDirs(d, p, table)
-
-	if files, ok := s.k.filesOf(pid); ok {
-		p.FDs = s.kernelFDs(r, d, p, table, files)
-	} else {
-		p.FDs = s.procFDs(r, d, p, table, note)
-	}
+	s.readLink(r, d, "exe", &p.Exe, kt, exeDev, note)
 	s.statMaps(r, d, p, table)
-	return p
+}
+
+// readMapsLater is readMaps for a process read while the maps walk ran.
+func (s *scan) readMapsLater(r *reader, p *Process) {
+	d := &procDir{path: r.subName(s.root, p.PID), fd: -1}
+	defer d.close()
+	s.readMaps(r, d, p, s.k.task(p.PID), s.mounts(r, d, p.MountNS), p.noter(d))
 }
 
 // procDir is /proc/PID, opened on first use: a process the BPF
