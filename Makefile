@@ -2,17 +2,19 @@
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/rootswap/rootswap/applets.Version=$(VERSION)
+# build/noinline says which packages are built without inlining, and why.
+GCFLAGS := $(foreach p,$(shell grep -v '^\#' build/noinline),-gcflags='$(p)=-l')
 PREFIX  ?= /usr/local
 
-.PHONY: build test test-short bench lint demo e2e install fuzz clean
+.PHONY: build test test-short bench lint size-budget demo e2e install fuzz clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o rootswap .
+	CGO_ENABLED=0 $(GO) build -trimpath $(GCFLAGS) -ldflags '$(LDFLAGS)' -o rootswap .
 	@build/check-static.sh rootswap
 
 # The test command README names: every tier that this machine can run.
 # As root the root tier (namespaces, loop devices) runs too.
-test: build lint
+test: build lint size-budget
 	ROOTSWAP_BIN=$(CURDIR)/rootswap $(GO) test -count=1 -timeout 40m ./...
 
 # Tier 1 only: no root needed.
@@ -21,6 +23,11 @@ test-short:
 
 bench: build
 	build/bench.sh
+
+# The binary's budget (issue 10): 8 MiB. build/size.sh says where the bytes are.
+size-budget: build
+	@size=$$(stat -c %s rootswap); if [ $$size -gt 8388608 ]; then \
+	  echo "rootswap is $$size bytes, over its 8 MiB budget (8388608): build/size.sh says where the bytes are"; exit 1; fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -25,8 +25,14 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
 xflag="-X github.com/rootswap/rootswap/applets.Version=$version"
-CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w $xflag" -o "$tmp/rootswap" .
-CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-w $xflag" -o "$tmp/rootswap.sym" .
+# The packages build/noinline names are built without inlining, as the
+# Makefile builds them.
+set --
+for p in $(grep -v '^#' build/noinline); do
+	set -- "$@" -gcflags="$p=-l"
+done
+CGO_ENABLED=0 "$GO" build -trimpath "$@" -ldflags "-s -w $xflag" -o "$tmp/rootswap" .
+CGO_ENABLED=0 "$GO" build -trimpath "$@" -ldflags "-w $xflag" -o "$tmp/rootswap.sym" .
 
 size=$(wc -c <"$tmp/rootswap" | tr -d ' ')
 if [ "$size" -le "$budget" ]; then
