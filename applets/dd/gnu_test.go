@@ -291,7 +291,7 @@ func TestDifferentialStreams(t *testing.T) {
 		`(printf abc; sleep 0.2; printf defgh) | dd bs=4 count=5 iflag=count_bytes of=out`,
 		`(printf abc; sleep 0.2; printf defgh) | dd bs=2 skip=3 iflag=skip_bytes of=out`,
 		`dd if=src bs=1000 count=5 | od -c | tail -1`,
-		`dd if=src bs=1000 count=5 status=none | dd of=out bs=333 seek=2`,
+		`dd if=src bs=1000 count=5 status=none | dd of=out bs=333 seek=2 iflag=fullblock`,
 		`dd if=src bs=1000 count=1 status=none | dd bs=100 skip=20 of=out`,
 		`dd if=src bs=1000 count=1 status=none | dd bs=100 seek=2 2>&1 >/dev/null | head -2`,
 		`dd if=src bs=1000 count=1 status=none | POSIXLY_CORRECT=1 dd bs=100 -z`,
