@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 )
 
 // stream is an iterator's whole output, read in one go. Names are
-// substrings of one copy of it: a single allocation for every path of
-// every record, where a string each would cost more than the kernel's
-// work for the record.
+// substrings of it: no allocation per path, where a string each would
+// cost more than the kernel's work for the record. The bytes are never
+// written once read, so the string shares them rather than copying: a
+// copy would be another fresh page to fault in per 4 KiB of records,
+// ~1.7 µs each on this kind of machine.
 type stream struct {
 	b   []byte // the records
 	s   string // the same bytes, for names
@@ -27,7 +30,10 @@ func readStream(r io.Reader) (*stream, error) {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if errors.Is(err, io.EOF) || err == nil && n == 0 {
-			return &stream{b: b, s: string(b)}, nil
+			if len(b) == 0 {
+				return &stream{}, nil
+			}
+			return &stream{b: b, s: unsafe.String(&b[0], len(b))}, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bpf iterator: read: %w", err)
