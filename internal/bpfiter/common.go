@@ -34,6 +34,17 @@ func (f *fields) off(typ string, field ...string) int16 {
 	return int16(o)
 }
 
+// leaderOnly loads the task's (in register task) thread group id into r1
+// and jumps to out unless it is the group's leader: one record per
+// process. Clobbers r2.
+func leaderOnly(f *fields, task uint8, out string) []insn {
+	return []insn{
+		ldx(sizeW, r1, task, f.off("task_struct", "tgid")),
+		ldx(sizeW, r2, task, f.off("task_struct", "pid")),
+		{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, target: out},
+	}
+}
+
 // The loads of a struct file's identity, shared by the files and maps
 // programs. Loads through BTF pointers fault to 0 rather than oops, so a
 // missing inode or superblock reads as zeros.

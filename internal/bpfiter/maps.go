@@ -66,41 +66,21 @@ const ctxVMA = 16
 func mapsProgram(s kernelBTF, devs []uint64, names bool) ([]byte, error) {
 	f := &fields{spec: s}
 	at := func(o int) int16 { return mapBuf + int16(o) }
-	var (
-		tgid    = f.off("task_struct", "tgid")
-		tid     = f.off("task_struct", "pid")
-		vmStart = f.off("vm_area_struct", "vm_start")
-		vmEnd   = f.off("vm_area_struct", "vm_end")
-		vmPgoff = f.off("vm_area_struct", "vm_pgoff")
-		vmFlags = f.off("vm_area_struct", "vm_flags")
-		vmFile  = f.off("vm_area_struct", "vm_file")
-		fPath   = f.off("file", "f_path")
-	)
 	prog := []insn{
 		movReg(r6, r1),
 		ldx(sizeDW, r7, r6, ctxVMA),
 		jmpImm(jmpJEQ, r7, 0, "out"),
 		ldx(sizeDW, r8, r6, ctxTask),
 		jmpImm(jmpJEQ, r8, 0, "out"),
-		ldx(sizeW, r1, r8, tgid),
-		ldx(sizeW, r2, r8, tid),
-		insn{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, target: "out"}, // threads share the leader's mm
-		ldx(sizeDW, r9, r7, vmFile),
+	}
+	prog = append(prog, leaderOnly(f, r8, "out")...) // threads share the leader's mm
+	prog = append(prog,
+		ldx(sizeDW, r9, r7, f.off("vm_area_struct", "vm_file")),
 		jmpImm(jmpJEQ, r9, 0, "out"), // anonymous memory
 		stx(sizeW, fp, at(mapPID), r1),
-	}
-	prog = append(prog, loadInode(f, r9)...)
-	prog = append(prog, devFilter(devs, r4, false, 0, "out", "wanted")...)
-	prog = append(prog, label("wanted", storeInode(f, r9, identity{
-		dev: at(mapDev), mode: at(mapMode), ino: at(mapIno), size: at(mapSize), nlink: at(mapNlink), mntID: at(mapMntID), rdev: at(mapRdev),
-	}))...)
-	prog = append(prog,
-		ldx(sizeDW, r1, r7, vmStart), stx(sizeDW, fp, at(mapStart), r1),
-		ldx(sizeDW, r1, r7, vmEnd), stx(sizeDW, fp, at(mapEnd), r1),
-		ldx(sizeDW, r1, r7, vmPgoff), stx(sizeDW, fp, at(mapPgoff), r1),
-		ldx(sizeDW, r1, r7, vmFlags), stx(sizeDW, fp, at(mapFlags), r1),
 		st(sizeW, fp, at(mapMagic), mapMagicValue),
 	)
+	prog = append(prog, mapping(f, r7, r9, devs, "out")...)
 	if names {
 		prog = append(prog,
 			ldx(sizeDW, r1, r6, ctxMeta),
@@ -108,7 +88,7 @@ func mapsProgram(s kernelBTF, devs []uint64, names bool) ([]byte, error) {
 			movReg(r2, fp), addImm(r2, mapBuf),
 			movImm(r3, mapHeader),
 			call(fnSeqWrite),
-			movReg(r1, r9), addImm(r1, int32(fPath)),
+			movReg(r1, r9), addImm(r1, int32(f.off("file", "f_path"))),
 		)
 		prog = append(prog, segment("path")...)
 	} else {
@@ -127,6 +107,25 @@ func mapsProgram(s kernelBTF, devs []uint64, names bool) ([]byte, error) {
 		return nil, f.err
 	}
 	return asm(prog)
+}
+
+// mapping emits the part of a map record a mapping fills: for the vma
+// in register vma and its file in register file (not zero), the device
+// filter (an unwanted file jumps to drop), the file's identity and the
+// mapping's range, offset and flags. Clobbers r0-r5.
+func mapping(f *fields, vma, file uint8, devs []uint64, drop string) []insn {
+	at := func(o int) int16 { return mapBuf + int16(o) }
+	code := loadInode(f, file)
+	code = append(code, devFilter(devs, r4, false, 0, drop, "wanted")...)
+	code = append(code, label("wanted", storeInode(f, file, identity{
+		dev: at(mapDev), mode: at(mapMode), ino: at(mapIno), size: at(mapSize), nlink: at(mapNlink), mntID: at(mapMntID), rdev: at(mapRdev),
+	}))...)
+	return append(code,
+		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_start")), stx(sizeDW, fp, at(mapStart), r1),
+		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_end")), stx(sizeDW, fp, at(mapEnd), r1),
+		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_pgoff")), stx(sizeDW, fp, at(mapPgoff), r1),
+		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_flags")), stx(sizeDW, fp, at(mapFlags), r1),
+	)
 }
 
 // Maps returns every file-backed mapping of every process, in pid order

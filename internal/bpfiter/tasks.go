@@ -57,8 +57,6 @@ func tasksProgram(s kernelBTF) ([]byte, error) {
 	f := &fields{spec: s}
 	off := f.off
 	var (
-		tgid      = off("task_struct", "tgid")
-		tid       = off("task_struct", "pid")
 		comm      = off("task_struct", "comm")
 		start     = off("task_struct", "start_time")
 		cred      = off("task_struct", "cred")
@@ -89,9 +87,9 @@ func tasksProgram(s kernelBTF) ([]byte, error) {
 		movReg(r6, r1),
 		ldx(sizeDW, r7, r6, ctxTask),
 		jmpImm(jmpJEQ, r7, 0, "out"),
-		ldx(sizeW, r1, r7, tgid),
-		ldx(sizeW, r2, r7, tid),
-		insn{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, target: "out"}, // threads: their leader speaks for them
+	}
+	prog = append(prog, leaderOnly(f, r7, "out")...) // threads: their leader speaks for them
+	prog = append(prog,
 		stx(sizeW, fp, at(taskPID), r1),
 		ldx(sizeDW, r1, r7, comm), stx(sizeDW, fp, at(taskComm), r1),
 		ldx(sizeDW, r1, r7, comm+8), stx(sizeDW, fp, at(taskComm+8), r1),
@@ -99,7 +97,7 @@ func tasksProgram(s kernelBTF) ([]byte, error) {
 		st(sizeW, fp, at(taskMagic), taskMagicValue),
 		// A NULL pointer on the way (an exiting task's nsproxy or fs, a
 		// kernel thread's mm) makes the reads fail and zero the field.
-	}
+	)
 	prog = append(prog, chainInto(at(taskEUID), 4, cred, euid)...)
 	prog = append(prog, chainInto(at(taskMntNS), 4, nsproxy, mntNS, mntInum)...)
 	prog = append(prog, chainInto(at(taskNetNS), 4, nsproxy, netNS, netInum)...)
@@ -116,6 +114,9 @@ func tasksProgram(s kernelBTF) ([]byte, error) {
 		movImm(r0, 0).at("out"),
 		exit(),
 	)
+	if f.err != nil {
+		return nil, f.err
+	}
 	return asm(prog)
 }
 

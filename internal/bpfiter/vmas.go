@@ -31,13 +31,6 @@ func vmasProgram(s kernelBTF, devs []uint64) ([]byte, error) {
 	f := &fields{spec: s}
 	at := func(o int) int16 { return mapBuf + int16(o) }
 	var (
-		tgid    = f.off("task_struct", "tgid")
-		tid     = f.off("task_struct", "pid")
-		vmStart = f.off("vm_area_struct", "vm_start")
-		vmEnd   = f.off("vm_area_struct", "vm_end")
-		vmPgoff = f.off("vm_area_struct", "vm_pgoff")
-		vmFlags = f.off("vm_area_struct", "vm_flags")
-		vmFile  = f.off("vm_area_struct", "vm_file")
 		iterNew = f.kfunc("bpf_iter_task_vma_new")
 		next    = f.kfunc("bpf_iter_task_vma_next")
 		destroy = f.kfunc("bpf_iter_task_vma_destroy")
@@ -53,9 +46,9 @@ func vmasProgram(s kernelBTF, devs []uint64) ([]byte, error) {
 		movReg(r6, r1),
 		ldx(sizeDW, r7, r6, ctxTask),
 		jmpImm(jmpJEQ, r7, 0, "out"),
-		ldx(sizeW, r1, r7, tgid),
-		ldx(sizeW, r2, r7, tid),
-		insn{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, target: "out"}, // threads share the leader's mm
+	}
+	prog = append(prog, leaderOnly(f, r7, "out")...) // threads share the leader's mm
+	prog = append(prog,
 		stx(sizeW, fp, at(mapPID), r1),
 		st(sizeW, fp, at(mapMagic), mapMagicValue),
 		st(sizeW, fp, at(mapHeader), -1), // the segment: no path
@@ -67,7 +60,7 @@ func vmasProgram(s kernelBTF, devs []uint64) ([]byte, error) {
 		// An int: its upper 32 bits are zero, so compare the lower.
 		insn{code: clsJMP32 | jmpJEQ | srcK, dst: r0, imm: enoent, target: "done"},
 		st(sizeW, fp, at(mapMagic), mapBusyMagicValue),
-	}
+	)
 	prog = append(prog, write...)
 	prog = append(prog,
 		jmp("done"),
@@ -75,20 +68,10 @@ func vmasProgram(s kernelBTF, devs []uint64) ([]byte, error) {
 		kcall(next),
 		jmpImm(jmpJEQ, r0, 0, "done"),
 		movReg(r8, r0),
-		ldx(sizeDW, r9, r8, vmFile),
+		ldx(sizeDW, r9, r8, f.off("vm_area_struct", "vm_file")),
 		jmpImm(jmpJEQ, r9, 0, "next"), // anonymous memory
 	)
-	prog = append(prog, loadInode(f, r9)...)
-	prog = append(prog, devFilter(devs, r4, false, 0, "next", "wanted")...)
-	prog = append(prog, label("wanted", storeInode(f, r9, identity{
-		dev: at(mapDev), mode: at(mapMode), ino: at(mapIno), size: at(mapSize), nlink: at(mapNlink), mntID: at(mapMntID), rdev: at(mapRdev),
-	}))...)
-	prog = append(prog,
-		ldx(sizeDW, r1, r8, vmStart), stx(sizeDW, fp, at(mapStart), r1),
-		ldx(sizeDW, r1, r8, vmEnd), stx(sizeDW, fp, at(mapEnd), r1),
-		ldx(sizeDW, r1, r8, vmPgoff), stx(sizeDW, fp, at(mapPgoff), r1),
-		ldx(sizeDW, r1, r8, vmFlags), stx(sizeDW, fp, at(mapFlags), r1),
-	)
+	prog = append(prog, mapping(f, r8, r9, devs, "next")...)
 	prog = append(prog, write...)
 	prog = append(prog,
 		jmp("next"),
