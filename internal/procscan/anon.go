@@ -32,18 +32,7 @@ func anonDetailed(link string) bool {
 // one is left unset, as lsof does.
 func ParseAnonInfo(b []byte) AnonInfo {
 	var ai AnonInfo
-	for len(b) > 0 {
-		line := b
-		if i := indexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		colon := indexByte(line, ':')
-		if colon < 0 {
-			continue
-		}
-		key, val := line[:colon], trimSpace(line[colon+1:])
+	eachKeyValue(b, func(key, val []byte) {
 		switch string(key) {
 		case "eventfd-id":
 			ai.EventfdID, ai.HasEventfdID = parseInt32(val)
@@ -58,7 +47,7 @@ func ParseAnonInfo(b []byte) AnonInfo {
 				ai.TFDs = append(ai.TFDs, v)
 			}
 		}
-	}
+	})
 	return ai
 }
 

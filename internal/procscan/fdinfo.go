@@ -23,18 +23,7 @@ type FDInfo struct {
 // known line leaves that field unset.
 func ParseFDInfo(b []byte) FDInfo {
 	var fi FDInfo
-	for len(b) > 0 {
-		line := b
-		if i := indexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		colon := indexByte(line, ':')
-		if colon < 0 {
-			continue
-		}
-		key, val := line[:colon], trimSpace(line[colon+1:])
+	eachKeyValue(b, func(key, val []byte) {
 		switch string(key) { // no allocation: the compiler special-cases this
 		case "pos":
 			if v, ok := parseUint(val, 10); ok && v <= 1<<63-1 {
@@ -53,7 +42,7 @@ func ParseFDInfo(b []byte) FDInfo {
 				fi.Ino, fi.HasIno = v, true
 			}
 		}
-	}
+	})
 	return fi
 }
 
@@ -131,6 +120,40 @@ func indexByte(b []byte, c byte) int {
 		}
 	}
 	return -1
+}
+
+// splitFields fills f with the blank-separated fields of line, in order,
+// and returns what follows them; fields past the line's end are empty.
+func splitFields(line []byte, f [][]byte) (rest []byte) {
+	for i := range f {
+		for len(line) > 0 && line[0] == ' ' {
+			line = line[1:]
+		}
+		j := indexByte(line, ' ')
+		if j < 0 {
+			f[i], line = line, nil
+		} else {
+			f[i], line = line[:j], line[j+1:]
+		}
+	}
+	return line
+}
+
+// eachKeyValue calls fn with the key and the trimmed value of every
+// "key: value" line of b (an fdinfo file); lines without a colon are
+// skipped.
+func eachKeyValue(b []byte, fn func(key, val []byte)) {
+	for len(b) > 0 {
+		line := b
+		if i := indexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if colon := indexByte(line, ':'); colon >= 0 {
+			fn(line[:colon], trimSpace(line[colon+1:]))
+		}
+	}
 }
 
 func trimSpace(b []byte) []byte {

@@ -61,17 +61,7 @@ var inetTables = []struct {
 // no descriptor holds.
 func ParseInetLine(line []byte, proto Proto, v6 bool) (s InetSocket, ok bool) {
 	var f [10][]byte
-	for i := range f {
-		for len(line) > 0 && line[0] == ' ' {
-			line = line[1:]
-		}
-		j := indexByte(line, ' ')
-		if j < 0 {
-			f[i], line = line, nil
-		} else {
-			f[i], line = line[:j], line[j+1:]
-		}
-	}
+	splitFields(line, f[:])
 	if len(f[0]) < 2 || f[0][len(f[0])-1] != ':' {
 		return InetSocket{}, false
 	}
@@ -135,7 +125,7 @@ func ParseInet(b []byte, proto Proto, v6 bool) []InetSocket {
 // (Options.Describe).
 type inetScan struct {
 	mu      sync.Mutex
-	seen    map[string]bool
+	seen    nsClaims
 	socks   map[uint64]InetSocket
 	netlink map[uint64]NetlinkSocket
 }
@@ -152,18 +142,12 @@ func (s *scan) netInet(r *reader, d *procDir, ns string) {
 	if t == nil || ns == "" {
 		return
 	}
-	t.mu.Lock()
-	seen := t.seen[ns]
-	t.seen[ns] = true
-	t.mu.Unlock()
-	if seen {
+	if !t.seen.claim(ns) {
 		return
 	}
 	dirfd, err := d.open()
 	if err != nil {
-		t.mu.Lock()
-		t.seen[ns] = false // gone; the next process of this namespace reads it
-		t.mu.Unlock()
+		t.seen.release(ns)
 		return
 	}
 	var socks []InetSocket

@@ -12,17 +12,7 @@ type NetlinkSocket struct {
 // malformed lines and inode 0 give ok false.
 func ParseNetlinkLine(line []byte) (s NetlinkSocket, ok bool) {
 	var f [10][]byte
-	for i := range f {
-		for len(line) > 0 && line[0] == ' ' {
-			line = line[1:]
-		}
-		j := indexByte(line, ' ')
-		if j < 0 {
-			f[i], line = line, nil
-		} else {
-			f[i], line = line[:j], line[j+1:]
-		}
-	}
+	splitFields(line, f[:])
 	proto, ok1 := parseUint(f[1], 10)
 	ino, ok2 := parseUint(f[9], 10)
 	if _, ok0 := parseUint(f[0], 16); !(ok0 && ok1 && ok2) || proto > 1<<31-1 || ino == 0 {

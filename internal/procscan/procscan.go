@@ -198,7 +198,6 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 	s := &scan{
 		root:    procRoot,
 		nsTable: map[string]mountinfo.Table{},
-		netSeen: map[string]bool{},
 		unix:    map[uint64]UnixSocket{},
 		sizes:   map[[2]uint64]*Stat{},
 		fdStats: map[[2]uint64]*Stat{},
@@ -207,7 +206,7 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 		describe: opt.Describe,
 	}
 	if opt.Describe {
-		s.inet = &inetScan{seen: map[string]bool{}, socks: map[uint64]InetSocket{}, netlink: map[uint64]NetlinkSocket{}}
+		s.inet = &inetScan{socks: map[uint64]InetSocket{}, netlink: map[uint64]NetlinkSocket{}}
 	}
 	var sfs unix.Statfs_t
 	s.live = !opt.NoStat && unix.Statfs(procRoot, &sfs) == nil && sfs.Type == unix.PROC_SUPER_MAGIC
@@ -346,7 +345,7 @@ type scan struct {
 
 	mu      sync.Mutex
 	nsTable map[string]mountinfo.Table
-	netSeen map[string]bool
+	netSeen nsClaims
 	unix    map[uint64]UnixSocket
 	sizes   map[[2]uint64]*Stat // mapped files already stat'ed, by dev and inode
 	fdStats map[[2]uint64]*Stat // descriptors' files already stat'ed, by mount ID and inode
@@ -651,14 +650,39 @@ func (s *scan) mounts(r *reader, d *procDir, ns string) mountinfo.Table {
 	return t
 }
 
+// nsClaims hands each namespace to the first worker that asks: its
+// tables are read once per scan, through one of its processes.
+type nsClaims struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// claim reports whether ns is the caller's to read.
+func (c *nsClaims) claim(ns string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen[ns] {
+		return false
+	}
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.seen[ns] = true
+	return true
+}
+
+// release gives ns back: the process it was read through is gone, and
+// the next process of that namespace reads it.
+func (c *nsClaims) release(ns string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.seen, ns)
+}
+
 // netUnix reads the unix sockets of a network namespace the first time
 // it is seen.
 func (s *scan) netUnix(r *reader, d *procDir, ns string) {
-	s.mu.Lock()
-	seen := s.netSeen[ns]
-	s.netSeen[ns] = true
-	s.mu.Unlock()
-	if seen {
+	if !s.netSeen.claim(ns) {
 		return
 	}
 	dirfd, err := d.open()
@@ -667,9 +691,7 @@ func (s *scan) netUnix(r *reader, d *procDir, ns string) {
 		b, err = r.readFileAt(dirfd, "net/unix")
 	}
 	if err != nil {
-		s.mu.Lock()
-		s.netSeen[ns] = false // gone; the next process of this namespace reads it
-		s.mu.Unlock()
+		s.netSeen.release(ns)
 		return
 	}
 	socks := ParseUnix(b)

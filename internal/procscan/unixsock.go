@@ -45,17 +45,7 @@ func (s UnixSocket) TypeName() string {
 // malformed lines give ok false.
 func ParseUnixLine(line []byte) (s UnixSocket, ok bool) {
 	var f [7][]byte
-	for i := range f {
-		for len(line) > 0 && line[0] == ' ' {
-			line = line[1:]
-		}
-		j := indexByte(line, ' ')
-		if j < 0 {
-			f[i], line = line, nil
-		} else {
-			f[i], line = line[:j], line[j+1:]
-		}
-	}
+	line = splitFields(line, f[:])
 	if len(f[0]) < 2 || len(f[0]) > 17 || f[0][len(f[0])-1] != ':' {
 		return UnixSocket{}, false
 	}
