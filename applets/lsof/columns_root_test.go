@@ -87,19 +87,7 @@ const jailName = "longjailname12"
 func TestColumnsAgainstLsof(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireTool(t, "lsof", "mkfs.ext4", "python3", "ldd")
-	dir := t.TempDir()
-	img := testutil.Image(t, dir, "fs.img", 64<<20)
-	testutil.Run(t, "mkfs.ext4", "-q", "-F", img)
-	dev := testutil.Loop(t, img)
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.InMountNS(t, func() {
-		if err := unix.Mount(dev, mnt, "ext4", 0, ""); err != nil {
-			t.Errorf("mount %s on %s: %v", dev, mnt, err)
-			return
-		}
+	inLoopExt4(t, func(mnt string) {
 		procs, ok := startHolders(t, mnt)
 		defer func() {
 			for _, c := range procs {

@@ -37,15 +37,11 @@ print("ready", flush=True)
 time.sleep(3600)
 `
 
-// TestAgainstLsof compares `rootswap lsof MOUNT` with real `lsof MOUNT`
-// on an ext4 filesystem that processes hold in every way lsof reports:
-// cwd, txt of a deleted binary, read, write, read-write and deleted
-// descriptors, a mapping (mem) and a deleted mapping (DEL). The sets of
-// (PID, FD, NAME) must be equal; rootswap adds the bound unix socket,
-// marked.
-func TestAgainstLsof(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireTool(t, "lsof", "mkfs.ext4", "python3", "mount", "sh")
+// inLoopExt4 runs fn in a private mount namespace with a fresh 64 MiB
+// ext4 loop image mounted at mnt: the filesystem both lsof comparisons
+// hold files on.
+func inLoopExt4(t *testing.T, fn func(mnt string)) {
+	t.Helper()
 	dir := t.TempDir()
 	img := testutil.Image(t, dir, "fs.img", 64<<20)
 	testutil.Run(t, "mkfs.ext4", "-q", "-F", img)
@@ -59,6 +55,20 @@ func TestAgainstLsof(t *testing.T) {
 			t.Errorf("mount %s on %s: %v", dev, mnt, err)
 			return
 		}
+		fn(mnt)
+	})
+}
+
+// TestAgainstLsof compares `rootswap lsof MOUNT` with real `lsof MOUNT`
+// on an ext4 filesystem that processes hold in every way lsof reports:
+// cwd, txt of a deleted binary, read, write, read-write and deleted
+// descriptors, a mapping (mem) and a deleted mapping (DEL). The sets of
+// (PID, FD, NAME) must be equal; rootswap adds the bound unix socket,
+// marked.
+func TestAgainstLsof(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "lsof", "mkfs.ext4", "python3", "mount", "sh")
+	inLoopExt4(t, func(mnt string) {
 		for _, name := range []string{"r", "w", "del", "keep", "gone"} {
 			if err := os.WriteFile(filepath.Join(mnt, name), bytes.Repeat([]byte("x"), 4096), 0o644); err != nil {
 				t.Error(err)
