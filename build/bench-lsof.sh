@@ -3,9 +3,9 @@
 # processes holding 7 descriptors each on a loop-mounted ext4; `rootswap
 # lsof --no-bpf` (reading /proc, as on hosts without BTF) is shown beside
 # them, and which way rootswap read (ROOTSWAP_DEBUG=1: BPF walks, which
-# programs the kernel refused). Needs root, lsof, mkfs.ext4, losetup and
-# python3. Runs in a private mount namespace; the image lives in a tmpfs
-# and every process it starts is killed on exit.
+# programs the kernel refused). Needs root, lsof, mkfs.ext4 and losetup.
+# Runs in a private mount namespace; the image lives in a tmpfs and every
+# process it starts is killed on exit.
 #   PROCS=1000 FDS=7 RUNS=5 build/bench-lsof.sh
 set -eu
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ fds=${FDS:-7}
 runs=${RUNS:-5}
 
 if [ "$(id -u)" != 0 ]; then echo "bench-lsof: needs root, skipped"; exit 0; fi
-for t in lsof python3 unshare mkfs.ext4 losetup; do
+for t in lsof unshare mkfs.ext4 losetup; do
 	command -v $t >/dev/null || { echo "bench-lsof: $t not installed, skipped"; exit 0; }
 done
 [ -x "$bin" ] || { echo "bench-lsof: $bin not built (make build)"; exit 1; }
@@ -50,27 +50,23 @@ while [ $i -lt $((fds + 3)) ]; do
 	echo data >"$mnt/f$i"
 	i=$((i + 1))
 done
-# One python3 parent forks every holder: each child opens the files as
-# descriptors 3.. (inheritable) and execs sleep, so the processes are as
-# small as sleep itself.
-python3 - "$mnt" "$procs" "$fds" >"$pidfile" <<'PY'
-import os, sys
-mnt, procs, fds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for _ in range(procs):
-    pid = os.fork()
-    if pid == 0:
-        for i in range(3, fds + 3):
-            fd = os.open("%s/f%d" % (mnt, i), os.O_RDONLY if i % 2 else os.O_RDWR)
-            if fd != i:
-                os.dup2(fd, i)
-                os.close(fd)
-            os.set_inheritable(i, True)
-        null = os.open("/dev/null", os.O_RDWR)
-        for i in range(3):
-            os.dup2(null, i)
-        os.execv("/bin/sleep", ["sleep", "100000"])
-    print(pid, flush=True)
-PY
+# Every holder opens the files as descriptors 3.. (odd ones read-only,
+# even ones read-write) and execs sleep, so the processes are as small as
+# sleep itself. The shell does it (no python3 needed, e.g. in the Debian
+# guest), which its single-digit redirections allow up to FDS=7.
+[ "$fds" -le 7 ] || { echo "bench-lsof: FDS must be at most 7"; exit 1; }
+redirs=""
+i=3
+while [ $i -lt $((fds + 3)) ]; do
+	if [ $((i % 2)) = 1 ]; then redirs="$redirs $i<$mnt/f$i"; else redirs="$redirs $i<>$mnt/f$i"; fi
+	i=$((i + 1))
+done
+n=0
+while [ $n -lt "$procs" ]; do
+	eval "exec $redirs /bin/sleep 100000" </dev/null >/dev/null 2>&1 &
+	echo $! >>"$pidfile"
+	n=$((n + 1))
+done
 # Wait until every child has exec'd sleep with its descriptors open.
 for p in $(cat "$pidfile"); do
 	tries=0
