@@ -206,7 +206,7 @@ func (r *runner) dd(ctx context.Context, args []string) int {
 		}
 		return r.extended(ctx)
 	}
-	c := &copier{r: r, cfg: &r.cfg, ctx: ctx, err: r.err, inInfo: inInfo}
+	j := &job{r: r, cfg: &r.cfg, ctx: ctx, err: r.err, inInfo: inInfo, t: newTally(r)}
 	if zst {
 		f, err := os.Open(cfg.If)
 		if err != nil {
@@ -220,17 +220,13 @@ func (r *runner) dd(ctx context.Context, args []string) int {
 			return 1
 		}
 		defer dec.Close()
-		c.in = &end{fd: -1, r: dec, name: cfg.If}
-		c.inputFile = cfg.If
-		c.fullblock = true // the decoder's reads come in odd sizes
+		j.in = &end{fd: -1, r: dec, name: cfg.If}
+		j.zstd = true
 	}
-	stop := watch(r.owner, r.posixlyCorrect(), c.printStats, func() {
-		c.mu.Lock()
-		c.printStatsLocked()
-	})
+	stop := watch(r.owner, r.posixlyCorrect(), j.t.print, j.t.lastWords)
 	defer stop()
 	var code int
-	onQuietThread(func() { code = c.run() })
+	onQuietThread(func() { code = j.run() })
 	return code
 }
 

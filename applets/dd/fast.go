@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/bits"
 	"os"
-	"time"
 
 	blockcopy "github.com/rootswap/rootswap/internal/copy"
 	"github.com/rootswap/rootswap/internal/extent"
@@ -17,21 +16,21 @@ import (
 const engineMin = 32 << 20
 
 // fast copies, between regular files and block devices, the longest run
-// of whole blocks that GNU dd's loop would copy with full reads and
+// of whole blocks that the block loop would copy with full reads and
 // writes, with the pipelined engine (O_DIRECT, reader and writer in
 // parallel), and leaves the counters, offsets and descriptors as that
 // loop would. The loop then copies the rest: the last blocks, whatever
 // the file grew by, what a file reporting a wrong size (procfs) holds.
 // If the engine fails, the loop takes over from the last whole block it
-// wrote and meets the same error where GNU dd does, a block at a time.
-func (c *copier) fast() error {
-	cfg := c.cfg
-	if c.in.fd < 0 || c.out.fd < 0 || c.in.bad || c.out.bad || cfg.Conv.Sparse || cfg.OFlag.Append ||
-		c.rFull+c.rPartial != 0 || c.oc != 0 {
+// wrote and meets the same error, a block at a time.
+func (j *job) fast() error {
+	cfg := j.cfg
+	if j.in.fd < 0 || j.out.fd < 0 || j.in.bad || j.out.bad || cfg.Conv.Sparse || cfg.OFlag.Append ||
+		j.t.n.InFull+j.t.n.InPartial != 0 || j.ob.n != 0 {
 		return nil
 	}
-	ist, err1 := c.in.fstat()
-	ost, err2 := c.out.fstat()
+	ist, err1 := j.in.fstat()
+	ost, err2 := j.out.fstat()
 	if err1 != nil || err2 != nil {
 		return nil
 	}
@@ -44,14 +43,14 @@ func (c *copier) fast() error {
 	}
 	size := ist.Size
 	if kind(ist) == unix.S_IFBLK {
-		n, err := unix.IoctlGetUint64(c.in.fd, unix.BLKGETSIZE64)
+		n, err := unix.IoctlGetUint64(j.in.fd, unix.BLKGETSIZE64)
 		if err != nil {
 			return nil
 		}
 		size = int64(n)
 	}
-	inPos, err1 := c.in.seek(0, unix.SEEK_CUR)
-	outPos, err2 := c.out.seek(0, unix.SEEK_CUR)
+	inPos, err1 := j.in.seek(0, unix.SEEK_CUR)
+	outPos, err2 := j.out.seek(0, unix.SEEK_CUR)
 	if err1 != nil || err2 != nil || size <= inPos {
 		return nil
 	}
@@ -59,8 +58,8 @@ func (c *copier) fast() error {
 	// output buffer is left for the loop to continue.
 	unit := lcm(cfg.IBS, cfg.OBS)
 	limit := size - inPos
-	if c.maxRecords < math.MaxInt64 {
-		limit = min(limit, mulSat(c.maxRecords, cfg.IBS))
+	if j.records < math.MaxInt64 {
+		limit = min(limit, mulSat(j.records, cfg.IBS))
 	}
 	if unit <= 0 || limit < engineMin {
 		return nil
@@ -70,12 +69,12 @@ func (c *copier) fast() error {
 		return nil
 	}
 
-	src, err := dupFile(c.in.fd, c.inputFile)
+	src, err := dupFile(j.in.fd, j.in.name)
 	if err != nil {
 		return nil
 	}
 	defer src.Close()
-	dst, err := dupFile(c.out.fd, c.outputFile)
+	dst, err := dupFile(j.out.fd, j.out.name)
 	if err != nil {
 		return nil
 	}
@@ -87,42 +86,39 @@ func (c *copier) fast() error {
 		Shift:   outPos - inPos,
 		Span:    extent.Extent{Off: inPos, Len: prefix},
 		Progress: func(p blockcopy.Phase, done, _ int64) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			c.engineBytes = done
-			if cfg.Status == "progress" {
-				if t := c.r.now(); !t.Before(c.nextTime) {
-					c.printXferStats(t)
-					c.nextTime = c.nextTime.Add(time.Second)
-				}
-			}
+			j.t.mu.Lock()
+			defer j.t.mu.Unlock()
+			j.t.run = done
+			j.t.tick()
 		},
 	}
-	ctx := c.ctx
-	if c.r.owner {
+	ctx := j.ctx
+	if j.r.owner {
 		// The signal watcher ends the process; the engine must not stop
 		// on its own first.
 		ctx = context.WithoutCancel(ctx)
 	}
 	res, err := blockcopy.Copy(ctx, dst, src, []extent.Extent{opts.Span}, opts)
 	done := min(res.Written, prefix) / unit * unit
-	c.mu.Lock()
-	c.engineBytes = 0
-	c.rFull += done / cfg.IBS
-	c.wFull += done / cfg.OBS
-	c.wBytes += done
-	c.mu.Unlock()
-	c.advanceInputOffset(done)
-	if _, err := c.in.seek(inPos+done, unix.SEEK_SET); err != nil {
-		c.errorf(err, "%s: cannot seek", quotef(c.inputFile))
-		return quit(1)
+	j.t.mu.Lock()
+	j.t.run = 0
+	j.t.n.InFull += done / cfg.IBS
+	j.t.n.OutFull += done / cfg.OBS
+	j.t.n.Bytes += done
+	j.t.mu.Unlock()
+	if j.records < math.MaxInt64 {
+		j.records -= done / cfg.IBS
 	}
-	if _, err := c.out.seek(outPos+done, unix.SEEK_SET); err != nil {
-		c.errorf(err, "%s: cannot seek", quotef(c.outputFile))
-		return quit(1)
+	if _, err := j.in.seek(inPos+done, unix.SEEK_SET); err != nil {
+		j.err.errorf(err, "%s: cannot seek", quotef(j.in.name))
+		return fail()
+	}
+	if _, err := j.out.seek(outPos+done, unix.SEEK_SET); err != nil {
+		j.err.errorf(err, "%s: cannot seek", quotef(j.out.name))
+		return fail()
 	}
 	if err != nil && ctx.Err() != nil {
-		return c.checkInterrupt()
+		return j.interrupt()
 	}
 	return nil
 }

@@ -271,23 +271,18 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 	if backup != nil {
 		opts.Backup, opts.BackupLevel = backup, cfg.BackupLevel
 	}
-	var gnuProgress *copier
 	switch {
 	case cfg.Status == "progress":
 		// GNU's line, once a second, for the bytes written.
-		gnuProgress = &copier{r: r, cfg: cfg, err: r.err, start: r.now()}
-		gnuProgress.nextTime = gnuProgress.start.Add(time.Second)
+		t := newTally(r)
 		opts.Progress = func(p blockcopy.Phase, done, total int64) {
 			if p != blockcopy.PhaseCopy {
 				return
 			}
-			gnuProgress.mu.Lock()
-			defer gnuProgress.mu.Unlock()
-			gnuProgress.wBytes = done
-			if t := r.now(); !t.Before(gnuProgress.nextTime) {
-				gnuProgress.printXferStats(t)
-				gnuProgress.nextTime = gnuProgress.nextTime.Add(time.Second)
-			}
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.n.Bytes = done
+			t.tick()
 		}
 	case r.showProgress():
 		opts.Progress = func(p blockcopy.Phase, done, total int64) { r.progress.update(p.String(), done, total) }
@@ -325,9 +320,7 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 		elapsed = r.now().Sub(start)
 	}
 	r.progress.end()
-	if gnuProgress != nil && gnuProgress.err.progressLen > 0 {
-		r.err.endLine()
-	}
+	r.err.endLine()
 	if err == nil && mode == "used" && res.Written < extent.Total(extents) {
 		err = fmt.Errorf("%s ended at byte %d, before the filesystem's last used block", cfg.If, res.Read)
 	}
@@ -366,11 +359,11 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 // files and devices, where every read but the last is full.
 func (r *runner) counts(read, written int64) ddargs.Counts {
 	c := ddargs.Counts{Bytes: written}
-	c.InFull, c.InPartial = read/r.cfg.IBS, b2i64(read%r.cfg.IBS != 0)
+	c.InFull, c.InPartial = read/r.cfg.IBS, boolInt(read%r.cfg.IBS != 0)
 	if r.cfg.BS {
 		c.OutFull, c.OutPartial = c.InFull, c.InPartial
 	} else {
-		c.OutFull, c.OutPartial = written/r.cfg.OBS, b2i64(written%r.cfg.OBS != 0)
+		c.OutFull, c.OutPartial = written/r.cfg.OBS, boolInt(written%r.cfg.OBS != 0)
 	}
 	return c
 }
@@ -458,4 +451,11 @@ func unwrap(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -160,7 +160,7 @@ var unsupportedConv = map[string]bool{
 }
 
 // maxBlockSize is GNU's limit for ibs/obs/bs on 64-bit Linux
-// (IDX_MAX - 1); whether a buffer that large can be had is found out
+// (2^63 - 2); whether a buffer that large can be had is found out
 // when it is allocated, as in GNU ("memory exhausted").
 const maxBlockSize = math.MaxInt64 - 1
 
@@ -253,7 +253,7 @@ func Parse(operands []string) (Config, error) {
 		}
 		// GNU parses the value before it looks at the name: "foo=0x1"
 		// warns about the multiplier, then refuses the operand.
-		n, e, zero := parseInteger(val)
+		n, e, zero := evalNumber(val)
 		if zero {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("warning: %s is a zero multiplier; use %s if that is intended", Quote("0x"), Quote("00x")))
 		}
@@ -361,7 +361,7 @@ func flags(val string, f *Flags, what string) error {
 	return nil
 }
 
-// Quote is GNU's quote() in the C locale: 'x', with a single quote
+// Quote quotes s as GNU dd does in the C locale: 'x', with a single quote
 // inside written as \'.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
