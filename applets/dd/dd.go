@@ -148,7 +148,7 @@ func (r *runner) main(ctx context.Context, args []string) (int, error) {
 		return 0, cli.ErrHelp
 	}
 	if r.err.failed && code == 0 {
-		code = 1 // GNU: close_stream(stderr) failed
+		code = 1 // stderr could not be written: GNU dd exits 1 then too
 	}
 	return code, nil
 }

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// stderr is dd's standard error as GNU's error() writes it: a pending
+// stderr is dd's standard error as GNU dd writes its messages: a pending
 // progress line is ended first, every message is one write, and a failed
 // write is remembered, since GNU exits 1 when stderr could not be written.
 type stderr struct {
@@ -37,7 +37,7 @@ func (s *stderr) endLine() {
 	}
 }
 
-// errorf is error(0, errnum, format...): "dd: text[: strerror]\n".
+// errorf writes one message: "dd: text[: strerror]\n".
 func (s *stderr) errorf(err error, format string, args ...any) {
 	s.endLine()
 	msg := s.prefix + fmt.Sprintf(format, args...)
@@ -70,7 +70,8 @@ func errnoOf(err error) syscall.Errno {
 	return 0
 }
 
-// quoteaf is GNU's quoteaf(): shell-escaped, always quoted.
+// quoteaf quotes a file name as GNU dd's messages do: shell-escaped,
+// always quoted.
 func quoteaf(s string) string {
 	if !strings.Contains(s, "'") {
 		return "'" + s + "'"
@@ -81,7 +82,8 @@ func quoteaf(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// quotef is GNU's quotef(): quoted only when the shell would need it.
+// quotef quotes a file name only when the shell would need it, as in
+// GNU dd's "X: cannot seek".
 func quotef(s string) string {
 	if s == "" {
 		return "''"
