@@ -3,9 +3,12 @@ package bpfiter
 import (
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rootswap/rootswap/internal/testutil"
 )
@@ -66,6 +69,19 @@ func TestVMAsEqualTaskVMA(t *testing.T) {
 	defer cmd.Process.Kill()
 	pid := cmd.Process.Pid
 	waitExec(t, pid)
+	// After exec, sleep still maps its libraries and locale: wait until
+	// its mappings stay the same for 100 ms, so both walks see one set.
+	mapsFile := "/proc/" + strconv.Itoa(pid) + "/maps"
+	for prev, deadline := "", time.Now().Add(5*time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, err := os.ReadFile(mapsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) == prev {
+			break
+		}
+		prev = string(b)
+	}
 	of := func(name, attach string, build func(kernelBTF) ([]byte, error)) []Map {
 		maps, err := walk(k, name, attach, build, readMaps)
 		if err != nil {
