@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -23,179 +22,144 @@ func (c Counts) Records() string {
 // Transfer is GNU dd's last line without the newline:
 // "2006843392 bytes (2.0 GB, 1.9 GiB) copied, 58.1021 s, 34.5 MB/s".
 // progress selects the once-a-second form (whole seconds).
+//
+// The size in parentheses lists only the figures that carry a prefix:
+// none below 1000 bytes, the SI one alone below 1024.
 func Transfer(bytes int64, elapsed time.Duration, progress bool) string {
-	si := HumanSI(bytes, false)
-	iec := HumanSI(bytes, true)
-	var rate string
-	if elapsed > 0 {
-		rate = humanRate(bytes, int64(elapsed)) + "/s"
-	} else {
-		rate = "Infinity B/s"
-	}
-	secs := float64(elapsed.Nanoseconds()) / 1e9 // one rounding, as C divides
-	var t string
-	if progress {
-		t = strconv.FormatFloat(secs, 'f', 0, 64) + " s"
-	} else {
-		t = formatG(secs) + " s"
-	}
+	var size string
 	switch {
-	case lacksPrefix(si):
-		unit := "bytes"
-		if bytes == 1 {
-			unit = "byte"
-		}
-		return fmt.Sprintf("%d %s copied, %s, %s", bytes, unit, t, rate)
-	case lacksPrefix(iec):
-		return fmt.Sprintf("%d bytes (%s) copied, %s, %s", bytes, si, t, rate)
+	case bytes == 1:
+		size = "1 byte"
+	case bytes < 1000:
+		size = strconv.FormatInt(bytes, 10) + " bytes"
+	case bytes < 1024:
+		size = fmt.Sprintf("%d bytes (%s)", bytes, HumanSI(bytes, false))
 	default:
-		return fmt.Sprintf("%d bytes (%s, %s) copied, %s, %s", bytes, si, iec, t, rate)
+		size = fmt.Sprintf("%d bytes (%s, %s)", bytes, HumanSI(bytes, false), HumanSI(bytes, true))
 	}
+	return size + " copied, " + seconds(elapsed, progress) + ", " + rate(bytes, elapsed)
 }
 
-// lacksPrefix is true for "999 B": a figure with no SI prefix adds
-// nothing to the byte count.
-func lacksPrefix(s string) bool { return len(s) >= 2 && s[len(s)-2] == ' ' }
-
-// formatG is C's %g: six significant digits, trailing zeros dropped.
-func formatG(v float64) string {
-	s := strconv.FormatFloat(v, 'g', 6, 64)
-	// Go writes exponents as e-05 like C, but keeps the mantissa's
-	// trailing zeros in %e form; C drops them.
-	if m, e, ok := strings.Cut(s, "e"); ok && strings.Contains(m, ".") {
-		m = strings.TrimRight(strings.TrimRight(m, "0"), ".")
-		s = m + "e" + e
+// seconds is the elapsed time as dd shows it: six significant digits
+// in C's %g style ("58.1021 s", "3.1539e-05 s"), or whole seconds on
+// the progress line.
+func seconds(d time.Duration, whole bool) string {
+	s := float64(d.Nanoseconds()) / 1e9
+	if whole {
+		return strconv.FormatFloat(s, 'f', 0, 64) + " s"
 	}
-	return s
+	return strconv.FormatFloat(s, 'g', 6, 64) + " s"
 }
 
-var powerLetter = "\x00KMGTPEZYRQ"
+// A scale is a family of unit names, one for each power of its step.
+type scale struct {
+	step  int64
+	units []string
+}
 
-// HumanSI is gnulib's human_readable(n, human_autoscale |
-// human_round_to_nearest | human_space_before_unit | human_SI | human_B
-// [| human_base_1024], 1, 1): "999 B", "1.0 kB", "2.0 GB", "1.9 GiB".
+var (
+	decimalUnits = scale{1000, []string{"B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB", "RB", "QB"}}
+	binaryUnits  = scale{1024, []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB", "RiB", "QiB"}}
+)
+
+// HumanSI is n bytes in the largest unit of its scale (powers of 1000,
+// or of 1024 when base1024) that leaves at least 1: "2.0 GB",
+// "1.9 GiB", "999 B".
 func HumanSI(n int64, base1024 bool) string {
-	return humanInt(uint64(n), 0, 0, base1024)
-}
-
-// humanInt is human_readable's exact integer path for amt.tenths with
-// the given rounding state (0 exact, 1 below half, 2 half, 3 above).
-func humanInt(amt uint64, tenths, rounding int, base1024 bool) string {
-	base := uint64(1000)
+	sc := decimalUnits
 	if base1024 {
-		base = 1024
+		sc = binaryUnits
 	}
-	exponent := 0
-	frac := ""
-	if base <= amt {
-		for {
-			r10 := int((amt%base)*10) + tenths
-			r2 := (r10%int(base))*2 + (rounding >> 1)
-			amt /= base
-			tenths = r10 / int(base)
-			if r2 < int(base) {
-				rounding = b2i(r2+rounding != 0)
-			} else {
-				rounding = 2 + b2i(int(base) < r2+rounding)
-			}
-			exponent++
-			if !(base <= amt && exponent < len(powerLetter)-1) {
-				break
-			}
-		}
-		if amt < 10 {
-			if 2 < rounding+(tenths&1) {
-				tenths++
-				rounding = 0
-				if tenths == 10 {
-					amt++
-					tenths = 0
-				}
-			}
-			if amt < 10 {
-				frac = "." + strconv.Itoa(tenths)
-				tenths, rounding = 0, 0
-			}
-		}
-	}
-	if 5 < tenths+b2i(0 < rounding+int(amt&1)) {
-		amt++
-		if amt == base && exponent < len(powerLetter)-1 {
-			exponent++
-			frac = ".0"
-			amt = 1
-		}
-	}
-	return strconv.FormatUint(amt, 10) + frac + suffix(exponent, base1024)
+	return sc.exact(big.NewInt(n), big.NewInt(1))
 }
 
-func suffix(exponent int, base1024 bool) string {
-	s := " "
-	if exponent > 0 {
-		if !base1024 && exponent == 1 {
-			s += "k"
-		} else {
-			s += string(powerLetter[exponent])
-		}
-		if base1024 {
-			s += "i"
-		}
-	}
-	return s + "B"
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// humanRate is human_readable(bytes, opts, 1e9, ns): bytes per second in
-// SI units. gnulib computes it with integer arithmetic when one block
-// size divides the other and in long double otherwise; big.Float with a
-// 64-bit mantissa is the x87 long double, so the figure rounds the same.
-func humanRate(bytes, ns int64) string {
-	const from = 1_000_000_000
-	n := uint64(bytes)
-	to := uint64(ns)
-	if to <= from {
-		if from%to == 0 {
-			mult := from / to
-			if amt := n * mult; amt/mult == n {
-				return humanInt(amt, 0, 0, false)
-			}
-		}
-	} else if to%from == 0 {
-		divisor := to / from
-		r10 := (n % divisor) * 10
-		r2 := (r10 % divisor) * 2
-		rounding := 0
-		if r2 < divisor {
-			rounding = b2i(0 < r2)
-		} else {
-			rounding = 2 + b2i(divisor < r2)
-		}
-		return humanInt(n/divisor, int(r10/divisor), rounding, false)
-	}
-	// damt = n * (from / to) in long double.
-	ld := func() *big.Float { return new(big.Float).SetPrec(64).SetMode(big.ToNearestEven) }
-	ratio := ld().Quo(ld().SetUint64(from), ld().SetUint64(to))
-	damt := ld().Mul(ld().SetUint64(n), ratio)
-	e := ld().SetInt64(1)
-	exponent := 0
-	base := ld().SetInt64(1000)
-	for {
-		e.Mul(e, base)
-		exponent++
-		if !(ld().Mul(e, base).Cmp(damt) <= 0 && exponent < len(powerLetter)-1) {
+// exact writes the ratio num/den (num >= 0, den > 0) in sc's units. A
+// figure below 10 keeps one decimal, one from 10 up is whole, and a
+// plain count of the base unit is whole too; ties round to even. A
+// figure that rounds up to a whole step is written as 1.0 of the next
+// unit.
+func (sc scale) exact(num, den *big.Int) string {
+	step := big.NewInt(sc.step)
+	unit := new(big.Int).Set(den) // den times step^power
+	power := 0
+	for power < len(sc.units)-1 {
+		next := new(big.Int).Mul(unit, step)
+		if num.Cmp(next) < 0 {
 			break
 		}
+		unit, power = next, power+1
 	}
-	damt.Quo(damt, e)
-	s := damt.Text('f', 1)
-	if len(s) > 4 { // 1 + len(".d") + 1 < buflen: three digits or more
-		s = damt.Text('f', 0)
+	if power > 0 && new(big.Int).Mul(num, big.NewInt(10)).Cmp(new(big.Int).Mul(unit, big.NewInt(100))) < 0 {
+		// Below 10 of this unit: keep one decimal place.
+		t := divideToEven(new(big.Int).Mul(num, big.NewInt(10)), unit)
+		if t < 100 {
+			return fmt.Sprintf("%d.%d %s", t/10, t%10, sc.units[power])
+		}
+		return "10 " + sc.units[power]
 	}
-	return s + suffix(exponent, false)
+	w := divideToEven(num, unit)
+	if w >= sc.step && power < len(sc.units)-1 {
+		return "1.0 " + sc.units[power+1]
+	}
+	return strconv.FormatInt(w, 10) + " " + sc.units[power]
+}
+
+// divideToEven is a/b rounded to the nearest integer, ties to even. The
+// quotient fits an int64 wherever it is used: it stays below 1024
+// except in the top unit.
+func divideToEven(a, b *big.Int) int64 {
+	q, r := new(big.Int).QuoRem(a, b, new(big.Int))
+	switch r.Lsh(r, 1).Cmp(b) {
+	case 1:
+		q.Add(q, big.NewInt(1))
+	case 0:
+		if q.Bit(0) == 1 {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	return q.Int64()
+}
+
+// rate is "R unit/s" for bytes over d. GNU dd shows two kinds of
+// figure. When d is a whole number of seconds, or a second a whole
+// number k of d and bytes*k fits 64 unsigned bits, the rate is an exact
+// ratio written like a size ("512 B/s", "1.0 kB/s"). Otherwise it is an
+// extended-precision (64-bit mantissa) quotient written in kB or a
+// larger unit, with one decimal while it rounds below 100 and whole
+// from there ("0.3 kB/s", "10.5 kB/s", "150 kB/s", "1000 kB/s").
+func rate(bytes int64, d time.Duration) string {
+	ns := d.Nanoseconds()
+	if ns <= 0 {
+		return "Infinity B/s"
+	}
+	const second = int64(time.Second)
+	num := new(big.Int).Mul(big.NewInt(bytes), big.NewInt(second))
+	den := big.NewInt(ns)
+	switch {
+	case ns%second == 0:
+		return decimalUnits.exact(num, den) + "/s"
+	case second%ns == 0:
+		if whole := new(big.Int).Quo(num, den); whole.BitLen() <= 64 {
+			return decimalUnits.exact(whole, big.NewInt(1)) + "/s"
+		}
+	}
+	const prec = 64
+	v := new(big.Float).SetPrec(prec).SetInt(num)
+	v.Quo(v, new(big.Float).SetPrec(prec).SetInt(den))
+	thousand := new(big.Float).SetPrec(prec).SetInt64(1000)
+	divisor := new(big.Float).SetPrec(prec).SetInt64(1000)
+	power := 1
+	for power < len(decimalUnits.units)-1 {
+		next := new(big.Float).SetPrec(prec).Mul(divisor, thousand)
+		if v.Cmp(next) < 0 {
+			break
+		}
+		divisor, power = next, power+1
+	}
+	x := new(big.Float).SetPrec(prec).Quo(v, divisor)
+	s := x.Text('f', 1)
+	if len(s) > 4 { // "100.0" and up
+		s = x.Text('f', 0)
+	}
+	return s + " " + decimalUnits.units[power] + "/s"
 }
