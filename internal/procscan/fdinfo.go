@@ -143,6 +143,15 @@ func splitFields(line []byte, f [][]byte) (rest []byte) {
 // "key: value" line of b (an fdinfo file); lines without a colon are
 // skipped.
 func eachKeyValue(b []byte, fn func(key, val []byte)) {
+	eachLine(b, func(line []byte) {
+		if colon := indexByte(line, ':'); colon >= 0 {
+			fn(line[:colon], trimSpace(line[colon+1:]))
+		}
+	})
+}
+
+// eachLine calls fn with every line of b, without its newline.
+func eachLine(b []byte, fn func(line []byte)) {
 	for len(b) > 0 {
 		line := b
 		if i := indexByte(b, '\n'); i >= 0 {
@@ -150,9 +159,7 @@ func eachKeyValue(b []byte, fn func(key, val []byte)) {
 		} else {
 			b = nil
 		}
-		if colon := indexByte(line, ':'); colon >= 0 {
-			fn(line[:colon], trimSpace(line[colon+1:]))
-		}
+		fn(line)
 	}
 }
 

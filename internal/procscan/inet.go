@@ -106,17 +106,11 @@ func parseInetAddr(b []byte, v6 bool) (netip.AddrPort, bool) {
 // ParseInet parses a whole table.
 func ParseInet(b []byte, proto Proto, v6 bool) []InetSocket {
 	var out []InetSocket
-	for len(b) > 0 {
-		line := b
-		if i := indexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+	eachLine(b, func(line []byte) {
 		if s, ok := ParseInetLine(line, proto, v6); ok {
 			out = append(out, s)
 		}
-	}
+	})
 	return out
 }
 

@@ -24,16 +24,10 @@ func ParseNetlinkLine(line []byte) (s NetlinkSocket, ok bool) {
 // ParseNetlink parses a whole /proc/net/netlink.
 func ParseNetlink(b []byte) []NetlinkSocket {
 	var out []NetlinkSocket
-	for len(b) > 0 {
-		line := b
-		if i := indexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+	eachLine(b, func(line []byte) {
 		if s, ok := ParseNetlinkLine(line); ok {
 			out = append(out, s)
 		}
-	}
+	})
 	return out
 }

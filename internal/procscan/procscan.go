@@ -472,17 +472,11 @@ func (s *scan) readMaps(r *reader, d *procDir, p *Process, kt *bpfiter.Task, tab
 		p.Maps = maps
 	} else if dirfd, err := d.open(); note(err) {
 		if b, err := r.readFileAt(dirfd, "maps"); note(err) {
-			for len(b) > 0 {
-				line := b
-				if i := indexByte(b, '\n'); i >= 0 {
-					line, b = b[:i], b[i+1:]
-				} else {
-					b = nil
-				}
+			eachLine(b, func(line []byte) {
 				if m, ok := ParseMapsLine(line); ok && m.Inode != 0 {
 					p.Maps = append(p.Maps, m)
 				}
-			}
+			})
 		}
 	}
 	var exeDev uint64
