@@ -103,9 +103,9 @@ func TestColumnsAgainstLsof(t *testing.T) {
 			{"-nP", "+D", mnt},
 			{"+d", mnt},
 			{"+d", mnt + "/sub"},
-			{"-a", "-c", "sl", mnt},
-			{"-a", "-c", "sl", "-nPw"}, // the whole process: /dev/null, pipes, libraries
-			{"-a", "-c", "/^long/", "-c", holderName, "-c", "sl", "-nP"}, // rootswap never looks addresses up
+			{"-a", "-c", "rshold", mnt},
+			{"-a", "-c", "rshold", "-nPw"}, // the whole process: /dev/null, pipes, libraries
+			{"-a", "-c", "/^long/", "-c", holderName, "-c", "rshold", "-nP"}, // rootswap never looks addresses up
 			{"-a", "-c", holderName, "-nP"},                              // sockets, anonymous inodes, libraries
 			{"-a", "-c", holderName, "-d", "^txt,^mem", "-n", "-P"},
 			{"-u", "root", "-a", mnt},
@@ -121,7 +121,7 @@ func TestColumnsAgainstLsof(t *testing.T) {
 	})
 }
 
-// startHolders starts the processes that hold the fixture's files: sl
+// startHolders starts the processes that hold the fixture's files: rshold
 // (a deleted copy of sleep, cwd sub, every file kind on descriptors
 // 3-11), python3 (sockets, a pipe, a mapping) and the chroot'd jail.
 func startHolders(t *testing.T, mnt string) ([]*exec.Cmd, bool) {
@@ -152,12 +152,12 @@ func startHolders(t *testing.T, mnt string) ([]*exec.Cmd, bool) {
 		t.Error(err)
 		return procs, false
 	}
-	testutil.Run(t, "cp", sleepBin, filepath.Join(mnt, "sl"))
+	testutil.Run(t, "cp", sleepBin, filepath.Join(mnt, "rshold"))
 	if !jail(t, mnt, sleepBin) {
 		return procs, false
 	}
 
-	// sl's descriptors, opened here and closed again once it runs: the
+	// rshold's descriptors, opened here and closed again once it runs: the
 	// test process must hold nothing on the mount.
 	var files []*os.File
 	defer func() {
@@ -190,7 +190,7 @@ func startHolders(t *testing.T, mnt string) ([]*exec.Cmd, bool) {
 		return procs, false
 	}
 	files = append(files, pr, pw)
-	sl := exec.Command(filepath.Join(mnt, "sl"), "3600")
+	sl := exec.Command(filepath.Join(mnt, "rshold"), "3600")
 	sl.Dir = filepath.Join(mnt, "sub")
 	sl.ExtraFiles = files
 	if err := sl.Start(); err != nil {
@@ -222,13 +222,13 @@ func startHolders(t *testing.T, mnt string) ([]*exec.Cmd, bool) {
 	}
 	procs = append(procs, j)
 
-	slPath := filepath.Join(mnt, "sl")
+	slPath := filepath.Join(mnt, "rshold")
 	jailPath := filepath.Join(mnt, "jail/bin", jailName)
 	if !testutil.WaitExec(t, sl.Process.Pid, slPath, func(l string) bool { return l == slPath }) ||
 		!testutil.WaitExec(t, j.Process.Pid, jailPath, func(l string) bool { return l == jailPath }) {
 		return procs, false
 	}
-	for _, name := range []string{"sl", "del"} {
+	for _, name := range []string{"rshold", "del"} {
 		if err := os.Remove(filepath.Join(mnt, name)); err != nil {
 			t.Error(err)
 			return procs, false
