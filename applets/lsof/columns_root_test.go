@@ -106,7 +106,7 @@ func TestColumnsAgainstLsof(t *testing.T) {
 			{"-a", "-c", "rshold", mnt},
 			{"-a", "-c", "rshold", "-nPw"}, // the whole process: /dev/null, pipes, libraries
 			{"-a", "-c", "/^long/", "-c", holderName, "-c", "rshold", "-nP"}, // rootswap never looks addresses up
-			{"-a", "-c", holderName, "-nP"},                              // sockets, anonymous inodes, libraries
+			{"-a", "-c", holderName, "-nP"},                                  // sockets, anonymous inodes, libraries
 			{"-a", "-c", holderName, "-d", "^txt,^mem", "-n", "-P"},
 			{"-u", "root", "-a", mnt},
 			{"-l", "-a", "-u", "0", mnt},
