@@ -178,7 +178,16 @@ func FuzzParseMajMin(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if back := strconv.FormatUint(uint64(maj), 10) + ":" + strconv.FormatUint(uint64(min), 10); back != s && strings.TrimLeft(s, "+0") == s {
+		// Accepted text prints back the same, but for leading zeros on
+		// either side ("1:00" is 1:0).
+		noZeros := func(p string) string {
+			if p = strings.TrimLeft(p, "0"); p == "" {
+				return "0"
+			}
+			return p
+		}
+		a, b, _ := strings.Cut(s, ":")
+		if back := strconv.FormatUint(uint64(maj), 10) + ":" + strconv.FormatUint(uint64(min), 10); back != noZeros(a)+":"+noZeros(b) {
 			t.Errorf("parseMajMin(%q) = %d:%d, which prints as %q", s, maj, min, back)
 		}
 	})
