@@ -700,7 +700,10 @@ func (s *scan) netUnix(r *reader, d *procDir, ns string) {
 // (mount, inode) and scan: descriptors of many processes often share a
 // file (/dev/null, logs), and the stat is the costliest call per fd.
 func (s *scan) statFD(fdDir int, num string, f *FD) *Stat {
-	if !f.Info.HasIno {
+	// One mount of btrfs (and overlay, bcachefs, zfs: statFromKernel)
+	// reaches several inode spaces, each with its own st_dev: two files
+	// behind one mount may share an inode number.
+	if !f.Info.HasIno || f.HasMount && !statFromKernel(f.Mount.FSType) {
 		return statAt(fdDir, num, 0)
 	}
 	key := [2]uint64{uint64(f.Info.MntID), f.Info.Ino}
