@@ -42,8 +42,9 @@ their SIZE/OFF shows the offset (0tN). As root, in the initial PID
 namespace, what every process holds is read in one pass by BPF
 iterators (kernel BTF needed): the kernel reports each file's mount,
 inode and path itself, nothing is looked up, and files on filesystems
-that no PATH names are skipped in the kernel. Elsewhere, or with
---no-bpf, /proc is read.
+that no PATH names are skipped in the kernel. What the programs need
+of the kernel's BTF is kept for the boot in /run/rootswap-btf.cache.
+Elsewhere, or with --no-bpf, /proc is read.
 
   -a            AND the selections
   -c CMD        processes whose command begins with CMD; ^CMD excludes;

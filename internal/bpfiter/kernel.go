@@ -12,7 +12,7 @@ import (
 // Kernel runs the iterators of one scan against the running kernel's
 // BTF, parsed once. Its methods may run side by side.
 type Kernel struct {
-	spec *btf.Spec
+	spec *btfAnswers
 	// Refuse names programs ("files", "maps", "maps_nameless", "tasks")
 	// to treat as refused by the verifier without loading them: the tests
 	// take every fallback on kernels that would accept every program.
@@ -26,13 +26,19 @@ type Kernel struct {
 	notes []string
 }
 
-// Open parses the kernel's BTF. The error wraps ErrUnsupported when the
-// iterators cannot work here.
+// Open reads the kernel's BTF, or what the programs asked of it from the
+// cache of this boot (DefaultBTFCache). The error wraps ErrUnsupported
+// when the iterators cannot work here.
 func Open() (*Kernel, error) {
 	if !littleEndian() {
 		return nil, fmt.Errorf("%w: big-endian host", ErrUnsupported)
 	}
-	spec, err := btf.LoadKernel()
+	return OpenCached(DefaultBTFCache)
+}
+
+// OpenCached is Open with the BTF answers cached at path ("" for none).
+func OpenCached(path string) (*Kernel, error) {
+	spec, err := openBTF(path, btf.KernelPath, loadKernelBTF)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
@@ -79,6 +85,7 @@ func walk[T any](k *Kernel, name, attachFunc string, build func(kernelBTF) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s program: %v", ErrUnsupported, name, err)
 	}
+	k.spec.save()
 	if k.Refuse[name] {
 		return nil, &RefusedError{Program: name, Err: fmt.Errorf("refused on request")}
 	}

@@ -20,8 +20,8 @@ import (
 // ErrNotFound is wrapped by lookups of names and fields the BTF lacks.
 var ErrNotFound = errors.New("btf: not found")
 
-// kernelPath is where the running kernel exposes its own BTF.
-const kernelPath = "/sys/kernel/btf/vmlinux"
+// KernelPath is where the running kernel exposes its own BTF.
+const KernelPath = "/sys/kernel/btf/vmlinux"
 
 const (
 	hdrLen  = 24 // fixed part of struct btf_header
@@ -237,7 +237,7 @@ func (s *Spec) u32(b []byte, off int) uint32 {
 
 // LoadKernel reads and parses the running kernel's BTF,
 // /sys/kernel/btf/vmlinux.
-func LoadKernel() (*Spec, error) { return Load(kernelPath) }
+func LoadKernel() (*Spec, error) { return Load(KernelPath) }
 
 // Load reads and parses the BTF blob at path. A sysfs file is mapped
 // rather than read when the kernel allows it.

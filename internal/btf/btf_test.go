@@ -273,7 +273,7 @@ func TestParseErrors(t *testing.T) {
 
 // TestKernel runs against the running kernel's BTF.
 func TestKernel(t *testing.T) {
-	if _, err := os.Stat(kernelPath); err != nil {
+	if _, err := os.Stat(KernelPath); err != nil {
 		t.Skip(err)
 	}
 	s, err := LoadKernel()
@@ -303,7 +303,7 @@ func TestKernel(t *testing.T) {
 
 	// Reading (what kernels before 6.16, which cannot map the file, get),
 	// loading a regular file and Parse give the same answers.
-	f, err := os.Open(kernelPath)
+	f, err := os.Open(KernelPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ var kernelFields = [][]string{
 // BenchmarkKernel is what one rootswap lsof pays: load the running
 // kernel's BTF, find the iterator's FUNC, resolve the fields.
 func BenchmarkKernel(b *testing.B) {
-	if _, err := os.Stat(kernelPath); err != nil {
+	if _, err := os.Stat(KernelPath); err != nil {
 		b.Skip(err)
 	}
 	for b.Loop() {
