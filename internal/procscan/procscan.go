@@ -380,9 +380,10 @@ func (s *scan) readProcess(r *reader, pid int, withMaps bool) *Process {
 	if kt != nil {
 		p.Comm, p.UID = kt.Comm, kt.EUID
 		p.MountNS, p.NetNS = nsName("mnt", kt.MountNS), nsName("net", kt.NetNS)
-		if kt.ExeIno == 0 {
+		if kt.ExeIno == 0 && (s.k.wanted(kt.CwdDev) || s.k.wanted(kt.RootDev)) {
 			// No executable: a kernel thread, whose name /proc spells
-			// longer than task->comm ("kworker/0:0-events").
+			// longer than task->comm ("kworker/0:0-events"); read only
+			// when the scan is after its cwd or root, all it can hold.
 			if dirfd, err := d.open(); err == nil {
 				if b, err := r.readOnceAt(dirfd, "comm"); err == nil {
 					p.Comm = strings.TrimSuffix(string(b), "\n")
