@@ -146,6 +146,13 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 		}
 		p.OldFrom = "the swap journal " + display(p.root, jpath)
 		p.Old.Dev = m.Dev()
+		if m.Major == 0 && filepath.IsAbs(m.Source) {
+			// btrfs: mountinfo showed an anonymous device; the source
+			// names the disk.
+			if p.Old.Dev, err = dev.Rdev(m.Source); err != nil {
+				return nil, fmt.Errorf("the old root (%s, from %s): %w", m, jpath, err)
+			}
+		}
 		if p.Old.Path, err = DevicePath(env.SysRoot, p.Old.Dev); err != nil {
 			return nil, fmt.Errorf("the old root (%s, from %s): %w", m, jpath, err)
 		}
@@ -248,10 +255,42 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 	if len(f.Root()) == 0 {
 		p.FstabDiff = append(p.FstabDiff, "no entry for / (the kernel command line names the root): unchanged")
 	}
+	p.planSameFS(f, data)
 	if p.Fstab != nil {
 		p.Backup = p.backupName()
 	}
 	return nil
+}
+
+// planSameFS points the other entries that name the old root's
+// filesystem (a btrfs root's /home on subvol=@home: UUID= of the same
+// fsid, or its device) at the new one. The copy of an xfs or btrfs root
+// got a UUID of its own, and the old root is relabelled last: left
+// alone, such an entry would find nothing at the next boot. LABEL=
+// entries stay: the copy carries the label, the old root loses it.
+func (p *Plan) planSameFS(f *Fstab, data []byte) {
+	newID := p.New.FS.UUID
+	if newID == "" {
+		return
+	}
+	for _, e := range f.Entries {
+		if e.File == "/" {
+			continue
+		}
+		tag, value := splitTag(e.Spec)
+		switch {
+		case tag == "UUID" && p.Old.FS.UUID != "" && strings.EqualFold(value, p.Old.FS.UUID) && !strings.EqualFold(value, newID):
+		case tag == "" && strings.HasPrefix(e.Spec, "/dev/") && p.names(p.Old, e.Spec):
+		default:
+			continue
+		}
+		if p.Fstab == nil {
+			p.Fstab = ParseFstab(data)
+		}
+		spec := "UUID=" + newID
+		p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldSpec, spec)
+		p.FstabDiff = append(p.FstabDiff, fmt.Sprintf("%s %s -> %s (the root's own filesystem: the new root now)", escapeFstab(e.File), escapeFstab(e.Spec), spec))
+	}
 }
 
 func indexOfLine(f *Fstab, line int) int {

@@ -148,3 +148,26 @@ func (r Runner) BtrfsLabel(ctx context.Context, target, label string) error {
 func (r Runner) Btrfstune(ctx context.Context, dev, uuid string) error {
 	return r.run(ctx, failed, "btrfstune", "-f", "-U", uuid, dev)
 }
+
+// NewUUIDArgs is the command line that gives the unmounted filesystem
+// of type fstype on dev a new random UUID without touching its data:
+//   - xfs: xfs_admin -U generate. On a v5 (crc) filesystem only the
+//     superblocks change (the metadata keep the old UUID as meta_uuid,
+//     Linux 4.3 and later). xfs_db refuses a dirty log rather than lose
+//     it; a filesystem remounted read-only or unmounted has a clean one.
+//     It then still exits 0 (xfsprogs 6.1): read the UUID back.
+//   - btrfs: btrfstune -m, the fsid changed in the superblocks only (the
+//     metadata_uuid feature, Linux 5.0 and later); -u would rewrite every
+//     metadata block.
+//   - ext2/3/4: tune2fs -U random.
+func NewUUIDArgs(fstype, dev string) ([]string, error) {
+	switch fstype {
+	case "xfs":
+		return []string{"xfs_admin", "-U", "generate", dev}, nil
+	case "btrfs":
+		return []string{"btrfstune", "-m", dev}, nil
+	case "ext2", "ext3", "ext4":
+		return []string{"tune2fs", "-U", "random", dev}, nil
+	}
+	return nil, fmt.Errorf("no tool gives %s a new UUID", describeType(fstype))
+}

@@ -19,6 +19,9 @@ type MoveOptions struct {
 	// where it is (with the reason in Move.Skipped) instead of creating
 	// the mount point.
 	NoMkdir bool
+	// Leave, when set, names mounts to leave where they are, with the
+	// reason for Move.Skipped ("" moves it): the caller re-makes them.
+	Leave func(mountinfo.Mount) string
 }
 
 // Move is one top-level mount below OLDROOT and what became of it.
@@ -72,6 +75,9 @@ func MoveSubmounts(m Mounter, t mountinfo.Table, oldroot string, opts MoveOption
 	moves := plan(t.Below(oldroot), rootMnt, oldroot)
 	for i := range moves {
 		mv := &moves[i]
+		if mv.Skipped == "" && opts.Leave != nil {
+			mv.Skipped = opts.Leave(mv.Mount)
+		}
 		if mv.Skipped != "" {
 			continue
 		}

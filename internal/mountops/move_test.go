@@ -275,3 +275,31 @@ func TestMakePrivateAndShared(t *testing.T) {
 		`mount("", "/run", "", MS_REC|MS_SHARED, "")`,
 	})
 }
+
+// Leave keeps the mounts it names where they are, with its reason, and
+// moves the rest.
+func TestMoveSubmountsLeave(t *testing.T) {
+	tab := readTable(t, "systemd-after-pivot.mountinfo")
+	f := &Fake{}
+	moves, err := MoveSubmounts(f, tab, "/mnt/oldroot", MoveOptions{Leave: func(m mountinfo.Mount) string {
+		if m.Point == "/mnt/oldroot/var/log" {
+			return "mounted again by the caller"
+		}
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.Strings() {
+		if strings.Contains(c, "/var/log") {
+			t.Errorf("left mount moved: %s", c)
+		}
+	}
+	last := moves[len(moves)-1]
+	if last.To != "/var/log" || last.Skipped != "mounted again by the caller" || last.Done {
+		t.Errorf("last move = %+v, want /var/log left with the reason", last)
+	}
+	if len(f.Strings()) != len(moves)-1 {
+		t.Errorf("%d mount calls for %d moves, one left: %q", len(f.Strings()), len(moves), f.Strings())
+	}
+}

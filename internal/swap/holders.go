@@ -49,8 +49,9 @@ func more(n int) string {
 	return ""
 }
 
-// HoldersOf lists every process that holds the filesystem with st_dev dev:
-// by fds (matched through fdinfo's mnt_id, never by stat through a link),
+// HoldersOf lists every process that holds the filesystem whose mounts
+// show dev in mountinfo (the superblock's device): by fds (matched
+// through fdinfo's mnt_id, never by stat through a link),
 // mappings (by the maps line's device), exe, cwd, root, and by mount
 // namespaces of their own that contain a mount of it. Sorted by PID.
 func HoldersOf(snap *procscan.Snapshot, dev uint64) []Holder {
@@ -71,7 +72,7 @@ func HoldersOf(snap *procscan.Snapshot, dev uint64) []Holder {
 		}
 		for i := range p.FDs {
 			fd := &p.FDs[i]
-			d, ok := fd.Dev()
+			d, ok := fdDev(fd)
 			if !ok || d != dev || fd.Kind != procscan.KindFile {
 				continue
 			}
@@ -109,4 +110,16 @@ func HoldersOf(snap *procscan.Snapshot, dev uint64) []Holder {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out
+}
+
+// fdDev is the superblock device of the mount an fd was opened through
+// (fdinfo's mnt_id): the number mountinfo shows. Its stat's st_dev is
+// not: a btrfs subvolume reports an anonymous device of its own (0:43
+// for files of subvol=@ where mountinfo shows 0:41). The stat is the
+// fallback for an fd whose mount no namespace lists any more.
+func fdDev(fd *procscan.FD) (uint64, bool) {
+	if fd.HasMount {
+		return fd.Mount.Dev(), true
+	}
+	return fd.Dev()
 }

@@ -55,6 +55,7 @@ type Report struct {
 	UnixSockets []string          `json:"unix_sockets"`
 	OtherNS     []Proc            `json:"other_namespaces"`
 	Submounts   []string          `json:"submounts"`
+	SameFS      []SameFS          `json:"same_fs"` // submounts of /'s own filesystem, mounted again from the copy
 	Init        string            `json:"init"`
 	InitKind    string            `json:"init_kind"`
 	MemAvail    int64             `json:"mem_available"`
@@ -97,7 +98,8 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 	r.Root.Mount, r.Root.FSType = root, root.FSType
 	rootDev := root.Dev()
-	if d, err := blockdev.Lookup(rt.SysRoot, rootDev); err == nil {
+	blockDev, _ := rootBlockDev(root) // btrfs: mountinfo shows 0:N
+	if d, err := blockdev.Lookup(rt.SysRoot, blockDev); err == nil {
 		r.Root.Device = "/dev/" + d.Name
 		r.Root.Size = fsSize(r.Root.Device, d.Size)
 	} else {
@@ -106,7 +108,8 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 
 	// The target.
-	r.checkTarget(rt, opts.Target, mounts, rootDev, force)
+	r.checkTarget(rt, opts.Target, mounts, blockDev, force)
+	r.checkRootFS(rt.SysRoot, mounts, root)
 
 	// Processes.
 	snap, err := rt.Scan(rootDev)
@@ -245,7 +248,7 @@ func toolsFor(fstype string) []tool {
 	case "xfs":
 		return []tool{{"xfs_repair", "xfsprogs"}, {"xfs_growfs", "xfsprogs"}, {"xfs_admin", "xfsprogs"}}
 	case "btrfs":
-		return []tool{{"btrfs", "btrfs-progs"}}
+		return []tool{{"btrfs", "btrfs-progs"}, {"btrfstune", "btrfs-progs"}}
 	}
 	return nil
 }

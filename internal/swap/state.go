@@ -35,10 +35,12 @@ type State struct {
 	MadeNewRoot bool            `json:"made_new_root,omitempty"` // prepare created NewRoot
 	ReadOnly    bool            `json:"read_only,omitempty"`     // / was remounted read-only by us
 	Copied      int64           `json:"copied,omitempty"`
-	Mounted     bool            `json:"mounted,omitempty"` // new root mounted at NewRoot
+	NewUUID     string          `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs)
+	Mounted     bool            `json:"mounted,omitempty"`  // new root mounted at NewRoot
 	Pivoted     bool            `json:"pivoted,omitempty"`
-	Moved       []string        `json:"moved,omitempty"`  // mount points moved back under /
-	Shared      []string        `json:"shared,omitempty"` // mount points that had shared propagation
+	Moved       []string        `json:"moved,omitempty"`     // mount points moved back under /
+	Remounted   []string        `json:"remounted,omitempty"` // same-filesystem submounts mounted again from the new device
+	Shared      []string        `json:"shared,omitempty"`    // mount points that had shared propagation
 	Restarted   []string        `json:"restarted,omitempty"`
 	Holders     []string        `json:"holders,omitempty"` // what still held the old root at the end
 

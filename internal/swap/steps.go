@@ -25,6 +25,7 @@ func Steps(rt *Runtime) []Step {
 		&copyRoot{rt},
 		&checkNew{rt},
 		&resizeNew{rt},
+		&newUUID{rt},
 		&mountNew{rt},
 		&pivot{rt},
 		&moveMounts{rt},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -170,3 +171,74 @@ func (st *resizeNew) Do(ctx context.Context, s *State) error {
 	return nil
 }
 func (*resizeNew) Undo(context.Context, *State) error { return nil }
+
+// ---- new-uuid -------------------------------------------------------------
+
+// newUUID gives the copy of an xfs or btrfs root a UUID of its own
+// before it is mounted beside the original, which stays mounted (read-
+// only) until the release. xfs refuses to mount a second filesystem with
+// a UUID already mounted; btrfs before Linux 6.7 a second device with a
+// mounted fsid. Mounting the xfs copy with nouuid would work too, but
+// would leave two filesystems with one UUID on the machine: fstab's
+// UUID= and the boot loader's root=UUID= could then find either on the
+// next boot, and udev's /dev/disk/by-uuid link names one at random. With
+// a new UUID they keep naming the old root, a known way back, until
+// finish points them at the new one. xfs_admin needs a clean log, which
+// remount-ro leaves; it never zeroes a dirty one (xfs_repair -L would
+// lose its last changes), and the swap then rolls back. ext filesystems
+// mount duplicates: their copy keeps the UUID and finish relabels the
+// old root.
+type newUUID struct{ rt *Runtime }
+
+func (*newUUID) Name() string { return "new-uuid" }
+func (*newUUID) Fatal() bool  { return true }
+
+func needsNewUUID(fstype string) bool { return fstype == "xfs" || fstype == "btrfs" }
+
+func (st *newUUID) Describe(s *State) string {
+	fstype := st.rt.Report.Root.FSType
+	if !needsNewUUID(fstype) {
+		return "the copy keeps the UUID and label of / (" + fstype + " mounts a duplicate); finish relabels the old root"
+	}
+	args, err := fstools.NewUUIDArgs(fstype, s.Opts.Target)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s: a UUID of its own for the copy (%s refuses to mount a duplicate of the mounted /); fstab and the boot loader name the old root until finish",
+		strings.Join(args, " "), fstype)
+}
+
+func (st *newUUID) Do(ctx context.Context, s *State) error {
+	rt := st.rt
+	fstype := rt.Report.Root.FSType
+	if !needsNewUUID(fstype) {
+		return nil
+	}
+	args, err := fstools.NewUUIDArgs(fstype, s.Opts.Target)
+	if err != nil {
+		return err
+	}
+	before, err := fstools.DetectPath(s.Opts.Target)
+	if err != nil {
+		return err
+	}
+	out, err := rt.Command(ctx, args[0], args[1:]...)
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	// xfs_admin exits 0 when xfs_db refused (a dirty log): the
+	// superblock says whether it worked.
+	after, err := fstools.DetectPath(s.Opts.Target)
+	if err != nil {
+		return err
+	}
+	if after.UUID == "" || strings.EqualFold(after.UUID, before.UUID) {
+		return fmt.Errorf("%s left the UUID of %s at %s:\n%s", strings.Join(args, " "), s.Opts.Target, before.UUID, out)
+	}
+	s.NewUUID = after.UUID
+	rt.logf("    the copy's UUID is now %s (the old root keeps %s)", after.UUID, before.UUID)
+	return nil
+}
+
+// The copy is left as it is for inspection: nothing to undo.
+func (*newUUID) Undo(context.Context, *State) error { return nil }

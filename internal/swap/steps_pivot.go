@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"github.com/rootswap/rootswap/internal/mountops"
@@ -19,7 +20,9 @@ type mountNew struct{ rt *Runtime }
 func (*mountNew) Name() string { return "mount-new" }
 func (*mountNew) Fatal() bool  { return true }
 func (st *mountNew) Describe(s *State) string {
-	return fmt.Sprintf("mount %s at %s (%s, read-write)", s.Opts.Target, s.Opts.NewRoot, st.rt.Report.Root.FSType)
+	root := st.rt.Report.Root.Mount
+	return fmt.Sprintf("mount %s at %s (%s, read-write)%s", CanonicalDevice(st.rt.SysRoot, s.Opts.Target), s.Opts.NewRoot,
+		st.rt.Report.Root.FSType, describeSubvol(root))
 }
 func (st *mountNew) Do(ctx context.Context, s *State) error {
 	// / is read-only now; /mnt/newroot must already exist on it (plan
@@ -29,9 +32,22 @@ func (st *mountNew) Do(ctx context.Context, s *State) error {
 			return fmt.Errorf("%s is missing and / is read-only: %w", s.Opts.NewRoot, err)
 		}
 	}
-	root := st.rt.Report.Root.Mount
+	rt := st.rt
+	root := rt.Report.Root.Mount
 	flags := mountFlags(root.Options) &^ unix.MS_RDONLY
-	if err := st.rt.Mounter.Mount(s.Opts.Target, s.Opts.NewRoot, root.FSType, flags, ""); err != nil {
+	// The name mount(8) would show (/dev/mapper/VG-LV, not the
+	// /dev/VG/LV link the admin typed): the kernel keeps the string it
+	// is given as the mount's source.
+	source := CanonicalDevice(rt.SysRoot, s.Opts.Target)
+	data := newRootData(root)
+	err := rt.Mounter.Mount(source, s.Opts.NewRoot, root.FSType, flags, data)
+	if err != nil && errors.Is(err, unix.EINVAL) && data != subvolData(root) {
+		// An option the kernel showed for / but does not take back:
+		// the subvolume alone; the rest comes back with the next boot.
+		rt.logf("    %v: mounting with %q only", err, subvolData(root))
+		err = rt.Mounter.Mount(source, s.Opts.NewRoot, root.FSType, flags, subvolData(root))
+	}
+	if err != nil {
 		return err
 	}
 	s.Mounted = true
@@ -107,11 +123,17 @@ func (st *pivot) Undo(ctx context.Context, s *State) error {
 	rt.ProcRoot = "/proc"
 	restoreShared(rt, s)
 	// Everything restarted onto the new root comes back to the old one.
-	var newDev unix.Stat_t
-	if err := unix.Stat(s.Opts.NewRoot, &newDev); err != nil {
-		return fmt.Errorf("stat %s after the pivot back: %w", s.Opts.NewRoot, err)
+	// The device is the mount's, as the holders are matched: a btrfs
+	// subvolume's st_dev is not.
+	now, err := mountinfo.Read(rt.ProcRoot, "self")
+	if err != nil {
+		return err
 	}
-	return rehome(ctx, rt, s, newDev.Dev)
+	m, ok := now.Containing(s.Opts.NewRoot)
+	if !ok || m.Point != s.Opts.NewRoot {
+		return fmt.Errorf("after the pivot back, %s is no mount point", s.Opts.NewRoot)
+	}
+	return rehome(ctx, rt, s, m.Dev())
 }
 
 func restoreShared(rt *Runtime, s *State) {
@@ -139,25 +161,54 @@ type moveMounts struct{ rt *Runtime }
 func (*moveMounts) Name() string { return StepMoveMounts }
 func (*moveMounts) Fatal() bool  { return true }
 func (st *moveMounts) Describe(s *State) string {
-	return fmt.Sprintf("mount --move every submount of /%s back under / (%d: %v), then restore shared propagation", s.Opts.PutOld, len(st.rt.Report.Submounts), st.rt.Report.Submounts)
+	r := st.rt.Report
+	d := fmt.Sprintf("mount --move every submount of /%s back under / (%d: %v)", s.Opts.PutOld, len(r.Submounts), r.Submounts)
+	if len(r.SameFS) > 0 {
+		var p []string
+		for _, m := range r.SameFS {
+			p = append(p, m.Point+m.Subvol)
+		}
+		d += fmt.Sprintf("; except %s, the same %s filesystem as / (moved, it would keep the old device busy): mounted again from %s, the old ones unmounted with the old root",
+			strings.Join(p, ", "), r.Root.FSType, CanonicalDevice(st.rt.SysRoot, s.Opts.Target))
+	}
+	return d + ", then restore shared propagation"
 }
+
 func (st *moveMounts) Do(ctx context.Context, s *State) error {
 	rt := st.rt
 	t, err := mountinfo.Read(rt.ProcRoot, "self")
 	if err != nil {
 		return err
 	}
-	moves, err := mountops.MoveSubmounts(rt.Mounter, t, oldRootPath(s), mountops.MoveOptions{})
+	oldMnt, _ := t.Containing(oldRootPath(s))
+	sameFS := func(m mountinfo.Mount) bool { return isOtherSubvol(m, oldMnt) }
+	leave := func(m mountinfo.Mount) string {
+		if sameFS(m) {
+			return "the old root's own filesystem: mounted again from the new device"
+		}
+		return ""
+	}
+	moves, err := mountops.MoveSubmounts(rt.Mounter, t, oldRootPath(s), mountops.MoveOptions{Leave: leave})
+	var again []mountinfo.Mount
 	for _, m := range moves {
-		if m.Done {
+		switch {
+		case m.Done:
 			s.Moved = append(s.Moved, m.To)
 			rt.logf("    moved %s -> %s (%s)", m.From, m.To, m.Mount.FSType)
-		} else if m.Skipped != "" {
+		case sameFS(m.Mount):
+			again = append(again, m.Mount)
+		case m.Skipped != "":
 			rt.logf("    left %s: %s", m.From, m.Skipped)
 		}
 	}
 	if err != nil {
 		return err
+	}
+	source := CanonicalDevice(rt.SysRoot, s.Opts.Target)
+	for _, m := range again {
+		if err := remountSameFS(rt, s, t, m, source); err != nil {
+			return err
+		}
 	}
 	rt.ProcRoot = "/proc"
 	restoreShared(rt, s)
@@ -178,6 +229,52 @@ func (st *moveMounts) Undo(ctx context.Context, s *State) error {
 		}
 		s.Moved = s.Moved[:i]
 	}
+	// The copy's mounts of the same filesystem go; the old ones they
+	// replaced are still below the old root and come back with it.
+	for i := len(s.Remounted) - 1; i >= 0; i-- {
+		if err := rt.Mounter.Unmount(s.Remounted[i], unix.MNT_DETACH); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.Remounted = s.Remounted[:i]
+	}
 	rt.ProcRoot = filepath.Join(oldRootPath(s), "proc")
 	return errors.Join(errs...)
+}
+
+// remountSameFS mounts m, a subvolume of the old root's filesystem below
+// the old root, again from the new device at its place under /; moves
+// the mounts on it there (or mounts them again the same way when they
+// are the same filesystem too). The old one stays below the old root,
+// for a rollback, until release-oldroot unmounts it with the old root.
+func remountSameFS(rt *Runtime, s *State, t mountinfo.Table, m mountinfo.Mount, source string) error {
+	old := oldRootPath(s)
+	to := strings.TrimPrefix(m.Point, old)
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return fmt.Errorf("mount point %s on the new root: %w", to, err)
+	}
+	if err := rt.Mounter.Mount(source, to, m.FSType, mountFlags(m.Options), subvolData(m)); err != nil {
+		return err
+	}
+	s.Remounted = append(s.Remounted, to)
+	rt.logf("    mounted %s%s again, from %s", to, describeSubvol(m), source)
+	oldMnt, _ := t.Containing(old)
+	for _, c := range t {
+		if c.Parent != m.ID {
+			continue
+		}
+		if isOtherSubvol(c, oldMnt) {
+			if err := remountSameFS(rt, s, t, c, source); err != nil {
+				return err
+			}
+			continue
+		}
+		cto := strings.TrimPrefix(c.Point, old)
+		if err := rt.Mounter.Mount(c.Point, cto, "", unix.MS_MOVE, ""); err != nil {
+			return err
+		}
+		s.Moved = append(s.Moved, cto)
+		rt.logf("    moved %s -> %s (%s)", c.Point, cto, c.FSType)
+	}
+	return nil
 }

@@ -436,6 +436,7 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 				flags = unix.MNT_DETACH
 				rt.logf("    PID 1 holds the old root and cannot re-exec: detaching it lazily")
 			}
+			unmountBelow(rt, old) // the old root's own subvolumes (btrfs /home)
 			if err := rt.Mounter.Unmount(old, flags); err == nil {
 				s.PastNoReturn = true
 				s.Holders = nil
