@@ -64,6 +64,7 @@ type Report struct {
 	Kill        []Proc            `json:"kill"` // writers with no service (killed only with --kill)
 	Blockers    []Blocker         `json:"blockers"`
 	Warnings    []string          `json:"warnings"`
+	Lifeline    string            `json:"lifeline"` // what run's lifeline SSH server will be
 
 	snap   *procscan.Snapshot
 	system initsys.System
