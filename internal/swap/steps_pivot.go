@@ -19,7 +19,7 @@ type mountNew struct{ rt *Runtime }
 func (*mountNew) Name() string { return "mount-new" }
 func (*mountNew) Fatal() bool  { return true }
 func (st *mountNew) Describe(s *State) string {
-	return fmt.Sprintf("mount %s at %s (%s, read-write)", s.Opts.Target, s.Opts.NewRoot, st.rt.Report.Root.FSType)
+	return fmt.Sprintf("mount %s at %s (%s, read-write)", newRootSource(st.rt, s), s.Opts.NewRoot, st.rt.Report.Root.FSType)
 }
 func (st *mountNew) Do(ctx context.Context, s *State) error {
 	// / is read-only now; /mnt/newroot must already exist on it (plan
@@ -31,7 +31,7 @@ func (st *mountNew) Do(ctx context.Context, s *State) error {
 	}
 	root := st.rt.Report.Root.Mount
 	flags := mountFlags(root.Options) &^ unix.MS_RDONLY
-	if err := st.rt.Mounter.Mount(s.Opts.Target, s.Opts.NewRoot, root.FSType, flags, ""); err != nil {
+	if err := st.rt.Mounter.Mount(newRootSource(st.rt, s), s.Opts.NewRoot, root.FSType, flags, ""); err != nil {
 		return err
 	}
 	s.Mounted = true
