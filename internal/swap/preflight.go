@@ -203,14 +203,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			r.Submounts = append(r.Submounts, m.Point)
 		}
 	}
-	for _, u := range snap.Unix {
-		if u.Bound() {
-			if m, ok := mounts.Containing(u.Path); ok && m.ID == root.ID {
-				r.UnixSockets = append(r.UnixSockets, u.Path)
-			}
-		}
-	}
-	sortStrings(r.UnixSockets)
+	r.UnixSockets = socketsBoundOn(snap, root)
 
 	// Memory for the engine's tmpfs.
 	exe, _ := os.Stat(SelfExecutable(rt.ProcRoot))
