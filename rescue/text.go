@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rootswap/rootswap/internal/cli"
 )
 
 // The few filters a pipeline needs when there is no /bin: ps | grep,
@@ -246,13 +248,9 @@ func sleep(c *call) error {
 	if len(operands) != 1 {
 		return usagef("one duration")
 	}
-	d, err := time.ParseDuration(operands[0])
+	d, err := cli.ParseDuration(operands[0])
 	if err != nil {
-		secs, err2 := strconv.ParseFloat(operands[0], 64)
-		if err2 != nil || secs < 0 {
-			return usagef("bad duration %q", operands[0])
-		}
-		d = time.Duration(secs * float64(time.Second))
+		return usagef("bad duration %q", operands[0])
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -83,7 +83,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 
 	fmt.Fprintf(env.Stdout, "$ rootswap run --to %s --yes --no-lifeline --confirm-timeout 60s     (inside the server)\n", srv.TargetDev)
 	out := prefixWriter{w: env.Stdout, prefix: "  | "}
-	if err := srv.Exec(ctx, nil, &out, &out, "/usr/sbin/rootswap", "run", "--to", srv.TargetDev, "--yes", "--no-lifeline", "--confirm-timeout", "60s", "--release-wait", "20s"); err != nil {
+	if err := srv.Exec(ctx, nil, &out, &out, "/usr/sbin/rootswap", "run", "--to", srv.TargetDev, "--yes", "--no-lifeline", "--confirm-timeout", "60s", "--release-timeout", "20s"); err != nil {
 		fmt.Fprintf(env.Stdout, "run: %v\n", err)
 	}
 	// As the admin would: a new login, then confirm. Until then the engine

@@ -3,7 +3,6 @@ package lsof
 import (
 	"fmt"
 	"os/user"
-	"path"
 	"runtime"
 	"strconv"
 	"sync"
@@ -393,10 +392,11 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 			return r, false
 		}
 		// Bound sockets are matched by their path, resolved like the
-		// binder did: relative to the process's cwd, in its namespace.
-		sp := u.Path
-		if !path.IsAbs(sp) {
-			sp = path.Join(p.Cwd.Name, sp)
+		// binder did: from its root and cwd. One bound from another root
+		// (a container's, in the same network namespace) is not ours.
+		sp, known := snap.BoundPath(p, u)
+		if !known {
+			return r, false
 		}
 		m, ok := t.Containing(sp)
 		for _, s := range sel {

@@ -15,34 +15,26 @@ import (
 const Summary = "read-only preflight: can / be swapped onto DEV, and what run would do"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap plan --to DEV [--json] [--force] [--kill] [--no-bpf] [--stop SVC]... [--keep SVC]...
+const Usage = `usage: rootswap plan --to DEV [--json] [any flag of run]
 
 Inspects the running system and changes nothing: deleted-but-open files,
 writers on /, loop images, network and FUSE mounts, unix sockets, mount
 namespaces holding /, submounts, the init system, the target device,
-memory and tools; then the numbered steps run would take.
+memory, tools and the lifeline's keys; then the numbered steps run would
+take with the same flags, timeouts included. It takes every flag of run
+and is its contract: exit 0 means run, with those flags, will not refuse.
 Exit status: 0 run can proceed, 3 blocked (each blocker with its fix),
 2 usage, 1 error.
-  --to DEV     the new root's block device
-  --json       the report as JSON
-  --force      accept a target that carries a filesystem or other signature
-  --kill       writers that belong to no service will be killed, not block
-  --no-bpf     scan processes through /proc only (no BPF iterators)
-  --stop SVC   stop this service for the copy too
-  --keep SVC   never stop or restart this service
-`
+  --json                the report as JSON
+  --yes                 accepted (and ignored) so that run's command line works as is
+` + swap.FlagsUsage
 
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
 	fs := cli.FlagSet(env, "plan")
-	to := fs.String("to", "", "")
+	flags := swap.AddFlags(fs)
 	asJSON := fs.Bool("json", false, "")
-	force := fs.Bool("force", false, "")
-	kill := fs.Bool("kill", false, "")
-	noBPF := fs.Bool("no-bpf", false, "")
-	var stop, keep cli.StringList
-	fs.Var(&stop, "stop", "")
-	fs.Var(&keep, "keep", "")
+	fs.Bool("yes", false, "")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -50,16 +42,15 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if len(rest) > 0 {
 		return cli.UsageError("unexpected argument %q", rest[0])
 	}
-	if *to == "" {
-		return cli.UsageError("--to DEV is required")
+	opts, err := flags.Options()
+	if err != nil {
+		return err
 	}
-	opts := swap.DefaultOptions(*to)
-	opts.Stop, opts.Keep, opts.Kill, opts.NoBPF = stop, keep, *kill, *noBPF
 	rt, err := swap.NewRuntime(ctx, env.ProcRoot, env.SysRoot, io.Discard)
 	if err != nil {
 		return err
 	}
-	report, steps, state, err := swap.Plan(ctx, rt, opts, *force)
+	report, steps, state, err := swap.Plan(ctx, rt, opts)
 	if err != nil {
 		return err
 	}

@@ -13,40 +13,10 @@ import (
 	"github.com/rootswap/rootswap/rescue"
 )
 
-// lifelineConfig is what the foreground decided about the lifeline.
-type lifelineConfig struct {
-	Off    bool     `json:"off"`
-	Port   int      `json:"port"`
-	Listen []string `json:"listen"`
-	// KeysFile is read by the foreground before anything is touched; the
-	// engine reads it again at once, before the first step.
-	KeysFile string `json:"keys_file"`
-}
-
-// rootKeys are the files whose keys the lifeline accepts.
-const rootKeys = "/root/.ssh/authorized_keys"
-
-// checkLifeline is the foreground's preflight of the lifeline: without a
-// usable key nobody could log in through it, so run refuses unless the
-// admin turns it off.
-func checkLifeline(lc lifelineConfig) error {
-	if lc.Off {
-		return nil
-	}
-	keys, err := lifeline.LoadAuthorizedKeys(lc.KeysFile)
-	if len(keys) == 0 {
-		if err == nil {
-			err = fmt.Errorf("%s holds no usable key", lc.KeysFile)
-		}
-		return fmt.Errorf("lifeline SSH: %v; add your key there or run with --no-lifeline", err)
-	}
-	return nil
-}
-
 // startLifeline starts the engine's own SSH server: keys read once, host
 // key in memory, the rescue shell in-process for every session. Its
 // fingerprint goes to the log and the journal before the first step.
-func startLifeline(ctx context.Context, env *cli.Env, lc lifelineConfig, j *journal.Journal, jpath string) (*lifeline.Server, error) {
+func startLifeline(ctx context.Context, env *cli.Env, lc swap.Lifeline, j *journal.Journal, jpath string) (*lifeline.Server, error) {
 	keys, err := lifeline.LoadAuthorizedKeys(lc.KeysFile)
 	if err != nil && len(keys) == 0 {
 		return nil, err

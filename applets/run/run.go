@@ -27,48 +27,24 @@ import (
 const Summary = "swap / onto DEV: copy, pivot, move mounts, restart, roll back on failure"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap run --to DEV [--backup FILE.zst] [--stop SVC]... [--keep SVC]... [--kill] [--no-bpf] [--force] [--yes]
+const Usage = `usage: rootswap run --to DEV [--backup FILE.zst] [--stop SVC]... [--keep SVC]... [--kill] [--no-bpf] [--force] [--yes] [--confirm-timeout D] [--release-timeout D]
 
 Swaps / onto DEV while the host runs: stops what writes to /, remounts it
 read-only, copies it (used blocks, verified), checks and grows the copy,
 pivots into it, moves every submount back, restarts sshd, udev, init,
 gettys and every service still on the old root, and releases the old
 root. Any failure before the release puts the old root back.
-  --to DEV              the new root's block device (must be empty unless --force)
-  --backup FILE.zst     also write a zstd image of the old root (not on /)
-  --stop SVC            stop this service for the copy too
-  --keep SVC            never stop or restart this service
-  --kill                kill writers that belong to no service
-  --no-bpf              scan processes through /proc only (no BPF iterators)
-  --force               overwrite a target that carries a signature
+` + "`rootswap plan`" + ` with the same flags shows what this will do, and refuses
+whatever run refuses.
   --yes                 do not ask before starting
-  --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
-                        login, else roll back by itself (120s; 0: confirm at once)
-  --release-wait D      how long to wait for old sessions to let go of the old root (5m)
-  --lifeline-port N     the engine's own SSH server for the rescue shell (2222)
-  --lifeline-listen A   listen on address A only (repeatable; default every address)
-  --no-lifeline         no lifeline SSH server (it needs a key in /root/.ssh/authorized_keys)
-`
+` + swap.FlagsUsage
 
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
 	fs := cli.FlagSet(env, "run")
-	to := fs.String("to", "", "")
-	backup := fs.String("backup", "", "")
-	kill := fs.Bool("kill", false, "")
-	noBPF := fs.Bool("no-bpf", false, "")
-	force := fs.Bool("force", false, "")
+	flags := swap.AddFlags(fs)
 	yes := fs.Bool("yes", false, "")
-	confirm := fs.Duration("confirm-timeout", 2*time.Minute, "")
-	release := fs.Duration("release-wait", 5*time.Minute, "")
 	engine := fs.String("engine", "", "")
-	noLifeline := fs.Bool("no-lifeline", false, "")
-	lifelinePort := fs.Int("lifeline-port", 2222, "")
-	var lifelineListen cli.StringList
-	fs.Var(&lifelineListen, "lifeline-listen", "")
-	var stop, keep cli.StringList
-	fs.Var(&stop, "stop", "")
-	fs.Var(&keep, "keep", "")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -79,25 +55,17 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if *engine != "" {
 		return runEngine(ctx, env, *engine)
 	}
-	if *to == "" {
-		return cli.UsageError("--to DEV is required")
+	opts, err := flags.Options()
+	if err != nil {
+		return err
 	}
-	if *backup != "" && !strings.HasSuffix(*backup, ".zst") {
-		return cli.UsageError("--backup %s: the name must end in .zst", *backup)
-	}
-	opts := swap.DefaultOptions(*to)
-	opts.Backup, opts.Stop, opts.Keep, opts.Kill, opts.ConfirmTimeout, opts.NoBPF = *backup, stop, keep, *kill, *confirm, *noBPF
-	lc := lifelineConfig{Off: *noLifeline, Port: *lifelinePort, Listen: lifelineListen, KeysFile: rootKeys}
-	return foreground(ctx, env, opts, lc, *force, *yes, *release)
+	return foreground(ctx, env, opts, *yes)
 }
 
 // engineConfig is what the foreground hands the engine.
 type engineConfig struct {
-	Opts        swap.Options   `json:"opts"`
-	Force       bool           `json:"force"`
-	Foreground  int            `json:"foreground"`
-	ReleaseWait time.Duration  `json:"release_wait"`
-	Lifeline    lifelineConfig `json:"lifeline"`
+	Opts       swap.Options `json:"opts"`
+	Foreground int          `json:"foreground"`
 	// Session is the foreground and its ancestors (the admin's shell and
 	// sshd session): confirm refuses to come from them.
 	Session []int `json:"session"`
@@ -111,17 +79,15 @@ func sessionPIDs(procRoot string) []int {
 	return out
 }
 
-func foreground(ctx context.Context, env *cli.Env, opts swap.Options, lc lifelineConfig, force, yes bool, release time.Duration) error {
+func foreground(ctx context.Context, env *cli.Env, opts swap.Options, yes bool) error {
 	rt, err := swap.NewRuntime(ctx, env.ProcRoot, env.SysRoot, env.Stderr)
 	if err != nil {
 		return err
 	}
-	report, steps, state, err := swap.Plan(ctx, rt, opts, force)
+	// The very preflight plan runs, lifeline keys included.
+	report, steps, state, err := swap.Plan(ctx, rt, opts)
 	if err != nil {
 		return err
-	}
-	if err := checkLifeline(lc); err != nil {
-		report.Blockers = append(report.Blockers, swap.Blocker{Problem: err.Error(), Fix: "add a key to " + lc.KeysFile + " or pass --no-lifeline"})
 	}
 	report.Print(env.Stdout, steps, state)
 	if len(report.Blockers) > 0 {
@@ -140,7 +106,7 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, lc lifelin
 	if err != nil {
 		return err
 	}
-	cfg, _ := json.Marshal(engineConfig{Opts: opts, Force: force, Foreground: os.Getpid(), Session: sessionPIDs(env.ProcRoot), ReleaseWait: release, Lifeline: lc})
+	cfg, _ := json.Marshal(engineConfig{Opts: opts, Foreground: os.Getpid(), Session: sessionPIDs(env.ProcRoot)})
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
 		return err
 	}
@@ -240,7 +206,7 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	if err != nil {
 		return err
 	}
-	rt.ReleaseWait, rt.Journal = cfg.ReleaseWait, j
+	rt.Journal = j
 	for pid := range swap.Ancestors(env.ProcRoot, cfg.Foreground) {
 		rt.Session[pid] = true
 	}
@@ -248,17 +214,17 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	rt.Confirmed = func() (bool, error) { return swap.ConfirmState(jpath) }
 	eng := &swap.Engine{Journal: j, Log: func(f string, a ...any) { fmt.Fprintf(env.Stdout, f+"\n", a...) }}
 	eng.Inject = swap.InjectFromEnv(env.Getenv(swap.FaultEnv))
-	if !cfg.Lifeline.Off {
+	if !cfg.Opts.Lifeline.Off {
 		// Before the first step: the way back in must exist before anything
 		// can go wrong.
-		ll, err := startLifeline(context.WithoutCancel(ctx), env, cfg.Lifeline, j, jpath)
+		ll, err := startLifeline(context.WithoutCancel(ctx), env, cfg.Opts.Lifeline, j, jpath)
 		if err != nil {
 			j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "lifeline: " + err.Error()})
 			return err
 		}
 		defer ll.Close()
 	}
-	report, steps, state, err := swap.Plan(ctx, rt, cfg.Opts, cfg.Force)
+	report, steps, state, err := swap.Plan(ctx, rt, cfg.Opts)
 	if err != nil {
 		j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "preflight: " + err.Error()})
 		return err

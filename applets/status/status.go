@@ -20,7 +20,10 @@ const Summary = "state of the current or last swap, from its journal"
 const Usage = `usage: rootswap status [--json] [--journal FILE]
 
 The first line is one of: running STEP, waiting-confirm, succeeded,
-failed STEP, rolled-back. Then the timeline and the two windows.
+failed STEP, rolled-back. Then the timeline and the two windows; while
+release-oldroot waits, what still holds the old root (process, service,
+what it holds) and what the engine does about it; if it stopped waiting,
+the commands that finish the release by hand.
 Exit status: 0 succeeded, 4 running or waiting for confirmation,
 1 failed or rolled back.
   --json          the same as one JSON object
@@ -113,6 +116,18 @@ func Print(env *cli.Env, st swap.Status) {
 	for _, w := range Windows(st) {
 		fmt.Fprintf(env.Stdout, "%s: %s\n", w.Name, w.Length.Round(time.Millisecond))
 	}
+	if len(st.Holders) > 0 {
+		fmt.Fprintf(env.Stdout, "the old root is held by:\n")
+		for _, h := range st.Holders {
+			fmt.Fprintf(env.Stdout, "  %s\n", h)
+		}
+	}
+	if len(st.Finish) > 0 {
+		fmt.Fprintf(env.Stdout, "to finish the release by hand:\n")
+		for _, c := range st.Finish {
+			fmt.Fprintf(env.Stdout, "  %s\n", c)
+		}
+	}
 	for _, n := range st.Notes {
 		fmt.Fprintf(env.Stdout, "note: %s\n", n)
 	}
@@ -156,6 +171,10 @@ func statusJSON(st swap.Status, now time.Time) any {
 		}
 		steps = append(steps, step{s.Name, s.Describe, s.Start, s.End, sec, s.Err, s.Undone, s.UndoErr})
 	}
+	holders := st.Holders
+	if holders == nil {
+		holders = []swap.OldRootHolder{}
+	}
 	var remaining float64
 	if !st.Deadline.IsZero() {
 		remaining = st.Deadline.Sub(now).Seconds()
@@ -165,5 +184,6 @@ func statusJSON(st swap.Status, now time.Time) any {
 		"engine_pid": st.EnginePID, "engine_alive": st.EngineAlive, "journal": st.Path,
 		"started": st.Started, "ended": st.Ended, "steps": steps, "windows": Windows(st),
 		"confirm_remaining_seconds": remaining, "notes": st.Notes,
+		"old_root_holders": holders, "finish": st.Finish,
 	}
 }

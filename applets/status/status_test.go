@@ -3,6 +3,7 @@ package status
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -81,5 +82,61 @@ func TestStatusWords(t *testing.T) {
 	out, code = run(t, "--journal", ok, "--json")
 	if code != 0 || !strings.Contains(out, `"status": "succeeded"`) {
 		t.Errorf("--json: %d\n%s", code, out)
+	}
+}
+
+// While release waits, status names each holder of the old root and
+// what the engine does about it; after the bound, the commands to finish.
+func TestStatusShowsOldRootHolders(t *testing.T) {
+	holders := `[{"pid":300,"comm":"cron","service":"cron.service","holds":["cwd /mnt/oldroot/var/spool/cron"],"action":"restarting cron.service"},` +
+		`{"pid":500,"comm":"sshd","holds":["exe /mnt/oldroot/usr/sbin/sshd"],"action":"waiting: the SSH session that started run; log out of it"}]`
+	recs := []journal.Record{
+		{Kind: journal.KindStart, PID: 4242},
+		{Kind: journal.KindBegin, Step: "release-oldroot"},
+		{Kind: journal.KindHolders, Step: "release-oldroot", Data: map[string]string{"holders": holders}},
+	}
+	var out bytes.Buffer
+	env := cli.OSEnv()
+	env.Stdout, env.Stderr = &out, &out
+	env.ProcRoot = t.TempDir()
+	os.MkdirAll(filepath.Join(env.ProcRoot, "self"), 0o755)
+	os.WriteFile(filepath.Join(env.ProcRoot, "self", "stat"), nil, 0o644)
+	os.MkdirAll(filepath.Join(env.ProcRoot, "4242"), 0o755)
+	os.WriteFile(filepath.Join(env.ProcRoot, "4242", "comm"), []byte("rootswap\n"), 0o644)
+	p := write(t, recs...)
+	err := Main(context.Background(), env, []string{"--journal", p})
+	var code cli.ExitCode
+	if !errors.As(err, &code) || code != 4 || !strings.HasPrefix(out.String(), "running release-oldroot\n") {
+		t.Fatalf("status: %v\n%s", err, out.String())
+	}
+	for _, w := range []string{
+		"the old root is held by:\n",
+		"  cron[300] (cron.service) cwd /mnt/oldroot/var/spool/cron: restarting cron.service\n",
+		"  sshd[500] exe /mnt/oldroot/usr/sbin/sshd: waiting: the SSH session that started run; log out of it\n",
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("status lacks %q:\n%s", w, out.String())
+		}
+	}
+	out.Reset()
+	Main(context.Background(), env, []string{"--journal", p, "--json"})
+	var js struct {
+		Holders []swap.OldRootHolder `json:"old_root_holders"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || len(js.Holders) != 2 || js.Holders[0].PID != 300 || js.Holders[0].Action != "restarting cron.service" {
+		t.Errorf("--json holders %+v, %v\n%s", js.Holders, err, out.String())
+	}
+
+	// The bound passed: the run succeeded, with the commands to finish.
+	done := write(t, append(recs[:2],
+		journal.Record{Kind: journal.KindHolders, Step: "release-oldroot", Data: map[string]string{"holders": holders, "finish": `["kill -HUP 500   # sshd","umount /mnt/oldroot"]`}},
+		journal.Record{Kind: journal.KindNote, Describe: "WARNING: /mnt/oldroot is still mounted (read-only)"},
+		journal.Record{Kind: journal.KindEnd, Step: "release-oldroot"},
+		journal.Record{Kind: journal.KindDone, Result: "succeeded"})...)
+	got, c := run(t, "--journal", done)
+	if c != 0 || !strings.HasPrefix(got, "succeeded\n") ||
+		!strings.Contains(got, "to finish the release by hand:\n  kill -HUP 500   # sshd\n  umount /mnt/oldroot\n") ||
+		!strings.Contains(got, "note: WARNING: /mnt/oldroot is still mounted") {
+		t.Errorf("succeeded with holders left: %d\n%s", c, got)
 	}
 }

@@ -37,7 +37,7 @@ const pollInterval = 100 * time.Millisecond
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
 	fs := cli.FlagSet(env, "telinit-u")
-	timeout := fs.Duration("timeout", 30*time.Second, "")
+	timeout := cli.DurationFlag(fs, "timeout", 30*time.Second)
 	operands, err := cli.Parse(fs, args)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ const (
 	KindConfirm  = "confirm"   // the admin confirmed
 	KindRollback = "rollback"  // rollback asked for (by a failure, a timeout or the admin)
 	KindDone     = "done"      // the run ended; Result is succeeded, failed or rolled-back
+	KindHolders  = "holders"   // what still holds the old root and what the engine does about it: Data["holders"], Data["finish"] (JSON)
 )
 
 // Record is one line of the journal.

@@ -46,7 +46,7 @@ type Options struct {
 	// Devs, when set, says only files on these filesystems (st_dev as in
 	// mountinfo) matter: descriptors and mappings of other files may be
 	// left out of the snapshot (sockets never are), and so may the names
-	// of a cwd, root or executable on another filesystem. The BPF
+	// of a cwd or executable on another filesystem (a root's never is). The BPF
 	// iterators then skip them in the kernel.
 	Devs []uint64
 
@@ -414,14 +414,16 @@ func (s *scan) readProcess(r *reader, pid int, withMaps bool) *Process {
 	s.netUnix(r, d, p.NetNS)
 	s.netInet(r, d, p.NetNS)
 
-	// cwd and root. The task walk gives their devices; the names are
-	// read from /proc only where the scan wants files of that device.
-	var cwdDev, rootDev uint64
+	// cwd and root. The task walk gives their devices; the cwd's name
+	// is read from /proc only where the scan wants files of that device.
+	// The root's always is: the paths of the unix sockets a process holds
+	// are relative to it (BoundPath).
+	var cwdDev uint64
 	if kt != nil {
-		cwdDev, rootDev = kt.CwdDev, kt.RootDev
+		cwdDev = kt.CwdDev
 	}
 	s.readLink(r, d, "cwd", &p.Cwd, kt, cwdDev, note)
-	s.readLink(r, d, "root", &p.Root, kt, rootDev, note)
+	s.readLink(r, d, "root", &p.Root, nil, 0, note)
 	s.statDirs(d, p, table)
 
 	if files, ok := s.k.filesOf(pid); ok {

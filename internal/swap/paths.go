@@ -1,6 +1,7 @@
 package swap
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -51,6 +52,11 @@ type Status struct {
 	journal.Summary
 	Path        string
 	EngineAlive bool
+	// Holders is what held the old root when release last looked (empty
+	// once it is released); Finish, the commands to finish the release
+	// by hand when the engine stopped waiting.
+	Holders []OldRootHolder
+	Finish  []string
 }
 
 // LoadStatus reads the journal at path and checks the engine's pid in
@@ -62,6 +68,13 @@ func LoadStatus(procRoot, path string) (Status, error) {
 		return Status{}, err
 	}
 	st := Status{Summary: journal.Summarize(recs), Path: path}
+	for _, r := range recs {
+		if r.Kind == journal.KindHolders {
+			st.Holders, st.Finish = nil, nil
+			json.Unmarshal([]byte(r.Data["holders"]), &st.Holders)
+			json.Unmarshal([]byte(r.Data["finish"]), &st.Finish)
+		}
+	}
 	st.EngineAlive = engineAlive(procRoot, st.EnginePID)
 	ended := st.Phase == journal.Succeeded || st.Phase == journal.Failed || st.Phase == journal.RolledBack
 	if !ended && !st.EngineAlive {

@@ -65,6 +65,7 @@ type Report struct {
 	Kill        []Proc            `json:"kill"` // writers with no service (killed only with --kill)
 	Blockers    []Blocker         `json:"blockers"`
 	Warnings    []string          `json:"warnings"`
+	Lifeline    string            `json:"lifeline"` // what run's lifeline SSH server will be
 
 	snap   *procscan.Snapshot
 	system initsys.System
@@ -205,14 +206,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			r.Submounts = append(r.Submounts, m.Point)
 		}
 	}
-	for _, u := range snap.Unix {
-		if u.Bound() {
-			if m, ok := mounts.Containing(u.Path); ok && m.ID == root.ID {
-				r.UnixSockets = append(r.UnixSockets, u.Path)
-			}
-		}
-	}
-	sortStrings(r.UnixSockets)
+	r.UnixSockets = socketsBoundOn(snap, root)
 
 	// Memory for the engine's tmpfs.
 	exe, _ := os.Stat(SelfExecutable(rt.ProcRoot))

@@ -53,7 +53,8 @@ func (r *Report) Print(w io.Writer, steps []Step, s *State) {
 	}
 	sortStrings(tools)
 	p("10. tools: %s\n", strings.Join(tools, " "))
-	p("11. steps run will take:\n%s", Describe(steps, s))
+	p("11. lifeline: %s\n", r.Lifeline)
+	p("12. steps run will take:\n%s", Describe(steps, s))
 	for _, wn := range r.Warnings {
 		p("warning: %s\n", wn)
 	}

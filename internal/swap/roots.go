@@ -61,24 +61,13 @@ func btrfsDevices(sysRoot, name string) []string {
 }
 
 // CanonicalDevice is the name mount(8) shows for the block device at
-// path: /dev/mapper/NAME for device-mapper (LVM's /dev/VG/LV and dm-N
-// both become /dev/mapper/VG-LV), else /dev/NAME from sysfs. The path
-// itself when it is not a block device sysfs knows.
-//
-// TODO: merge with the canonicalising function of blockdev once it lands
-// (finish.DevicePath does the same from a device number).
+// path (blockdev.Canonical: /dev/mapper/VG-LV for /dev/VG/LV), or path
+// itself when it cannot be resolved.
 func CanonicalDevice(sysRoot, path string) string {
-	d, err := blockdev.Stat(sysRoot, path)
-	if err != nil {
-		return path
+	if c, err := blockdev.Canonical(sysRoot, path); err == nil {
+		return c
 	}
-	if strings.HasPrefix(d.Name, "dm-") {
-		b, err := os.ReadFile(filepath.Join(sysRoot, "dev/block", fmt.Sprintf("%d:%d", d.Major, d.Minor), "dm/name"))
-		if n := strings.TrimSpace(string(b)); err == nil && n != "" {
-			return "/dev/mapper/" + n
-		}
-	}
-	return "/dev/" + strings.ReplaceAll(d.Name, "!", "/")
+	return path
 }
 
 // superOption is the value of key=value among a mount's superblock

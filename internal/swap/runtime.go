@@ -37,13 +37,31 @@ type Runtime struct {
 	// Confirmed is polled by the confirm wait: true when the admin
 	// confirmed, an error when a rollback was asked for.
 	Confirmed func() (bool, error)
-	// ReleaseWait bounds how long release waits for the last holders of
-	// the old root (the admin's old SSH session) to go.
-	ReleaseWait time.Duration
 	// Journal, when set, receives the wait record of the confirm step.
 	Journal *journal.Journal
 	// NoBPF makes every process scan read /proc (Options.NoBPF).
 	NoBPF bool
+	// ScanHolders, when set, replaces the process scan that finds the
+	// holders of a filesystem (tests hand a fake).
+	ScanHolders func(dev uint64) ([]Holder, error)
+	// Sleep waits between polls; nil waits for real. Tests advance a
+	// fake clock instead.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// sleep waits d, or less when ctx ends.
+func (rt *Runtime) sleep(ctx context.Context, d time.Duration) error {
+	if rt.Sleep != nil {
+		return rt.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Scan reads what the processes hold of the filesystem dev: the swap

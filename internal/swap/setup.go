@@ -7,12 +7,17 @@ import (
 	"time"
 
 	"github.com/rootswap/rootswap/internal/initsys"
+	"github.com/rootswap/rootswap/internal/lifeline"
 	"github.com/rootswap/rootswap/internal/mountops"
 )
 
-// DefaultOptions fills in the places.
+// DefaultOptions fills in the places and the defaults of the flags.
 func DefaultOptions(target string) Options {
-	return Options{Target: target, NewRoot: DefaultNewRoot, PutOld: DefaultPutOld, EngineDir: DefaultEngineDir}
+	return Options{
+		Target: target, NewRoot: DefaultNewRoot, PutOld: DefaultPutOld, EngineDir: DefaultEngineDir,
+		ConfirmTimeout: DefaultConfirmTimeout, ReleaseTimeout: DefaultReleaseTimeout,
+		Lifeline: Lifeline{Port: lifeline.DefaultPort, KeysFile: RootKeys},
+	}
 }
 
 // NewRuntime is the live system's runtime.
@@ -22,27 +27,28 @@ func NewRuntime(ctx context.Context, procRoot, sysRoot string, out io.Writer) (*
 		return nil, err
 	}
 	return &Runtime{
-		ProcRoot:    procRoot,
-		SysRoot:     sysRoot,
-		Out:         out,
-		Mounter:     mountops.System{},
-		Init:        sys,
-		Command:     RealCommand,
-		Self:        os.Getpid(),
-		Session:     map[int]bool{},
-		Now:         time.Now,
-		ReleaseWait: 5 * time.Minute,
+		ProcRoot: procRoot,
+		SysRoot:  sysRoot,
+		Out:      out,
+		Mounter:  mountops.System{},
+		Init:     sys,
+		Command:  RealCommand,
+		Self:     os.Getpid(),
+		Session:  map[int]bool{},
+		Now:      time.Now,
 	}, nil
 }
 
-// Plan runs the preflight and builds the steps; the same call serves plan
-// (which prints them) and run (which executes them).
-func Plan(ctx context.Context, rt *Runtime, opts Options, force bool) (*Report, []Step, *State, error) {
+// Plan runs the preflight and builds the steps; the same call, with the
+// same Options, serves plan (which prints them) and run (which executes
+// them): a swap plan refuses is a swap run refuses.
+func Plan(ctx context.Context, rt *Runtime, opts Options) (*Report, []Step, *State, error) {
 	rt.NoBPF = opts.NoBPF
-	r, err := Preflight(ctx, rt, opts, force, rt.Self)
+	r, err := Preflight(ctx, rt, opts, opts.Force, rt.Self)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	r.Lifeline = checkLifeline(r, opts.Lifeline)
 	for pid := range Ancestors(rt.ProcRoot, rt.Self) {
 		rt.Session[pid] = true
 	}

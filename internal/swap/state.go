@@ -19,6 +19,11 @@ type Options struct {
 	PutOld         string        `json:"put_old"`          // where the old root goes, relative to the new root: mnt/oldroot
 	EngineDir      string        `json:"engine_dir"`       // the engine's tmpfs: /run/rootswap
 	NoBPF          bool          `json:"no_bpf,omitempty"` // scan processes through /proc only
+	Force          bool          `json:"force,omitempty"`  // overwrite a target that carries a signature
+	// ReleaseTimeout bounds the wait for the last holders of the old
+	// root; after it, the old root stays mounted read-only.
+	ReleaseTimeout time.Duration `json:"release_timeout"`
+	Lifeline       Lifeline      `json:"lifeline"`
 }
 
 // State is everything the steps learn and change, saved in the journal
@@ -43,6 +48,7 @@ type State struct {
 	Shared      []string        `json:"shared,omitempty"`    // mount points that had shared propagation
 	Restarted   []string        `json:"restarted,omitempty"`
 	Holders     []string        `json:"holders,omitempty"` // what still held the old root at the end
+	Finish      []string        `json:"finish,omitempty"`  // the commands that finish the release by hand
 
 	// PastNoReturn is set once the old root is released: from then on a
 	// failure is reported, not rolled back.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,17 +13,42 @@ import (
 
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
-	"golang.org/x/sys/unix"
 )
 
+// rescanHolders lists what holds the filesystem dev, leaving out the
+// engine and the admin's session.
 func rescanHolders(rt *Runtime, dev uint64) ([]Holder, error) {
-	snap, err := rt.Scan(dev)
+	hs, err := allHolders(rt, dev)
 	if err != nil {
 		return nil, err
 	}
 	var out []Holder
-	for _, h := range HoldersOf(snap, dev) {
-		if h.PID != rt.Self && !rt.Session[h.PID] {
+	for _, h := range hs {
+		if !rt.Session[h.PID] {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// allHolders lists what holds the filesystem dev but the engine itself.
+func allHolders(rt *Runtime, dev uint64) ([]Holder, error) {
+	var hs []Holder
+	if rt.ScanHolders != nil {
+		var err error
+		if hs, err = rt.ScanHolders(dev); err != nil {
+			return nil, err
+		}
+	} else {
+		snap, err := rt.Scan(dev)
+		if err != nil {
+			return nil, err
+		}
+		hs = HoldersOf(snap, dev)
+	}
+	var out []Holder
+	for _, h := range hs {
+		if h.PID != rt.Self {
 			out = append(out, h)
 		}
 	}
@@ -303,7 +327,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 		restarted = append(restarted, svc.Name)
 		// Rate limit: one service at a time, never a burst that trips
 		// systemd's start limit.
-		time.Sleep(200 * time.Millisecond)
+		rt.sleep(ctx, 200*time.Millisecond)
 	}
 	sort.Strings(orphans)
 	return restarted, orphans, errors.Join(errs...)
@@ -387,164 +411,3 @@ func (st *waitConfirm) Do(ctx context.Context, s *State) error {
 	}
 }
 func (*waitConfirm) Undo(context.Context, *State) error { return nil }
-
-// ---- release-oldroot ------------------------------------------------------
-
-type releaseOldRoot struct{ rt *Runtime }
-
-func (*releaseOldRoot) Name() string { return "release-oldroot" }
-
-// The swap is done either way; a root still held is reported with its
-// holders, and the admin unmounts it once they are gone.
-func (*releaseOldRoot) Fatal() bool { return false }
-func (*releaseOldRoot) Describe(s *State) string {
-	return fmt.Sprintf("wait for the last holders of /%s (old SSH sessions) to go, unmount it, prove the filesystem is released", s.Opts.PutOld)
-}
-func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
-	rt := st.rt
-	dev := rt.Report.Root.Mount.Dev()
-	old := oldRootPath(s)
-	deadline := rt.Now().Add(rt.ReleaseWait)
-	var last string
-	for {
-		hs, err := rescanHolders(rt, dev)
-		if err != nil {
-			return err
-		}
-		// Only holders in this mount namespace keep the umount from
-		// succeeding. Those in namespaces of their own (sandboxed
-		// services) are dealt with after it: restarted before, they
-		// would clone /mnt/oldroot into their new namespace again.
-		var names []string
-		pid1 := false
-		blocking := 0
-		for _, h := range hs {
-			if h.OtherNS != "" && len(h.Uses)+len(h.Writes)+len(h.Deleted) == 0 {
-				continue
-			}
-			blocking++
-			if h.PID == 1 {
-				pid1 = true
-			}
-			names = append(names, fmt.Sprintf("%s[%d] %s", h.Comm, h.PID, h.What()))
-		}
-		if blocking == 0 || (pid1 && blocking == 1) {
-			flags := 0
-			if pid1 {
-				// busybox init cannot re-exec: detach lazily; PID 1 keeps
-				// the read-only filesystem alive until reboot.
-				flags = unix.MNT_DETACH
-				rt.logf("    PID 1 holds the old root and cannot re-exec: detaching it lazily")
-			}
-			unmountBelow(rt, old) // the old root's own subvolumes (btrfs /home)
-			if err := rt.Mounter.Unmount(old, flags); err == nil {
-				s.PastNoReturn = true
-				s.Holders = nil
-				if err := st.releaseNamespaces(ctx, s, dev); err != nil {
-					return err
-				}
-				return st.proveReleased(s, pid1)
-			} else if !errors.Is(err, unix.EBUSY) {
-				return err
-			}
-		}
-		if msg := strings.Join(names, "; "); msg != last {
-			rt.logf("    %s is still held by: %s", old, msg)
-			last = msg
-		}
-		s.Holders = names
-		if rt.Now().After(deadline) && blocking == 0 {
-			// EBUSY with no holder in sight: the reference is outside
-			// this PID namespace. The filesystem is read-only; detach it
-			// and say so rather than leave it in the way.
-			if err := rt.Mounter.Unmount(old, unix.MNT_DETACH); err != nil {
-				return err
-			}
-			s.PastNoReturn = true
-			return fmt.Errorf("%s stayed busy with no holder visible in this PID namespace: detached lazily; the kernel frees it when the last reference goes", old)
-		}
-		if rt.Now().After(deadline) {
-			return fmt.Errorf("%s still held after %s by: %s; log out of old sessions, then: umount %s", old, rt.ReleaseWait, last, old)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-// releaseNamespaces restarts the services whose own mount namespaces
-// still hold a copy of the old root (systemd's PrivateTmp=, ProtectSystem=:
-// udevd, networkd, logind). Now that /mnt/oldroot is gone from ours,
-// their new namespaces come without it.
-func (st *releaseOldRoot) releaseNamespaces(ctx context.Context, s *State, dev uint64) error {
-	rt := st.rt
-	hs, err := rescanHolders(rt, dev)
-	if err != nil {
-		return err
-	}
-	done := map[string]bool{}
-	var errs []error
-	for _, h := range hs {
-		if h.OtherNS == "" {
-			continue
-		}
-		svc, ok := rt.Init.ServiceOf(h.PID)
-		if !ok || !svc.Restartable {
-			rt.logf("    %s[%d]'s mount namespace %s holds the old filesystem and it belongs to no service", h.Comm, h.PID, h.OtherNS)
-			continue
-		}
-		if done[svc.Name] {
-			continue
-		}
-		done[svc.Name] = true
-		rt.logf("    restarting %s: its mount namespace %s still holds the old filesystem", svc.Name, h.OtherNS)
-		if err := restart(ctx, rt, svc); err != nil {
-			errs = append(errs, fmt.Errorf("restart %s: %w", svc.Name, err))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return errors.Join(errs...)
-}
-
-// proveReleased checks that no superblock of the old filesystem is left
-// (an umount "succeeds" while another mount namespace still has it).
-func (st *releaseOldRoot) proveReleased(s *State, lazy bool) error {
-	rt := st.rt
-	name := filepath.Base(rt.Report.Root.Device)
-	sysEntry := filepath.Join(rt.SysRoot, "fs/ext4", name)
-	if !isExt(rt.Report.Root.FSType) || lazy {
-		return nil
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		_, err := os.Stat(sysEntry)
-		jbd := journalThread(rt.ProcRoot, name)
-		if err != nil && jbd == "" {
-			rt.logf("    %s is gone and no jbd2 thread runs for %s: the old filesystem is released", sysEntry, name)
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("unmounted, but %s still exists: another mount namespace holds the old filesystem (restart the services whose /proc/PID/mountinfo lists it)", sysEntry)
-}
-func (*releaseOldRoot) Undo(context.Context, *State) error { return nil }
-
-// journalThread finds the kernel's jbd2 thread of device name ("jbd2/sda2-8"):
-// it lives exactly as long as the mounted ext3/ext4 superblock. Kernel
-// threads are visible only from the initial PID namespace; elsewhere
-// this finds nothing and /sys/fs/ext4 alone decides.
-func journalThread(procRoot, name string) string {
-	ents, _ := os.ReadDir(procRoot)
-	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "comm"))
-		if err == nil && strings.HasPrefix(string(b), "jbd2/"+name+"-") {
-			return strings.TrimSpace(string(b))
-		}
-	}
-	return ""
-}
