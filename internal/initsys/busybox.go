@@ -152,8 +152,8 @@ func (b *Busybox) Running(ctx context.Context, svc Service) (bool, error) {
 		return false, nil
 	}
 	for _, pid := range b.cfg.pids() {
-		if pid <= 1 {
-			continue
+		if pid <= 1 || b.cfg.zombie(pid) {
+			continue // a zombie's pid may still be in the pidfile
 		}
 		if s, ok := b.ownServiceOf(pid); ok && s.Kind == InitDScript && s.Restartable && s.Name == name {
 			return true, nil

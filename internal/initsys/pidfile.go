@@ -185,6 +185,9 @@ func (c Config) scriptService(pid int, kind string) (Service, bool) {
 					Why: via + " but no /etc/init.d script names it or is named " + strings.Join(cands, ", ")}
 			}
 		}
+		if !c.underRoot(p) {
+			continue
+		}
 		if name, prog, ok := scriptRunning(scripts, c.identity(p)); ok {
 			return Service{Name: name, Kind: kind, Restartable: true,
 				Why: prefix + "runs " + prog + ", started by /etc/init.d/" + name}, true
@@ -262,6 +265,22 @@ func (c Config) rel(p string) string {
 		return p
 	}
 	return "/" + strings.TrimPrefix(strings.TrimPrefix(p, filepath.Clean(c.Root)), "/")
+}
+
+// underRoot reports whether the process sees Root as its root: the
+// scripts of a root start programs in it, so a process of the same name
+// in a chroot or container of its own is not theirs. A process whose root
+// link cannot be read (a fixture) counts as under Root.
+func (c Config) underRoot(pid int) bool {
+	t, err := os.Readlink(c.proc(strconv.Itoa(pid), "root"))
+	if err != nil {
+		return true
+	}
+	want := c.Root
+	if want == "" {
+		want = "/"
+	}
+	return filepath.Clean(t) == filepath.Clean(want)
 }
 
 // superviseDaemonService: OpenRC scripts with supervisor=supervise-daemon

@@ -55,6 +55,16 @@ func (c Config) comm(pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
+// zombie reports whether pid has exited and waits to be reaped.
+func (c Config) zombie(pid int) bool {
+	b, err := os.ReadFile(c.proc(strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+}
+
 // pids lists the processes under ProcRoot.
 func (c Config) pids() []int {
 	ents, err := os.ReadDir(c.proc())
