@@ -16,9 +16,11 @@ const BusyboxNoReexec = "busybox init has no re-exec: its only restart (SIGQUIT)
 	"PID 1 keeps the old root busy until the next reboot; rootswap detaches the old root lazily instead " +
 	"(it is read-only by then, nothing is lost)"
 
-// Busybox is busybox init: it runs /etc/inittab and nothing else. There is
-// no service manager; daemons on respawn lines are restarted by init when
-// they die, others by whatever started them.
+// Busybox is busybox init: it runs /etc/inittab and nothing else. Its
+// sysinit line usually runs /etc/init.d/rcS, which (Buildroot, many
+// embedded systems) starts /etc/init.d/S??name in order with "start";
+// rcK stops them in reverse with "stop". Those scripts are the services;
+// daemons on respawn lines are restarted by init itself when they die.
 type Busybox struct {
 	cfg  Config
 	pid1 PID1
@@ -37,11 +39,23 @@ func (b *Busybox) Reexec(ctx context.Context) error {
 	return fmt.Errorf("%s: %w", BusyboxNoReexec, ErrNoReexec)
 }
 
-// ServiceOf finds the /etc/inittab line that started pid: a child of
+// ServiceOf finds, after containers and runit/s6 trees (see serviceOf),
+// the /etc/inittab line that started pid, then the /etc/init.d script
+// whose text names its pidfile or program (see scriptService).
+func (b *Busybox) ServiceOf(pid int) (Service, bool) { return b.cfg.serviceOf(pid, b.ownServiceOf) }
+
+func (b *Busybox) ownServiceOf(pid int) (Service, bool) {
+	if svc, ok := b.inittabService(pid); ok {
+		return svc, true
+	}
+	return b.cfg.scriptService(pid, InitDScript)
+}
+
+// inittabService finds the /etc/inittab line that started pid: a child of
 // PID 1 whose command line is the line's process field. It is reported,
 // not restartable: init restarts respawn lines itself once the process
 // is killed.
-func (b *Busybox) ServiceOf(pid int) (Service, bool) {
+func (b *Busybox) inittabService(pid int) (Service, bool) {
 	if ppid, ok := b.cfg.ppid(pid); !ok || ppid != 1 {
 		return Service{}, false
 	}
@@ -85,15 +99,65 @@ func (b *Busybox) ServiceOf(pid int) (Service, bool) {
 }
 
 func (b *Busybox) noManager(svc Service, what string) error {
-	return fmt.Errorf("cannot %s %s: busybox init has no service manager; processes on /etc/inittab respawn lines are restarted by init when killed, others must be killed and started again by hand: %w",
+	return fmt.Errorf("cannot %s %s: busybox init has no service manager for /etc/inittab lines; processes on respawn lines are restarted by init when killed, others must be killed and started again by hand: %w",
 		what, svc.Name, ErrNoServiceManager)
 }
 
-func (b *Busybox) Stop(ctx context.Context, svc Service) error  { return b.noManager(svc, "stop") }
-func (b *Busybox) Start(ctx context.Context, svc Service) error { return b.noManager(svc, "start") }
-func (b *Busybox) Restart(ctx context.Context, svc Service) error {
-	return b.noManager(svc, "restart")
+// script runs /etc/init.d/SCRIPT ACTION as rcS and rcK do; a bare name
+// ("nginx") finds its S??nginx.
+func (b *Busybox) script(ctx context.Context, svc Service, action string) error {
+	if ok, err := b.cfg.supervisedAction(ctx, svc, action); ok {
+		return err
+	}
+	if svc.Kind == InittabEntry {
+		return b.noManager(svc, action)
+	}
+	if err := checkRestartable(svc); err != nil {
+		return err
+	}
+	name, ok := b.cfg.scriptNamed(svc.Name)
+	if !ok {
+		return fmt.Errorf("cannot %s %s: no /etc/init.d/%s or /etc/init.d/S??%s: %w", action, svc.Name, svc.Name, svc.Name, ErrNotRestartable)
+	}
+	_, err := b.cfg.run(ctx, "/etc/init.d/"+name, action)
+	return err
 }
+
+func (b *Busybox) Stop(ctx context.Context, svc Service) error  { return b.script(ctx, svc, "stop") }
+func (b *Busybox) Start(ctx context.Context, svc Service) error { return b.script(ctx, svc, "start") }
+
+// Restart is stop then start: the two actions every rcS script has
+// (restart is often missing or just the same two).
+func (b *Busybox) Restart(ctx context.Context, svc Service) error {
+	if ok, err := b.cfg.supervisedAction(ctx, svc, "restart"); ok {
+		return err
+	}
+	if err := b.Stop(ctx, svc); err != nil {
+		return err
+	}
+	return b.Start(ctx, svc)
+}
+
+// Running: rcS scripts seldom have a status action, so a script runs
+// when some process belongs to it.
 func (b *Busybox) Running(ctx context.Context, svc Service) (bool, error) {
-	return false, b.noManager(svc, "query")
+	if ok, running, err := b.cfg.supervisedRunning(ctx, svc); ok {
+		return running, err
+	}
+	if svc.Kind == InittabEntry {
+		return false, b.noManager(svc, "query")
+	}
+	name, ok := b.cfg.scriptNamed(svc.Name)
+	if !ok {
+		return false, nil
+	}
+	for _, pid := range b.cfg.pids() {
+		if pid <= 1 || b.cfg.zombie(pid) {
+			continue // a zombie's pid may still be in the pidfile
+		}
+		if s, ok := b.ownServiceOf(pid); ok && s.Kind == InitDScript && s.Restartable && s.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
 }

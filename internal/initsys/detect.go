@@ -69,7 +69,7 @@ func Detect(procRoot string) (System, error) {
 //	openrc       sysvinit plus /run/openrc, /lib/rc or /lib64/rc
 //
 // Anything else (a container's PID 1, runit, s6) is KindUnknown, which
-// can neither be re-executed nor manage services. The only command Detect
+// cannot be re-executed and manages only the runit/s6 services it finds. The only command Detect
 // runs is `systemctl --version`, for the version systemd's Describe shows.
 func (c Config) Detect(ctx context.Context) (System, error) {
 	p, err := ReadPID1(c.ProcRoot)
@@ -104,7 +104,7 @@ func (c Config) Detect(ctx context.Context) (System, error) {
 		}
 		return &sv, nil
 	}
-	return &Unknown{pid1: p}, nil
+	return &Unknown{cfg: c, pid1: p}, nil
 }
 
 // initctl is the sysvinit control FIFO under Root ("/run/initctl" for
@@ -141,6 +141,7 @@ func systemdVersion(out []byte) string {
 // Unknown is a PID 1 this package does not know: it cannot be re-executed
 // or asked about services.
 type Unknown struct {
+	cfg  Config
 	pid1 PID1
 }
 
@@ -169,15 +170,28 @@ func (u *Unknown) Reexec(ctx context.Context) error {
 	return fmt.Errorf("PID 1 is %s, not an init rootswap knows how to re-execute: %w", u.name(), ErrNoReexec)
 }
 
-func (u *Unknown) ServiceOf(pid int) (Service, bool) { return Service{}, false }
+// ServiceOf finds only what runs under PID 1 without being its service:
+// containers and runit/s6 trees (a container whose PID 1 is runsvdir or
+// s6-svscan).
+func (u *Unknown) ServiceOf(pid int) (Service, bool) { return u.cfg.serviceOf(pid, nil) }
 
 func (u *Unknown) noManager() error {
 	return fmt.Errorf("PID 1 is %s, which rootswap cannot ask to stop or start services: %w", u.name(), ErrNoServiceManager)
 }
 
-func (u *Unknown) Stop(ctx context.Context, svc Service) error    { return u.noManager() }
-func (u *Unknown) Start(ctx context.Context, svc Service) error   { return u.noManager() }
-func (u *Unknown) Restart(ctx context.Context, svc Service) error { return u.noManager() }
+func (u *Unknown) act(ctx context.Context, svc Service, action string) error {
+	if ok, err := u.cfg.supervisedAction(ctx, svc, action); ok {
+		return err
+	}
+	return u.noManager()
+}
+
+func (u *Unknown) Stop(ctx context.Context, svc Service) error    { return u.act(ctx, svc, "stop") }
+func (u *Unknown) Start(ctx context.Context, svc Service) error   { return u.act(ctx, svc, "start") }
+func (u *Unknown) Restart(ctx context.Context, svc Service) error { return u.act(ctx, svc, "restart") }
 func (u *Unknown) Running(ctx context.Context, svc Service) (bool, error) {
+	if ok, running, err := u.cfg.supervisedRunning(ctx, svc); ok {
+		return running, err
+	}
 	return false, u.noManager()
 }

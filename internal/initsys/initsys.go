@@ -1,8 +1,10 @@
 // Package initsys puts one interface over the init systems a server may
 // run as PID 1 (systemd, sysvinit, OpenRC on sysvinit or on openrc-init,
-// busybox init): which one it is, how to re-execute it in place so it lets
-// go of the old root, which service a process belongs to, and how to stop,
-// start and restart that service.
+// busybox init with its rcS scripts): which one it is, how to re-execute
+// it in place so it lets go of the old root, which service a process
+// belongs to, and how to stop, start and restart that service. Services
+// that run under PID 1's own (runit and s6 supervision trees, containers
+// of docker, containerd and podman) are found and driven the same way.
 //
 // Everything it reads lives under two injectable roots (Config.ProcRoot and
 // Config.Root) and every command it runs goes through Config.Run, so tests
@@ -38,7 +40,7 @@ const (
 	ServiceUnit   = "service" // a systemd .service
 	SocketUnit    = "socket"  // a systemd .socket
 	ScopeUnit     = "scope"   // a systemd .scope: a login session, a container; not restartable
-	InitDScript   = "init.d"  // a sysvinit /etc/init.d script
+	InitDScript   = "init.d"  // an /etc/init.d script: sysvinit/LSB, or busybox rcS's S??name
 	OpenRCService = "openrc"  // an OpenRC service (/etc/init.d script run by rc-service)
 	InittabEntry  = "inittab" // a busybox init respawn line
 )
@@ -49,6 +51,10 @@ type Service struct {
 	Kind        string // one of the Service kinds above
 	Restartable bool   // Stop/Start/Restart make sense for it
 	Why         string // how it was found, or why it is not restartable
+	// LiveRestore: the service is dockerd (or runs containers under it)
+	// with live-restore on, so stopping or restarting it leaves its
+	// containers running on the root they started from (see Caveat).
+	LiveRestore bool
 }
 
 func (s Service) String() string {

@@ -11,10 +11,11 @@ import (
 )
 
 // Finding the service of a process without a service manager that tracks
-// processes (sysvinit, OpenRC without cgroups) is best effort: daemons
-// started by start-stop-daemon write their main PID to a pidfile, and the
-// pidfile's name usually, but not always, is the init script's name.
-// Workers forked by the daemon are found through their parents.
+// processes (sysvinit, OpenRC without cgroups, busybox rcS) is best
+// effort: daemons started by start-stop-daemon write their main PID to a
+// pidfile, which the script's text names (initd.go) and whose name
+// usually, but not always, is the script's. Workers forked by the daemon
+// are found through their parents.
 
 // scriptAliases maps pidfile names to the init scripts that write them on
 // the distributions rootswap meets (Debian first, then Gentoo/Alpine).
@@ -132,29 +133,68 @@ func (c Config) script(candidates []string) (string, bool) {
 	return "", false
 }
 
-// pidfileService finds the pidfile that names pid or its nearest parent
-// and the init script that belongs to it. A pidfile whose script cannot be
-// found is still reported, as not restartable, so the admin sees it.
-func (c Config) pidfileService(pid int, kind string) (Service, bool) {
+// scriptService finds the init script that owns pid, walking from pid up
+// through its parents; for each process, in this order:
+//
+//  1. a pidfile holding it whose path a script's text names;
+//  2. a pidfile holding it with a script named after it (sshd.pid: ssh);
+//  3. a script whose text names the program it runs.
+//
+// A pidfile that leads to no script is still reported, as not
+// restartable, when nothing else claims the process, so the admin sees it.
+func (c Config) scriptService(pid int, kind string) (Service, bool) {
+	scripts := c.initScripts()
+	files := c.pidfiles()
+	seen := map[string]bool{}
+	for _, f := range files {
+		seen[f] = true
+	}
+	for _, p := range scriptPidfiles(scripts) {
+		if f := c.path(p); !seen[f] {
+			seen[f] = true
+			files = append(files, f)
+		}
+	}
 	byPID := map[int][]string{}
-	for _, f := range c.pidfiles() {
+	for _, f := range files {
 		if p, ok := readPidfile(f); ok {
 			byPID[p] = append(byPID[p], f)
 		}
 	}
+	var unowned *Service
 	for _, p := range c.ancestry(pid) {
+		prefix := ""
+		if p != pid {
+			prefix = "parent " + strconv.Itoa(p) + " "
+		}
 		for _, f := range byPID[p] {
 			shown := c.rel(f)
 			via := shown + " holds " + strconv.Itoa(p)
 			if p != pid {
 				via = "parent " + strconv.Itoa(p) + " is in " + shown
 			}
+			if name, ok := scriptFor(scripts, shown); ok {
+				return Service{Name: name, Kind: kind, Restartable: true, Why: via + ", named by /etc/init.d/" + name}, true
+			}
 			cands := scriptCandidates(shown)
 			if name, ok := c.script(cands); ok {
 				return Service{Name: name, Kind: kind, Restartable: true, Why: via + ", script /etc/init.d/" + name}, true
 			}
-			return Service{Name: cands[0], Kind: kind, Why: via + " but no /etc/init.d script is named " + strings.Join(cands, ", ")}, true
+			if unowned == nil {
+				unowned = &Service{Name: cands[0], Kind: kind,
+					Why: via + " but no /etc/init.d script names it or is named " + strings.Join(cands, ", ")}
+			}
 		}
+		if !c.underRoot(p) {
+			continue
+		}
+		if name, prog, ok := scriptRunning(scripts, c.identity(p)); ok {
+			return Service{Name: name, Kind: kind, Restartable: true,
+				Why: prefix + "runs " + prog + ", started by /etc/init.d/" + name}, true
+		}
+	}
+	if unowned != nil {
+		return *unowned, true
 	}
 	return Service{}, false
 }
@@ -225,4 +265,42 @@ func (c Config) rel(p string) string {
 		return p
 	}
 	return "/" + strings.TrimPrefix(strings.TrimPrefix(p, filepath.Clean(c.Root)), "/")
+}
+
+// underRoot reports whether the process sees Root as its root: the
+// scripts of a root start programs in it, so a process of the same name
+// in a chroot or container of its own is not theirs. A process whose root
+// link cannot be read (a fixture) counts as under Root.
+func (c Config) underRoot(pid int) bool {
+	t, err := os.Readlink(c.proc(strconv.Itoa(pid), "root"))
+	if err != nil {
+		return true
+	}
+	want := c.Root
+	if want == "" {
+		want = "/"
+	}
+	return filepath.Clean(t) == filepath.Clean(want)
+}
+
+// superviseDaemonService: OpenRC scripts with supervisor=supervise-daemon
+// run their daemon as a child of `supervise-daemon NAME --start ...`,
+// NAME being the service. The supervisor itself belongs to the service
+// too: rc-service NAME stop ends both.
+func (c Config) superviseDaemonService(pid int) (Service, bool) {
+	for _, p := range c.ancestry(pid) {
+		if c.comm(p) != "supervise-daemon" {
+			continue
+		}
+		argv := c.argv(p)
+		if len(argv) < 2 || argv[1] == "" || strings.HasPrefix(argv[1], "-") || strings.Contains(argv[1], "/") {
+			return Service{}, false
+		}
+		why := "supervise-daemon " + argv[1] + " (pid " + strconv.Itoa(p) + ")"
+		if p != pid {
+			why = "child of " + why
+		}
+		return Service{Name: argv[1], Kind: OpenRCService, Restartable: true, Why: why}, true
+	}
+	return Service{}, false
 }

@@ -49,7 +49,7 @@ func TestSysVServiceOf(t *testing.T) {
 		{900, Service{Name: "cron", Kind: InitDScript, Restartable: true, Why: "/run/crond.pid holds 900, script /etc/init.d/cron"}, true},
 		{1000, Service{Name: "postgresql", Kind: InitDScript, Restartable: true, Why: "/run/postgresql/15-main.pid holds 1000, script /etc/init.d/postgresql"}, true},
 		{700, Service{Name: "dbus", Kind: InitDScript, Restartable: true, Why: "/run/dbus/pid holds 700, script /etc/init.d/dbus"}, true},
-		{1200, Service{Name: "mystery", Kind: InitDScript, Why: "/run/mystery.pid holds 1200 but no /etc/init.d script is named mystery"}, true},
+		{1200, Service{Name: "mystery", Kind: InitDScript, Why: "/run/mystery.pid holds 1200 but no /etc/init.d script names it or is named mystery"}, true},
 		{1300, Service{}, false},
 		{1, Service{}, false},
 	}

@@ -36,8 +36,11 @@ func (s *Systemd) Reexec(ctx context.Context) error {
 }
 
 // ServiceOf reads /proc/PID/cgroup and maps the systemd hierarchy's path
-// to its unit (see UnitOfCgroup).
-func (s *Systemd) ServiceOf(pid int) (Service, bool) {
+// to its unit (see UnitOfCgroup), after containers and runit/s6 trees
+// (see serviceOf).
+func (s *Systemd) ServiceOf(pid int) (Service, bool) { return s.cfg.serviceOf(pid, s.unitOf) }
+
+func (s *Systemd) unitOf(pid int) (Service, bool) {
 	data, err := os.ReadFile(s.cfg.proc(strconv.Itoa(pid), "cgroup"))
 	if err != nil {
 		return Service{}, false
@@ -93,6 +96,9 @@ func (s *Systemd) unitsWithSockets(ctx context.Context, svc Service) ([]string, 
 
 // Stop stops the unit and the sockets that would start it again.
 func (s *Systemd) Stop(ctx context.Context, svc Service) error {
+	if ok, err := s.cfg.supervisedAction(ctx, svc, "stop"); ok {
+		return err
+	}
 	if err := checkRestartable(svc); err != nil {
 		return err
 	}
@@ -106,6 +112,9 @@ func (s *Systemd) Stop(ctx context.Context, svc Service) error {
 
 // Start starts the unit and the sockets Stop stopped with it.
 func (s *Systemd) Start(ctx context.Context, svc Service) error {
+	if ok, err := s.cfg.supervisedAction(ctx, svc, "start"); ok {
+		return err
+	}
 	if err := checkRestartable(svc); err != nil {
 		return err
 	}
@@ -120,6 +129,9 @@ func (s *Systemd) Start(ctx context.Context, svc Service) error {
 // Restart restarts the unit alone: its sockets are held open by PID 1 and
 // carry over.
 func (s *Systemd) Restart(ctx context.Context, svc Service) error {
+	if ok, err := s.cfg.supervisedAction(ctx, svc, "restart"); ok {
+		return err
+	}
 	if err := checkRestartable(svc); err != nil {
 		return err
 	}
@@ -130,6 +142,9 @@ func (s *Systemd) Restart(ctx context.Context, svc Service) error {
 // Running asks `systemctl is-active`; it exits non-zero for every state
 // but active, so the state word decides, not the status.
 func (s *Systemd) Running(ctx context.Context, svc Service) (bool, error) {
+	if ok, running, err := s.cfg.supervisedRunning(ctx, svc); ok {
+		return running, err
+	}
 	out, err := s.cfg.run(ctx, "systemctl", "is-active", svc.Name)
 	switch state := strings.TrimSpace(string(out)); state {
 	case "active", "reloading", "activating", "deactivating", "refreshing":

@@ -43,13 +43,18 @@ func (s *SysV) Reexec(ctx context.Context) error {
 	return fmt.Errorf("sending telinit u to init: %w", errors.Join(errs...))
 }
 
-// ServiceOf finds pid (or its nearest parent) in a pidfile and maps the
-// pidfile to its /etc/init.d script.
+// ServiceOf finds the /etc/init.d script that owns pid or its nearest
+// parent, by the pidfile or program the script's text names or by a
+// pidfile named after it (see scriptService), after containers and
+// runit/s6 trees (see serviceOf).
 func (s *SysV) ServiceOf(pid int) (Service, bool) {
-	return s.cfg.pidfileService(pid, InitDScript)
+	return s.cfg.serviceOf(pid, func(pid int) (Service, bool) { return s.cfg.scriptService(pid, InitDScript) })
 }
 
 func (s *SysV) script(ctx context.Context, svc Service, action string) error {
+	if ok, err := s.cfg.supervisedAction(ctx, svc, action); ok {
+		return err
+	}
 	if err := checkRestartable(svc); err != nil {
 		return err
 	}
@@ -71,6 +76,9 @@ func (s *SysV) Restart(ctx context.Context, svc Service) error {
 // Running runs `/etc/init.d/NAME status` and reads the LSB exit status:
 // 0 running; 1, 2, 3 not running (dead with pidfile, dead with lock, stopped).
 func (s *SysV) Running(ctx context.Context, svc Service) (bool, error) {
+	if ok, running, err := s.cfg.supervisedRunning(ctx, svc); ok {
+		return running, err
+	}
 	_, err := s.cfg.run(ctx, "/etc/init.d/"+svc.Name, "status")
 	switch exitCode(err) {
 	case -1:
@@ -131,18 +139,30 @@ func (o *OpenRC) Reexec(ctx context.Context) error {
 	return nil
 }
 
-// ServiceOf looks at OpenRC's start-stop-daemon records first, then at
-// pidfiles.
+// ServiceOf looks, after containers and runit/s6 trees (see serviceOf),
+// at a supervise-daemon parent, then at OpenRC's start-stop-daemon
+// records, then at the pidfile= and command= of the scripts and at
+// pidfiles named after them (see scriptService).
 func (o *OpenRC) ServiceOf(pid int) (Service, bool) {
+	return o.cfg.serviceOf(pid, o.ownServiceOf)
+}
+
+func (o *OpenRC) ownServiceOf(pid int) (Service, bool) {
+	if svc, ok := o.cfg.superviseDaemonService(pid); ok {
+		return svc, true
+	}
 	if svc, ok := o.cfg.openRCService(pid); ok {
 		return svc, true
 	}
-	return o.cfg.pidfileService(pid, OpenRCService)
+	return o.cfg.scriptService(pid, OpenRCService)
 }
 
 // rcService runs rc-service NAME ACTION. Note that OpenRC stops (and on
 // restart restarts) the services that need NAME along with it.
 func (o *OpenRC) rcService(ctx context.Context, svc Service, action string) error {
+	if ok, err := o.cfg.supervisedAction(ctx, svc, action); ok {
+		return err
+	}
 	if err := checkRestartable(svc); err != nil {
 		return err
 	}
@@ -160,6 +180,9 @@ func (o *OpenRC) Restart(ctx context.Context, svc Service) error {
 // 8 starting still have processes; 3 stopped, 16 inactive, 32 crashed do
 // not.
 func (o *OpenRC) Running(ctx context.Context, svc Service) (bool, error) {
+	if ok, running, err := o.cfg.supervisedRunning(ctx, svc); ok {
+		return running, err
+	}
 	_, err := o.cfg.run(ctx, "rc-service", svc.Name, "status")
 	switch exitCode(err) {
 	case -1:

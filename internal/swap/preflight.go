@@ -132,6 +132,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	for _, name := range opts.Stop {
 		stop[name] = true
 	}
+	caveats := map[string]bool{}
 	for _, h := range HoldersOf(snap, rootDev) {
 		if session[h.PID] {
 			// This session lets go of / when run's foreground exits, but
@@ -146,6 +147,10 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		svc, hasSvc := sys.ServiceOf(h.PID)
 		if hasSvc {
 			p.Service = svc.Name
+			if c := svc.Caveat(); c != "" && !caveats[c] {
+				caveats[c] = true
+				r.warn(c) // docker's live-restore: what stopping it will not do
+			}
 		}
 		if h.OtherNS != "" && len(h.Writes)+len(h.Deleted) == 0 {
 			r.addOtherNS(h.OtherNS, p)

@@ -1,0 +1,107 @@
+package initsys
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// A process may belong to something that is not PID 1's own service but
+// runs under it: a container (whose daemon is a service of PID 1), or a
+// runit or s6 supervision tree (started by PID 1, by a script, or being
+// PID 1 itself in a container). Every System asks serviceOf, which looks
+// at those first and falls back to the system's own answer.
+
+// serviceOf is the service pid belongs to:
+//
+//  1. a container's process (below containerd-shim or conmon): the
+//     service of the daemon that runs the container (containers.go);
+//  2. a process supervised by runsv or s6-supervise: that service
+//     directory (supervise.go); runsv, runsvdir, s6-supervise and
+//     s6-svscan themselves: the service that started the tree;
+//  3. own: what PID 1's service manager says.
+//
+// dockerd itself is reported with LiveRestore set when it has it on.
+func (c Config) serviceOf(pid int, own func(int) (Service, bool)) (Service, bool) {
+	if own == nil {
+		own = func(int) (Service, bool) { return Service{}, false }
+	}
+	if svc, ok := c.containerService(pid, own); ok {
+		return svc, true
+	}
+	if svc, ok := c.supervisedService(pid, own); ok {
+		return svc, true
+	}
+	svc, ok := own(pid)
+	if ok && c.comm(pid) == "dockerd" {
+		if lr, why := c.LiveRestore(pid); lr {
+			svc.LiveRestore = true
+			if svc.Why != "" {
+				svc.Why += "; "
+			}
+			svc.Why += "the docker daemon, with live-restore (" + why + ")"
+		}
+	}
+	return svc, ok
+}
+
+// comm is /proc/PID/comm, "" when unreadable.
+func (c Config) comm(pid int) string {
+	b, err := os.ReadFile(c.proc(strconv.Itoa(pid), "comm"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// zombie reports whether pid has exited and waits to be reaped.
+func (c Config) zombie(pid int) bool {
+	b, err := os.ReadFile(c.proc(strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+}
+
+// pids lists the processes under ProcRoot.
+func (c Config) pids() []int {
+	ents, err := os.ReadDir(c.proc())
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// supervisedAction runs action ("stop", "start", "restart") for a runit
+// or s6 service; handled is false when svc is neither, so the caller's
+// own manager acts.
+func (c Config) supervisedAction(ctx context.Context, svc Service, action string) (handled bool, err error) {
+	kind := c.supervisionKind(svc)
+	if kind == "" {
+		return false, nil
+	}
+	if err := checkRestartable(svc); err != nil {
+		return true, err
+	}
+	argv := superviseCommand(kind, svc.Name, action)
+	_, err = c.run(ctx, argv[0], argv[1:]...)
+	return true, err
+}
+
+// supervisedRunning is Running for a runit or s6 service.
+func (c Config) supervisedRunning(ctx context.Context, svc Service) (handled, running bool, err error) {
+	kind := c.supervisionKind(svc)
+	if kind == "" {
+		return false, false, nil
+	}
+	running, err = c.superviseRunning(ctx, kind, svc.Name)
+	return true, running, err
+}
