@@ -145,3 +145,17 @@ func (r *Report) checkOverlays(rt *Runtime, sys initsys.System, opts Options, se
 	}
 	return nil
 }
+
+// overlayServices names the services stopped because they work inside
+// an overlay, once each, in order.
+func overlayServices(r *Report) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range r.OverlayUsers {
+		if p.Service != "" && !seen[p.Service] {
+			seen[p.Service] = true
+			out = append(out, p.Service)
+		}
+	}
+	return out
+}

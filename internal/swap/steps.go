@@ -101,7 +101,11 @@ func (st *stopServices) Describe(s *State) string {
 	r := st.rt.Report
 	parts := []string{}
 	if len(r.Stop) > 0 {
-		parts = append(parts, "stop "+strings.Join(r.Stop, ", ")+" (they hold / open for writing or hold deleted files)")
+		why := "they hold / open for writing or hold deleted files"
+		if inOverlay := overlayServices(r); len(inOverlay) > 0 {
+			why += "; " + strings.Join(inOverlay, ", ") + " work inside overlays whose layers are on /, unmounted while they are stopped"
+		}
+		parts = append(parts, "stop "+strings.Join(r.Stop, ", ")+" ("+why+")")
 	}
 	if len(r.Kill) > 0 && s.Opts.Kill {
 		var k []string
