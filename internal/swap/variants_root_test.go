@@ -186,3 +186,37 @@ func (s server) swapArea() (swap.SwapArea, bool) {
 	}
 	return swap.SwapArea{}, false
 }
+
+// Rollback after the new root was fully set up walks every variant back:
+// the bind re-made from the old root, the swap file on from it, the
+// overlay and its service back on the old layers.
+func TestVariantsRollBack(t *testing.T) {
+	for _, step := range []string{"remake-binds", "wait-confirm"} {
+		t.Run(step, func(t *testing.T) {
+			s := start(t, sandbox.Options{Variants: sandbox.Variants{BindMount: true, SwapFile: true, Overlay: true}})
+			s.sh([]string{"ROOTSWAP_TEST_FAULT=" + step}, "/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0")
+			status, code := s.waitDone()
+			if code != 1 || !strings.HasPrefix(status, "rolled-back\n") {
+				t.Fatalf("status exited %d, want 1 and rolled-back:\n%s", code, status)
+			}
+			after := s.snapshot()
+			s.checkOn(after, s.RootDev)
+			old := rdev(t, s.RootDev)
+			if m := mountAt(t, after, sandbox.BindPoint); m.Dev() != old || m.Root != sandbox.BindSource {
+				t.Errorf("%s after rollback: %s (root %s), want %s of the old root", sandbox.BindPoint, m, m.Root, sandbox.BindSource)
+			}
+			if _, ok := s.swapArea(); !ok || s.devOf(sandbox.SwapFile) != old {
+				t.Errorf("%s is not active from the old root after rollback", sandbox.SwapFile)
+			}
+			m := mountAt(t, after, sandbox.OverlayPoint)
+			if got := s.cwdDev("container"); m.FSType != "overlay" || got != m.Dev() {
+				t.Errorf("after rollback %s is %s and container works on %d:%d", sandbox.OverlayPoint, m, unix.Major(got), unix.Minor(got))
+			}
+			for _, mt := range after.Mounts {
+				if strings.HasPrefix(mt.Point, "/mnt/oldroot") || strings.HasPrefix(mt.Point, "/mnt/newroot") || mt.Dev() == rdev(t, s.TargetDev) {
+					t.Errorf("left mounted after rollback: %s", mt)
+				}
+			}
+		})
+	}
+}
