@@ -74,6 +74,7 @@ func (s *Server) Close() error {
 func (s *Server) close() error {
 	t0 := time.Now()
 	var errs []error
+	s.swapOffInside()
 	if s.cmd != nil && s.cmd.Process != nil {
 		s.cmd.Process.Kill()
 		select {

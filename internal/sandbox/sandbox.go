@@ -85,6 +85,9 @@ type Options struct {
 	HTTPPort int
 	// Log receives progress lines and the server's console; nil discards.
 	Log io.Writer
+	// Variants add what real servers have: a bind mount from /, a swap
+	// file, an overlay-backed service, Buildroot's init scripts.
+	Variants
 }
 
 // DefaultHostTools are the filesystem tools a real server has and the
@@ -178,6 +181,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	// A target smaller than the root is allowed: tests use it to prove
 	// that run refuses it.
+	if o.Buildroot {
+		if o.Init == InitSysvinit {
+			return o, fmt.Errorf("sandbox: the Buildroot variant boots busybox init, not %s", o.Init)
+		}
+		o.Init = InitBusybox
+	}
 	switch o.Init {
 	case "":
 		o.Init = InitAuto

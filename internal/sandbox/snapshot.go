@@ -94,7 +94,7 @@ func (s *Server) Snapshot(ctx context.Context) (State, error) {
 
 	rootDev := root.Dev()
 	st.Init = s.inspect(proc, "init", 1, rootDev)
-	for _, name := range Services() {
+	for _, name := range s.ServiceNames() {
 		pid, err := s.ServicePID(name)
 		if err != nil {
 			st.Daemons = append(st.Daemons, Process{Name: name, Err: err.Error()})

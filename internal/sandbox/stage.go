@@ -34,6 +34,11 @@ func (s *Server) stageTree(ctx context.Context, dir string) error {
 		}
 	}
 
+	for _, d := range s.variantDirs() {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
 	// A dynamic host busybox comes with its libraries; busybox-static
 	// has none.
 	if err := installProgram(dir, s.Busybox, "/bin/busybox"); err != nil {
@@ -123,17 +128,33 @@ func (s *Server) files() []stagedFile {
 		{"etc/shadow", 0o640, "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n"},
 		{"etc/fstab", 0o644, "# <file system>\t<mount point>\t<type>\t<options>\t<dump>\t<pass>\nLABEL=sandbox-root\t/\text3\tdefaults\t0\t1\n"},
 		{"etc/inittab", 0o644, s.inittab()},
-		{"etc/init.d/rcS", 0o755, fmt.Sprintf(rcS, strings.Join(Services(), " "))},
+		{"etc/init.d/rcS", 0o755, s.rcS()},
 		{"etc/init.d/functions", 0o644, initFunctions},
 		{"var/www/index.html", 0o644, Page},
 		{"var/log/messages", 0o640, ""},
 		{"var/log/wtmp", 0o664, ""},
 		{"var/spool/cron/crontabs/root", 0o600, "# a writer on the root filesystem, once a minute\n* * * * * logger -t cron tick\n"},
 	}
-	for _, svc := range s.services() {
-		fs = append(fs, stagedFile{"etc/init.d/" + svc.name, 0o755, fmt.Sprintf(serviceScript, svc.comment, svc.name, svc.start, svc.stopExec)})
+	for _, svc := range append(s.services(), s.variantServices()...) {
+		pidfile := ""
+		if s.opts.Buildroot {
+			// Named by the daemon, in the script's own text, as Buildroot's are.
+			pidfile = "PIDFILE=/var/run/" + svc.name + ".pid"
+		}
+		fs = append(fs, stagedFile{"etc/init.d/" + s.scriptName(svc.name), 0o755, fmt.Sprintf(serviceScript, svc.comment, svc.name, pidfile, svc.start, svc.stopExec)})
 	}
-	return fs
+	if s.opts.Buildroot {
+		fs = append(fs, stagedFile{"etc/init.d/rcK", 0o755, rcK})
+	}
+	return append(fs, s.variantFiles()...)
+}
+
+// rcS is the boot script: the default one, or Buildroot's.
+func (s *Server) rcS() string {
+	if s.opts.Buildroot {
+		return fmt.Sprintf(rcSBuildroot, s.variantSetup())
+	}
+	return fmt.Sprintf(rcS, s.variantSetup(), strings.Join(s.ServiceNames(), " "))
 }
 
 // Page is what httpd serves at /.
@@ -158,12 +179,14 @@ func (s *Server) services() []service {
 	}
 }
 
-// serviceScript is an /etc/init.d script: %s comment, %s name, %s the
+// serviceScript is an /etc/init.d script: %s comment, %s name, %s an
+// optional PIDFILE= line, %s the
 // foreground command (run in a background subshell that execs the
 // daemon, so $! is the daemon's pid).
 const serviceScript = `#!/bin/sh
 # %s
 NAME=%s
+%s
 start_daemon() { %s; }
 STOP_EXEC=%s
 . /etc/init.d/functions
@@ -171,9 +194,9 @@ STOP_EXEC=%s
 
 // initFunctions is sourced by every service script: start/stop/restart/
 // status by the pidfile /run/$NAME.pid.
-const initFunctions = `# sourced by /etc/init.d/* : pidfile /run/$NAME.pid
+const initFunctions = `# sourced by /etc/init.d/* : pidfile $PIDFILE, /run/$NAME.pid unless set
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
-PIDFILE=/run/$NAME.pid
+PIDFILE=${PIDFILE:-/run/$NAME.pid}
 
 running() {
 	[ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
@@ -231,6 +254,7 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin
 hostname -F /etc/hostname
 ip link set lo up
 : >/run/utmp
+%s
 for s in %s; do
 	/etc/init.d/$s start
 done

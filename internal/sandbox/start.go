@@ -182,7 +182,7 @@ func (s *Server) notReady(ctx context.Context) string {
 			return "/run/initctl"
 		}
 	}
-	for _, name := range Services() {
+	for _, name := range s.ServiceNames() {
 		if _, err := s.ServicePID(name); err != nil {
 			return err.Error()
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/rootswap/rootswap/internal/fstools"
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/mountinfo"
+	"github.com/rootswap/rootswap/internal/mountops"
 	"github.com/rootswap/rootswap/internal/procscan"
 	"golang.org/x/sys/unix"
 )
@@ -48,24 +49,28 @@ type Report struct {
 		Size      int64  `json:"size"`
 		Signature string `json:"signature,omitempty"`
 	} `json:"target"`
-	Deleted     []Proc            `json:"deleted"`
-	Writers     []Proc            `json:"writers"`
-	Loops       []string          `json:"loops"`
-	Unmount     mountinfo.Table   `json:"unmount"`
-	UnixSockets []string          `json:"unix_sockets"`
-	OtherNS     []Proc            `json:"other_namespaces"`
-	Submounts   []string          `json:"submounts"`
-	SameFS      []SameFS          `json:"same_fs"` // submounts of /'s own filesystem, mounted again from the copy
-	Init        string            `json:"init"`
-	InitKind    string            `json:"init_kind"`
-	MemAvail    int64             `json:"mem_available"`
-	MemNeeded   int64             `json:"mem_needed"`
-	Tools       map[string]string `json:"tools"`
-	Stop        []string          `json:"stop"` // services run will stop for the copy
-	Kill        []Proc            `json:"kill"` // writers with no service (killed only with --kill)
-	Blockers    []Blocker         `json:"blockers"`
-	Warnings    []string          `json:"warnings"`
-	Lifeline    string            `json:"lifeline"` // what run's lifeline SSH server will be
+	Deleted      []Proc            `json:"deleted"`
+	Writers      []Proc            `json:"writers"`
+	Loops        []string          `json:"loops"`
+	Unmount      mountinfo.Table   `json:"unmount"`
+	Overlays     mountinfo.Table   `json:"overlays"`      // overlays among Unmount whose layers are on /
+	OverlayUsers []Proc            `json:"overlay_users"` // processes working inside them
+	Binds        []mountops.Bind   `json:"binds"`         // bind mounts of the root's own directories, re-made after the pivot
+	SwapFiles    []SwapArea        `json:"swap_files"`    // active swap files on /
+	UnixSockets  []string          `json:"unix_sockets"`
+	OtherNS      []Proc            `json:"other_namespaces"`
+	Submounts    []string          `json:"submounts"`
+	SameFS       []SameFS          `json:"same_fs"` // submounts of /'s own filesystem, mounted again from the copy
+	Init         string            `json:"init"`
+	InitKind     string            `json:"init_kind"`
+	MemAvail     int64             `json:"mem_available"`
+	MemNeeded    int64             `json:"mem_needed"`
+	Tools        map[string]string `json:"tools"`
+	Stop         []string          `json:"stop"` // services run will stop for the copy
+	Kill         []Proc            `json:"kill"` // writers with no service (killed only with --kill)
+	Blockers     []Blocker         `json:"blockers"`
+	Warnings     []string          `json:"warnings"`
+	Lifeline     string            `json:"lifeline"` // what run's lifeline SSH server will be
 
 	snap   *procscan.Snapshot
 	system initsys.System
@@ -188,14 +193,18 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			}
 		}
 	}
-	for name := range stop {
-		r.Stop = append(r.Stop, name)
-	}
-	sortStrings(r.Stop)
 
 	// Mounts: what must be unmounted, what must move after the pivot.
 	for _, m := range mounts.Below("/") {
 		if strings.HasPrefix(m.Point, DefaultNewRoot) || m.Point == opts.EngineDir {
+			continue
+		}
+		if m.FSType == "overlay" {
+			// Layers elsewhere: it does not hold /, and moves with the rest.
+			if overlayOnDev(m, rootDev) {
+				r.Unmount = append(r.Unmount, m)
+				r.Overlays = append(r.Overlays, m)
+			}
 			continue
 		}
 		loopOnRoot := strings.HasPrefix(filepath.Base(m.Source), "loop") && loopBackedBy(m.Source, rootDev)
@@ -203,6 +212,14 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			r.Unmount = append(r.Unmount, m)
 		}
 	}
+	if err := r.checkOverlays(rt, sys, opts, session, stop); err != nil {
+		return nil, err
+	}
+	r.checkBinds(mounts, root, opts)
+	for name := range stop {
+		r.Stop = append(r.Stop, name)
+	}
+	sortStrings(r.Stop)
 	for _, l := range loopsBackedBy(rt.SysRoot, rootDev) {
 		r.Loops = append(r.Loops, l)
 	}
@@ -225,6 +242,9 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	if r.MemAvail > 0 && r.MemAvail < r.MemNeeded {
 		r.block(fmt.Sprintf("only %d MiB of memory available, the engine's tmpfs needs %d MiB", r.MemAvail>>20, r.MemNeeded>>20),
 			"free memory (stop a large service) and try again")
+	}
+	if err := r.checkSwapFiles(rt.ProcRoot, rootDev); err != nil {
+		return nil, err
 	}
 
 	// Tools for the root's filesystem type.
@@ -416,4 +436,46 @@ func fsSize(dev string, devSize int64) int64 {
 		return fs.Size
 	}
 	return devSize
+}
+
+// checkBinds lists the bind mounts of the root's own directories, which
+// remake-binds re-makes from the new root; one whose directory was
+// deleted has nothing to be re-made from.
+func (r *Report) checkBinds(mounts mountinfo.Table, root mountinfo.Mount, opts Options) {
+	for _, b := range mountops.RootBinds(mounts, root) {
+		if strings.HasPrefix(b.Point, DefaultNewRoot) || b.Point == opts.EngineDir || strings.HasPrefix(b.Point, opts.EngineDir+"/") {
+			continue
+		}
+		if dir, deleted := strings.CutSuffix(b.Source, mountops.DeletedSuffix); deleted {
+			r.block(fmt.Sprintf("the bind mount on %s shows %s of / deleted: nothing to re-make it from on the new root", b.Point, dir),
+				"umount "+b.Point+" (and bind a directory that exists)")
+			continue
+		}
+		r.Binds = append(r.Binds, b)
+	}
+}
+
+// checkSwapFiles finds the active swap files on / (swapoff turns them
+// off before the read-only remount) and refuses when the memory
+// available cannot take back what is swapped out to them.
+func (r *Report) checkSwapFiles(procRoot string, rootDev uint64) error {
+	sw, err := swapFilesOn(procRoot, rootDev)
+	if err != nil {
+		return err
+	}
+	r.SwapFiles = sw
+	var used int64
+	for _, a := range sw {
+		used += a.Used
+	}
+	if used == 0 || r.MemAvail == 0 {
+		return nil
+	}
+	margin := swapMargin(used)
+	if need := used + margin + r.MemNeeded; r.MemAvail < need {
+		r.block(fmt.Sprintf("swapoff of the swap files on / must bring %s back into memory; with a margin of %s and the engine's %s that needs %s, but MemAvailable is %s",
+			human(used), human(margin), human(r.MemNeeded), human(need), human(r.MemAvail)),
+			"free memory (stop a large service), or add swap on another device first (swapon /dev/...), then try again")
+	}
+	return nil
 }

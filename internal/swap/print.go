@@ -41,9 +41,20 @@ func (r *Report) Print(w io.Writer, steps []Step, s *State) {
 		um = append(um, m.String())
 	}
 	list(" 4. mounts to unmount for the swap", um, "none")
+	list("    processes working inside overlays whose layers are on / (stopped first)", procs(r.OverlayUsers), "none")
 	list(" 5. unix sockets bound on /", r.UnixSockets, "none")
 	list("    processes whose own mount namespace holds / (lsof cannot see them)", procs(r.OtherNS), "none")
 	p(" 6. submounts to move back after the pivot: %s\n", strings.Join(r.Submounts, " "))
+	var binds []string
+	for _, b := range r.Binds {
+		binds = append(binds, b.String())
+	}
+	list("    bind mounts of directories of / (re-made from the new root)", binds, "none")
+	var swaps []string
+	for _, a := range r.SwapFiles {
+		swaps = append(swaps, fmt.Sprintf("%s (%s, %s used, priority %d)", a.Path, human(a.Size), human(a.Used), a.Priority))
+	}
+	list("    swap files on / (off for the copy, on again from the new root)", swaps, "none")
 	p(" 7. init: %s\n", r.Init)
 	p(" 8. target checks: %s\n", r.targetVerdict())
 	p(" 9. memory: %s available, the engine's tmpfs needs %s\n", human(r.MemAvail), human(r.MemNeeded))

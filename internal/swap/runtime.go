@@ -23,6 +23,7 @@ type Runtime struct {
 	SysRoot  string
 	Out      io.Writer // progress for the admin (the engine's log)
 	Mounter  mountops.Mounter
+	Swap     Swapper // nil: the kernel's swapon(2)/swapoff(2)
 	Init     initsys.System
 	// Command runs a program and returns its combined output.
 	Command func(ctx context.Context, name string, args ...string) ([]byte, error)

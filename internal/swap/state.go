@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rootswap/rootswap/internal/mountinfo"
+	"github.com/rootswap/rootswap/internal/mountops"
 )
 
 // Options are what the admin asked for.
@@ -45,6 +46,9 @@ type State struct {
 	Pivoted     bool            `json:"pivoted,omitempty"`
 	Moved       []string        `json:"moved,omitempty"`     // mount points moved back under /
 	Remounted   []string        `json:"remounted,omitempty"` // same-filesystem submounts mounted again from the new device
+	Rebound     []mountops.Bind `json:"rebound,omitempty"`   // bind mounts re-made from the new root
+	SwapOff     []SwapArea      `json:"swap_off,omitempty"`  // swap files turned off before the remount
+	SwapOn      []string        `json:"swap_on,omitempty"`   // and turned on again from the new root
 	Shared      []string        `json:"shared,omitempty"`    // mount points that had shared propagation
 	Restarted   []string        `json:"restarted,omitempty"`
 	Holders     []string        `json:"holders,omitempty"` // what still held the old root at the end

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/mountinfo"
+	"github.com/rootswap/rootswap/internal/mountops"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,6 +22,7 @@ func Steps(rt *Runtime) []Step {
 		&prepare{rt},
 		&stopServices{rt},
 		&unmountExtra{rt},
+		&swapOff{rt},
 		&remountRO{rt},
 		&copyRoot{rt},
 		&checkNew{rt},
@@ -29,6 +31,8 @@ func Steps(rt *Runtime) []Step {
 		&mountNew{rt},
 		&pivot{rt},
 		&moveMounts{rt},
+		&remakeBinds{rt},
+		&swapOn{rt},
 		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
 		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},
 		&reexecInit{rt},
@@ -98,7 +102,11 @@ func (st *stopServices) Describe(s *State) string {
 	r := st.rt.Report
 	parts := []string{}
 	if len(r.Stop) > 0 {
-		parts = append(parts, "stop "+strings.Join(r.Stop, ", ")+" (they hold / open for writing or hold deleted files)")
+		why := "they hold / open for writing or hold deleted files"
+		if inOverlay := overlayServices(r); len(inOverlay) > 0 {
+			why += "; " + strings.Join(inOverlay, ", ") + " work inside overlays whose layers are on /, unmounted while they are stopped"
+		}
+		parts = append(parts, "stop "+strings.Join(r.Stop, ", ")+" ("+why+")")
 	}
 	if len(r.Kill) > 0 && s.Opts.Kill {
 		var k []string
@@ -242,36 +250,7 @@ func (st *remountExtra) Undo(ctx context.Context, s *State) error {
 }
 
 // mountFlags turns per-mount options back into MS_ flags.
-func mountFlags(opts string) uintptr {
-	var f uintptr
-	for _, o := range strings.Split(opts, ",") {
-		switch o {
-		case "ro":
-			f |= unix.MS_RDONLY
-		case "nosuid":
-			f |= unix.MS_NOSUID
-		case "nodev":
-			f |= unix.MS_NODEV
-		case "noexec":
-			f |= unix.MS_NOEXEC
-		case "noatime":
-			f |= unix.MS_NOATIME
-		case "nodiratime":
-			f |= unix.MS_NODIRATIME
-		case "relatime":
-			f |= unix.MS_RELATIME
-		case "strictatime":
-			f |= unix.MS_STRICTATIME
-		case "sync":
-			f |= unix.MS_SYNCHRONOUS
-		case "dirsync":
-			f |= unix.MS_DIRSYNC
-		case "lazytime":
-			f |= unix.MS_LAZYTIME
-		}
-	}
-	return f
-}
+func mountFlags(opts string) uintptr { return mountops.OptionFlags(opts) }
 
 // superData drops the rw/ro word from superblock options; the rest is
 // what the filesystem wants back as mount data.
