@@ -22,7 +22,7 @@ import (
 const Summary = "a live swap inside a throwaway busybox server (needs root, loop devices)"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap demo [--keep] [--init auto|sysvinit|busybox] [-v]
+const Usage = `usage: rootswap demo [--keep] [--init auto|sysvinit|busybox] [--with VARIANTS] [-v]
 
 Builds a small server in a temporary directory (busybox on an ext3 loop
 image as its root, its own PID and mount namespaces, sysvinit as PID 1,
@@ -32,6 +32,14 @@ ext4-capable loop image, and prints the timeline and a before/after table.
   --keep   leave the sandbox running (its directory and pid are printed)
   --init   which init the server runs (default auto: sysvinit when its
            Debian package can be had, busybox init otherwise)
+  --with   shapes of real servers to add, comma-separated:
+             bind       /srv/data bound on /mnt/data, a service working in it
+             swapfile   an active swap file /swap.img on /
+             overlay    a service working inside an overlay whose layers are on /
+             buildroot  busybox init running /etc/init.d/S??name scripts
+                        (its PID 1 cannot re-execute: the old root is left
+                        detached, read-only, until the reboot)
+             all        every one of them
   -v       show the sandbox's own log and console
 The server's busybox is the host's, or else Debian's busybox-static; like
 sysvinit-core it is fetched once with apt-get download and kept in
@@ -44,7 +52,12 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	keep := fs.Bool("keep", false, "")
 	initKind := fs.String("init", sandbox.InitAuto, "")
 	verbose := fs.Bool("v", false, "")
+	with := fs.String("with", "", "")
 	rest, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	variants, err := parseVariants(*with)
 	if err != nil {
 		return err
 	}
@@ -64,7 +77,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	start := time.Now()
 	fmt.Fprintf(env.Stdout, "building the sandbox server (busybox, %s init, ext3 root on a loop device)...\n", *initKind)
-	srv, err := sandbox.Build(ctx, sandbox.Options{Binary: self, Init: *initKind, Log: sblog})
+	srv, err := sandbox.Build(ctx, sandbox.Options{Binary: self, Init: *initKind, Log: sblog, Variants: variants})
 	if err != nil {
 		return err
 	}
@@ -190,4 +203,29 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.mid = line[len(line)-1] != '\n'
 	}
 	return len(b), nil
+}
+
+// parseVariants reads --with: bind, swapfile, overlay, buildroot, all.
+func parseVariants(list string) (sandbox.Variants, error) {
+	var v sandbox.Variants
+	if list == "" {
+		return v, nil
+	}
+	for _, w := range strings.Split(list, ",") {
+		switch strings.TrimSpace(w) {
+		case "bind":
+			v.BindMount = true
+		case "swapfile":
+			v.SwapFile = true
+		case "overlay":
+			v.Overlay = true
+		case "buildroot":
+			v.Buildroot = true
+		case "all":
+			v = sandbox.Variants{BindMount: true, SwapFile: true, Overlay: true, Buildroot: true}
+		default:
+			return v, cli.UsageError("--with: unknown variant %q (bind, swapfile, overlay, buildroot, all)", w)
+		}
+	}
+	return v, nil
 }
