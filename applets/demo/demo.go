@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -182,7 +183,19 @@ func printTable(w io.Writer, srv *sandbox.Server, before, after sandbox.State) {
 			old = "released"
 		}
 	}
+	if old == "released" && superblockAlive(srv.RootDev) {
+		// Unmounted, but a holder (busybox init's own mapping) keeps
+		// the filesystem alive, read-only, until it goes.
+		old = "detached; fs alive until reboot"
+	}
 	row("/mnt/oldroot", "-", old)
+}
+
+// superblockAlive reports whether the kernel still has the ext
+// filesystem of dev (ext2/3 are served by the ext4 driver).
+func superblockAlive(dev string) bool {
+	_, err := os.Stat("/sys/fs/ext4/" + filepath.Base(dev))
+	return err == nil
 }
 
 type prefixWriter struct {
