@@ -235,7 +235,7 @@ func writesRawProgram(s kernelBTF, g writesGeom) ([]byte, error) {
 // tpFormat is where the classic tracepoint's record keeps the fields
 // the program reads (from tracefs's format file).
 type tpFormat struct {
-	ID                         uint64
+	ID                          uint64
 	Dev, Sector, NrSector, RWBS int
 }
 

@@ -77,10 +77,10 @@ func TestWatchWrites(t *testing.T) {
 			if got, err := w.Changed(); err != nil || len(got) != 0 {
 				t.Fatalf("before any write: %v, %v", got, err)
 			}
-			writeDirect(t, dev, 100<<10, 4096, 1)        // chunk 6
-			writeDirect(t, dev, 1<<20-4096, 8192, 2)     // chunks 63 and 64
-			writeDirect(t, dev, 10<<20, 3<<20, 3)        // 192 chunks: 3+ words
-			writeDirect(t, dev, 40<<20, 20<<20, 4)       // 1280 chunks: an overflow slot
+			writeDirect(t, dev, 100<<10, 4096, 1)    // chunk 6
+			writeDirect(t, dev, 1<<20-4096, 8192, 2) // chunks 63 and 64
+			writeDirect(t, dev, 10<<20, 3<<20, 3)    // 192 chunks: 3+ words
+			writeDirect(t, dev, 40<<20, 20<<20, 4)   // 1280 chunks: an overflow slot
 			got, err := w.Changed()
 			if err != nil {
 				t.Fatal(err)
