@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -449,4 +450,33 @@ func TrackChunk(size, used int64) int64 {
 		c <<= 1
 	}
 	return c
+}
+
+// ProbeReadRate reads up to limit bytes of f (size bytes long) for at most
+// d, in 8 MiB pieces spread over it, bypassing the page cache, and
+// returns the bytes a second it read: plan's estimate of the read-only
+// window. 0 when nothing could be read.
+func ProbeReadRate(f *os.File, size, limit int64, d time.Duration) float64 {
+	const piece = 8 << 20
+	df := newDirectFile(f, true)
+	defer df.restore()
+	buf := AlignedBuffer(piece)
+	n := limit / piece
+	if size < piece || n == 0 {
+		return 0
+	}
+	var read int64
+	start := time.Now()
+	for i := int64(0); i < n && time.Since(start) < d; i++ {
+		off := (size - piece) / n * i &^ (Align - 1)
+		got, err := df.readAt(buf, off)
+		read += int64(got)
+		if err != nil {
+			break
+		}
+	}
+	if el := time.Since(start).Seconds(); el > 0 && read > 0 {
+		return float64(read) / el
+	}
+	return 0
 }
