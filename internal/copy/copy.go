@@ -87,6 +87,12 @@ type Options struct {
 	Progress func(phase Phase, done, total int64)
 	// Total overrides the progress total (a stream's expected size).
 	Total int64
+	// Rate, when positive, caps the reading at that many bytes a second
+	// (the live pre-copy's --precopy-rate: a busy server keeps serving).
+	Rate int64
+	// OnRead, when set, sees every piece read from the source, in
+	// offset order, before it is written (the pre-copy hashes them).
+	OnRead func(off int64, p []byte)
 }
 
 // Result says what was done; it is filled in as far as the copy got
@@ -228,10 +234,16 @@ func Copy(ctx context.Context, dst io.WriterAt, src io.ReaderAt, extents []exten
 		}
 		eof, err := readExtents(ctx, srcIO, extents, free, func(b *buffer) bool {
 			for _, s := range b.segs {
+				if opts.OnRead != nil {
+					opts.OnRead(s.off, b.data[s.at:s.at+s.n])
+				}
 				res.Read += int64(s.n)
 				if opts.Verify {
 					sums = appendSums(sums, b.data[s.at:s.at+s.n], s.off+opts.Shift)
 				}
+			}
+			if opts.Rate > 0 && !throttle(ctx, start, res.Read, opts.Rate) {
+				return false
 			}
 			b.refs = 1
 			if toBackup != nil {
@@ -327,6 +339,24 @@ func Copy(ctx context.Context, dst io.WriterAt, src io.ReaderAt, extents []exten
 		}
 	}
 	return res, nil
+}
+
+// throttle waits until done bytes since start keep within rate bytes a
+// second; false when ctx ended first.
+func throttle(ctx context.Context, start time.Time, done, rate int64) bool {
+	due := start.Add(time.Duration(float64(done) / float64(rate) * float64(time.Second)))
+	wait := time.Until(due)
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // readExtents reads the extents in order into buffers taken from free and

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/lifeline"
 )
@@ -35,6 +36,8 @@ const FlagsUsage = `  --to DEV              the new root's block device (must be
   --stop SVC            stop this service for the copy too
   --keep SVC            never stop or restart this service
   --kill                kill writers that belong to no service
+  --max-rounds N        live rounds of changes after the pre-copy's first (3)
+  --precopy-rate R      read at most R bytes a second while / is live (0: no cap)
   --no-bpf              scan processes through /proc only (no BPF iterators)
   --force               overwrite a target that carries a signature
   --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
@@ -54,7 +57,8 @@ type Flags struct {
 	to, backup                 *string
 	kill, noBPF, force, noLife *bool
 	confirm, release           *time.Duration
-	port                       *int
+	port, rounds               *int
+	rate                       *string
 	stop, keep, listen         cli.StringList
 }
 
@@ -70,6 +74,8 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 		confirm: cli.DurationFlag(fs, "confirm-timeout", DefaultConfirmTimeout),
 		release: cli.DurationFlag(fs, "release-timeout", DefaultReleaseTimeout),
 		port:    fs.Int("lifeline-port", lifeline.DefaultPort, ""),
+		rounds:  fs.Int("max-rounds", DefaultMaxRounds, ""),
+		rate:    fs.String("precopy-rate", "0", ""),
 	}
 	// The old name of --release-timeout, kept for scripts.
 	fs.Var((*cli.Duration)(f.release), "release-wait", "")
@@ -91,7 +97,15 @@ func (f *Flags) Options() (Options, error) {
 	if *f.port <= 0 || *f.port > 65535 {
 		return Options{}, cli.UsageError("--lifeline-port %d: not a TCP port", *f.port)
 	}
+	if *f.rounds < 0 || *f.rounds > 100 {
+		return Options{}, cli.UsageError("--max-rounds %d: from 0 to 100", *f.rounds)
+	}
+	rate, err := humanize.ParseBytes(*f.rate)
+	if err != nil || rate > 1<<50 {
+		return Options{}, cli.UsageError("--precopy-rate %q: a size a second (50M, 1G; 0 for no cap)", *f.rate)
+	}
 	o := DefaultOptions(*f.to)
+	o.MaxRounds, o.PrecopyRate = *f.rounds, int64(rate)
 	o.Backup, o.Stop, o.Keep = *f.backup, f.stop, f.keep
 	o.Kill, o.NoBPF, o.Force = *f.kill, *f.noBPF, *f.force
 	o.ConfirmTimeout, o.ReleaseTimeout = *f.confirm, *f.release

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rootswap/rootswap/internal/sandbox"
+	"github.com/rootswap/rootswap/internal/swap"
 	"github.com/rootswap/rootswap/internal/testutil"
 )
 
@@ -182,14 +183,36 @@ func TestSwapMovesRootAndEveryDaemon(t *testing.T) {
 
 // Every fatal step, failed on purpose, must leave the server on its old
 // root, read-write, with every daemon running from it.
+// fatalSteps are the steps whose failure rolls the swap back, in run
+// order, and whether each comes after sshd's restart (the foreground has
+// returned by then: a failure shows in status only).
+func fatalSteps() (names []string, late map[string]bool) {
+	late = map[string]bool{}
+	afterSSHD := false
+	for _, st := range swap.Steps(&swap.Runtime{}) {
+		if st.Fatal() {
+			names = append(names, st.Name())
+			late[st.Name()] = afterSSHD
+		}
+		if st.Name() == swap.StepRestartSSHD {
+			afterSSHD = true
+		}
+	}
+	return names, late
+}
+
+// Every fatal step, taken from the step list itself, fails once on
+// request: the swap rolls back and the server runs on its old root.
 func TestFaultAtEachStepRollsBack(t *testing.T) {
-	for _, step := range []string{"stop-services", "remount-ro", "copy", "fsck", "mount-new", "pivot", "move-mounts", "restart-sshd", "start-services", "wait-confirm"} {
+	steps, lateSteps := fatalSteps()
+	if len(steps) < 10 {
+		t.Fatalf("only %d fatal steps: %v", len(steps), steps)
+	}
+	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			s := start(t, sandbox.Options{})
 			out, code := s.sh([]string{"ROOTSWAP_TEST_FAULT=" + step}, "/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0")
-			// The foreground returns once sshd runs from the new root; a
-			// later failure shows in status only.
-			late := step == "start-services" || step == "wait-confirm"
+			late := lateSteps[step]
 			if !late && (code != 1 || !strings.Contains(out, "rolled back")) {
 				t.Errorf("run exited %d, want 1 with 'rolled back':\n%s", code, out)
 			}

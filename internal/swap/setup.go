@@ -15,7 +15,7 @@ import (
 func DefaultOptions(target string) Options {
 	return Options{
 		Target: target, NewRoot: DefaultNewRoot, PutOld: DefaultPutOld, EngineDir: DefaultEngineDir,
-		ConfirmTimeout: DefaultConfirmTimeout, ReleaseTimeout: DefaultReleaseTimeout,
+		ConfirmTimeout: DefaultConfirmTimeout, ReleaseTimeout: DefaultReleaseTimeout, MaxRounds: DefaultMaxRounds,
 		Lifeline: Lifeline{Port: lifeline.DefaultPort, KeysFile: RootKeys},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	blockcopy "github.com/rootswap/rootswap/internal/copy"
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"github.com/rootswap/rootswap/internal/mountops"
 )
@@ -25,6 +26,8 @@ type Options struct {
 	// root; after it, the old root stays mounted read-only.
 	ReleaseTimeout time.Duration `json:"release_timeout"`
 	Lifeline       Lifeline      `json:"lifeline"`
+	MaxRounds      int           `json:"max_rounds"`             // live rounds of the pre-copy after the first
+	PrecopyRate    int64         `json:"precopy_rate,omitempty"` // bytes a second the live pre-copy may read; 0: no cap
 }
 
 // State is everything the steps learn and change, saved in the journal
@@ -32,27 +35,28 @@ type Options struct {
 type State struct {
 	Opts Options `json:"opts"`
 
-	OldRoot     mountinfo.Mount `json:"old_root"`  // the / mount before the swap
-	InitKind    string          `json:"init_kind"` // systemd, sysvinit, ...
-	Stopped     []string        `json:"stopped,omitempty"`
-	Sockets     []string        `json:"sockets,omitempty"` // .socket units stopped with their services
-	Killed      []Killed        `json:"killed,omitempty"`  // writers with no service, killed with --kill
-	Unmounted   mountinfo.Table `json:"unmounted,omitempty"`
-	MadeNewRoot bool            `json:"made_new_root,omitempty"` // prepare created NewRoot
-	ReadOnly    bool            `json:"read_only,omitempty"`     // / was remounted read-only by us
-	Copied      int64           `json:"copied,omitempty"`
-	NewUUID     string          `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs)
-	Mounted     bool            `json:"mounted,omitempty"`  // new root mounted at NewRoot
-	Pivoted     bool            `json:"pivoted,omitempty"`
-	Moved       []string        `json:"moved,omitempty"`     // mount points moved back under /
-	Remounted   []string        `json:"remounted,omitempty"` // same-filesystem submounts mounted again from the new device
-	Rebound     []mountops.Bind `json:"rebound,omitempty"`   // bind mounts re-made from the new root
-	SwapOff     []SwapArea      `json:"swap_off,omitempty"`  // swap files turned off before the remount
-	SwapOn      []string        `json:"swap_on,omitempty"`   // and turned on again from the new root
-	Shared      []string        `json:"shared,omitempty"`    // mount points that had shared propagation
-	Restarted   []string        `json:"restarted,omitempty"`
-	Holders     []string        `json:"holders,omitempty"` // what still held the old root at the end
-	Finish      []string        `json:"finish,omitempty"`  // the commands that finish the release by hand
+	OldRoot     mountinfo.Mount   `json:"old_root"`  // the / mount before the swap
+	InitKind    string            `json:"init_kind"` // systemd, sysvinit, ...
+	Stopped     []string          `json:"stopped,omitempty"`
+	Sockets     []string          `json:"sockets,omitempty"` // .socket units stopped with their services
+	Killed      []Killed          `json:"killed,omitempty"`  // writers with no service, killed with --kill
+	Unmounted   mountinfo.Table   `json:"unmounted,omitempty"`
+	MadeNewRoot bool              `json:"made_new_root,omitempty"` // prepare created NewRoot
+	ReadOnly    bool              `json:"read_only,omitempty"`     // / was remounted read-only by us
+	Copied      int64             `json:"copied,omitempty"`
+	Rounds      []blockcopy.Round `json:"rounds,omitempty"`   // the pre-copy's rounds, the frozen one last
+	NewUUID     string            `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs)
+	Mounted     bool              `json:"mounted,omitempty"`  // new root mounted at NewRoot
+	Pivoted     bool              `json:"pivoted,omitempty"`
+	Moved       []string          `json:"moved,omitempty"`     // mount points moved back under /
+	Remounted   []string          `json:"remounted,omitempty"` // same-filesystem submounts mounted again from the new device
+	Rebound     []mountops.Bind   `json:"rebound,omitempty"`   // bind mounts re-made from the new root
+	SwapOff     []SwapArea        `json:"swap_off,omitempty"`  // swap files turned off before the remount
+	SwapOn      []string          `json:"swap_on,omitempty"`   // and turned on again from the new root
+	Shared      []string          `json:"shared,omitempty"`    // mount points that had shared propagation
+	Restarted   []string          `json:"restarted,omitempty"`
+	Holders     []string          `json:"holders,omitempty"` // what still held the old root at the end
+	Finish      []string          `json:"finish,omitempty"`  // the commands that finish the release by hand
 
 	// PastNoReturn is set once the old root is released: from then on a
 	// failure is reported, not rolled back.

@@ -18,13 +18,15 @@ import (
 
 // Steps is the swap, in order. plan prints it; run executes it.
 func Steps(rt *Runtime) []Step {
+	pre := &precopy{rt: rt}
 	return []Step{
 		&prepare{rt},
+		pre,
 		&stopServices{rt},
 		&unmountExtra{rt},
 		&swapOff{rt},
 		&remountRO{rt},
-		&copyRoot{rt},
+		&copyRoot{rt, pre},
 		&checkNew{rt},
 		&resizeNew{rt},
 		&newUUID{rt},

@@ -18,12 +18,24 @@ import (
 
 // ---- copy -----------------------------------------------------------------
 
-type copyRoot struct{ rt *Runtime }
+// copyRoot is the copy with / read-only: the pre-copy's frozen round,
+// or, when no pre-copy ran (--backup), the whole used area.
+type copyRoot struct {
+	rt  *Runtime
+	pre *precopy
+}
 
 func (*copyRoot) Name() string { return StepCopy }
 func (*copyRoot) Fatal() bool  { return true }
 func (st *copyRoot) Describe(s *State) string {
 	r := st.rt.Report
+	if st.pre != nil && st.pre.skipped(s) == "" {
+		e := st.pre.estimate(s)
+		if e.tracked {
+			return fmt.Sprintf("copy what the tracked writes changed since the pre-copy, and what came into use, from %s to %s; read back every byte written: the copy then equals the still /", r.Root.Device, s.Opts.Target)
+		}
+		return fmt.Sprintf("read the used area of %s again, compare each 1 MiB chunk's hash with the pre-copy's, copy the chunks that differ to %s and read them back: the copy then equals the still /", r.Root.Device, s.Opts.Target)
+	}
 	how := "every block"
 	if isExt(r.Root.FSType) {
 		how = "the blocks " + r.Root.FSType + " uses"
@@ -38,6 +50,9 @@ func (st *copyRoot) Describe(s *State) string {
 func isExt(t string) bool { return t == "ext2" || t == "ext3" || t == "ext4" }
 
 func (st *copyRoot) Do(ctx context.Context, s *State) error {
+	if st.pre != nil && st.pre.sess != nil {
+		return st.frozenRound(ctx, s)
+	}
 	rt := st.rt
 	r := rt.Report
 	src, err := os.OpenFile(r.Root.Device, os.O_RDONLY, 0)
@@ -96,6 +111,14 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 	rt.logf("    copied %s in %s, verified %s in %s", humanize.IBytes(uint64(res.Written)), res.CopyTime.Round(time.Millisecond),
 		humanize.IBytes(uint64(res.Verified)), res.VerifyTime.Round(time.Millisecond))
 	return nil
+}
+
+// frozenRound is the pre-copy's last round, / read-only.
+func (st *copyRoot) frozenRound(ctx context.Context, s *State) error {
+	defer st.pre.close()
+	r, err := st.pre.sess.p.Final(ctx)
+	st.pre.record(s, r)
+	return err
 }
 
 // The new device is left as it is for inspection: nothing to undo.
