@@ -15,12 +15,12 @@ import (
 // tree is a fixture: a fake /proc and a fake root, built in t.TempDir()
 // (symlinks and FIFOs do not live well in testdata/).
 type tree struct {
-	t    *testing.T
+	t    testing.TB
 	proc string
 	root string
 }
 
-func newTree(t *testing.T) *tree {
+func newTree(t testing.TB) *tree {
 	t.Helper()
 	d := t.TempDir()
 	tr := &tree{t: t, proc: filepath.Join(d, "proc"), root: filepath.Join(d, "root")}

@@ -174,6 +174,10 @@ type Config struct {
 	Root string
 	// Run runs commands (ExecRunner when nil).
 	Run Runner
+
+	// cache keeps the parsed init scripts between lookups (index.go);
+	// Detect sets it, a Config without one reads them every time.
+	cache *cache
 }
 
 func (c Config) proc(elem ...string) string {

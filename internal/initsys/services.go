@@ -13,6 +13,27 @@ import (
 // PID 1 itself in a container). Every System asks serviceOf, which looks
 // at those first and falls back to the system's own answer.
 
+// Lookup answers ServiceOf for many processes in one pass: each init
+// script, pidfile and /proc entry it needs is read once. It is good for
+// one pass (plan's over every holder of /); take a new one after
+// services were stopped or restarted.
+type Lookup interface {
+	ServiceOf(pid int) (Service, bool)
+}
+
+// NewLookup is sys's Lookup for one pass over many processes; a System
+// without one of its own (a test's fake) answers each question itself.
+func NewLookup(sys System) Lookup {
+	if s, ok := sys.(interface{ lookup() Lookup }); ok {
+		return s.lookup()
+	}
+	return sys
+}
+
+type serviceLookup func(pid int) (Service, bool)
+
+func (f serviceLookup) ServiceOf(pid int) (Service, bool) { return f(pid) }
+
 // serviceOf is the service pid belongs to:
 //
 //  1. a container's process (below containerd-shim or conmon): the
@@ -23,19 +44,19 @@ import (
 //  3. own: what PID 1's service manager says.
 //
 // dockerd itself is reported with LiveRestore set when it has it on.
-func (c Config) serviceOf(pid int, own func(int) (Service, bool)) (Service, bool) {
+func (l *lookup) serviceOf(pid int, own func(int) (Service, bool)) (Service, bool) {
 	if own == nil {
 		own = func(int) (Service, bool) { return Service{}, false }
 	}
-	if svc, ok := c.containerService(pid, own); ok {
+	if svc, ok := l.containerService(pid, own); ok {
 		return svc, true
 	}
-	if svc, ok := c.supervisedService(pid, own); ok {
+	if svc, ok := l.supervisedService(pid, own); ok {
 		return svc, true
 	}
 	svc, ok := own(pid)
-	if ok && c.comm(pid) == "dockerd" {
-		if lr, why := c.LiveRestore(pid); lr {
+	if ok && l.comm(pid) == "dockerd" {
+		if lr, why := l.c.LiveRestore(pid); lr {
 			svc.LiveRestore = true
 			if svc.Why != "" {
 				svc.Why += "; "
@@ -61,8 +82,8 @@ func (c Config) zombie(pid int) bool {
 	if err != nil {
 		return false
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+	_, z, _ := parseStat(b)
+	return z
 }
 
 // pids lists the processes under ProcRoot.

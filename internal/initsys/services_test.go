@@ -112,7 +112,8 @@ func TestBusyboxScriptCommands(t *testing.T) {
 	}
 }
 
-func TestOpenRCScriptText(t *testing.T) {
+// openRCTree is OpenRC on sysvinit with the scripts of testdata/openrc.
+func openRCTree(t *testing.T) (*tree, Config) {
 	tr := newTree(t)
 	root, err := filepath.Abs("testdata/openrc")
 	if err != nil {
@@ -124,7 +125,12 @@ func TestOpenRCScriptText(t *testing.T) {
 	tr.process(620, 1, "supervise-daemon", "/sbin/supervise-daemon",
 		"supervise-daemon", "chronyd", "--start", "--pidfile", "/run/chronyd.pid", "/usr/sbin/chronyd", "--", "-d")
 	tr.process(621, 620, "chronyd", "/usr/sbin/chronyd", "/usr/sbin/chronyd", "-d")
-	sys := &OpenRC{SysV: SysV{cfg: Config{ProcRoot: tr.proc, Root: root}}}
+	return tr, Config{ProcRoot: tr.proc, Root: root}
+}
+
+func TestOpenRCScriptText(t *testing.T) {
+	_, cfg := openRCTree(t)
+	sys := &OpenRC{SysV: SysV{cfg: cfg}}
 	tests := []struct {
 		pid  int
 		want Service

@@ -166,27 +166,27 @@ func (c Config) cwd(pid int) (string, bool) {
 // whatever started the tree (own's answer for the scanner, or for the
 // supervisor when it has no scanner): restarting that restarts the tree,
 // which is the only way to get the supervisors themselves off a root.
-func (c Config) supervisedService(pid int, own func(int) (Service, bool)) (Service, bool) {
-	if _, isSup := supervisors[c.comm(pid)]; isSup {
-		return c.treeService(pid, own)
+func (l *lookup) supervisedService(pid int, own func(int) (Service, bool)) (Service, bool) {
+	if _, isSup := supervisors[l.comm(pid)]; isSup {
+		return l.treeService(pid, own)
 	}
-	if _, isScan := scanners[c.comm(pid)]; isScan {
-		return c.treeService(pid, own)
+	if _, isScan := scanners[l.comm(pid)]; isScan {
+		return l.treeService(pid, own)
 	}
-	chain := c.ancestry(pid)
+	chain := l.ancestry(pid)
 	for i, p := range chain {
 		if i == 0 {
 			continue
 		}
-		kind, ok := supervisors[c.comm(p)]
+		kind, ok := supervisors[l.comm(p)]
 		if !ok {
 			continue
 		}
-		dir, ok := c.serviceDir(p)
+		dir, ok := l.c.serviceDir(p)
 		if !ok {
 			return Service{}, false
 		}
-		sup := c.comm(p)
+		sup := l.comm(p)
 		why := "child of " + sup + " " + dir
 		if i > 1 {
 			why = "parent " + strconv.Itoa(chain[i-1]) + " is a " + why
@@ -198,17 +198,17 @@ func (c Config) supervisedService(pid int, own func(int) (Service, bool)) (Servi
 
 // treeService is the service that runs the supervision tree pid is part
 // of: own's answer for the topmost scanner or supervisor below PID 1.
-func (c Config) treeService(pid int, own func(int) (Service, bool)) (Service, bool) {
+func (l *lookup) treeService(pid int, own func(int) (Service, bool)) (Service, bool) {
 	top := pid
-	for _, p := range c.ancestry(pid) {
-		_, sup := supervisors[c.comm(p)]
-		_, scan := scanners[c.comm(p)]
+	for _, p := range l.ancestry(pid) {
+		_, sup := supervisors[l.comm(p)]
+		_, scan := scanners[l.comm(p)]
 		if sup || scan {
 			top = p
 		}
 	}
-	what := c.comm(top)
-	if dir, ok := c.scanDir(top); ok && scanners[what] != "" {
+	what := l.comm(top)
+	if dir, ok := l.c.scanDir(top); ok && scanners[what] != "" {
 		what += " " + dir
 	}
 	if svc, ok := own(top); ok {
@@ -220,9 +220,9 @@ func (c Config) treeService(pid int, own func(int) (Service, bool)) (Service, bo
 		svc.Why = tree
 		return svc, true
 	}
-	kind := supervisors[c.comm(top)]
+	kind := supervisors[l.comm(top)]
 	if kind == "" {
-		kind = scanners[c.comm(top)]
+		kind = scanners[l.comm(top)]
 	}
 	return Service{Name: what, Kind: kind,
 		Why: "supervision tree (" + what + ", pid " + strconv.Itoa(top) + ") that no service manager started " +

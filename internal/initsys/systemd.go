@@ -38,7 +38,12 @@ func (s *Systemd) Reexec(ctx context.Context) error {
 // ServiceOf reads /proc/PID/cgroup and maps the systemd hierarchy's path
 // to its unit (see UnitOfCgroup), after containers and runit/s6 trees
 // (see serviceOf).
-func (s *Systemd) ServiceOf(pid int) (Service, bool) { return s.cfg.serviceOf(pid, s.unitOf) }
+func (s *Systemd) ServiceOf(pid int) (Service, bool) { return s.lookup().ServiceOf(pid) }
+
+func (s *Systemd) lookup() Lookup {
+	l := s.cfg.newLookup()
+	return serviceLookup(func(pid int) (Service, bool) { return l.serviceOf(pid, s.unitOf) })
+}
 
 func (s *Systemd) unitOf(pid int) (Service, bool) {
 	data, err := os.ReadFile(s.cfg.proc(strconv.Itoa(pid), "cgroup"))

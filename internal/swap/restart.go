@@ -48,13 +48,14 @@ func restart(ctx context.Context, rt *Runtime, svc initsys.Service) error {
 // no session, sshd sessions outlive their listener.
 func mainPIDs(rt *Runtime, svc initsys.Service) []int {
 	var out []int
+	services := initsys.NewLookup(rt.Init)
 	ents, _ := os.ReadDir(rt.ProcRoot)
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid <= 1 || pid == rt.Self || PPID(rt.ProcRoot, pid) != 1 {
 			continue
 		}
-		if s, ok := rt.Init.ServiceOf(pid); ok && s.Name == svc.Name {
+		if s, ok := services.ServiceOf(pid); ok && s.Name == svc.Name {
 			out = append(out, pid)
 		}
 	}

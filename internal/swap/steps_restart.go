@@ -303,6 +303,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 	keep := setOf(s.Opts.Keep)
 	respawn := RespawnCommands("/")
 	var errs []error
+	services := initsys.NewLookup(rt.Init)
 	for _, h := range hs {
 		if h.PID == 1 || isRespawned(rt, h, respawn) {
 			continue
@@ -310,7 +311,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 		if h.OtherNS != "" && len(h.Uses)+len(h.Writes)+len(h.Deleted) == 0 {
 			continue // only its namespace holds it: release restarts it after the umount
 		}
-		svc, ok := rt.Init.ServiceOf(h.PID)
+		svc, ok := services.ServiceOf(h.PID)
 		if !ok || !svc.Restartable {
 			orphans = append(orphans, fmt.Sprintf("%s[%d] (%s)", h.Comm, h.PID, h.What()))
 			continue
@@ -325,6 +326,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 			continue
 		}
 		restarted = append(restarted, svc.Name)
+		services = initsys.NewLookup(rt.Init) // the restart rewrote pidfiles
 		// Rate limit: one service at a time, never a burst that trips
 		// systemd's start limit.
 		rt.sleep(ctx, 200*time.Millisecond)
