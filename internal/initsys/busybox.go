@@ -126,6 +126,16 @@ func (b *Busybox) script(ctx context.Context, svc Service, action string) error 
 	return err
 }
 
+func (b *Busybox) resolve(svc Service) Service {
+	if svc.Kind != InitDScript {
+		return svc
+	}
+	if name, ok := b.cfg.scriptNamed(svc.Name); ok {
+		svc.Name = name
+	}
+	return svc
+}
+
 func (b *Busybox) Stop(ctx context.Context, svc Service) error  { return b.script(ctx, svc, "stop") }
 func (b *Busybox) Start(ctx context.Context, svc Service) error { return b.script(ctx, svc, "start") }
 

@@ -30,6 +30,17 @@ func NewLookup(sys System) Lookup {
 	return sys
 }
 
+// Resolve is the service svc names, as ServiceOf reports it: a service
+// asked for by bare name ("dropbear") or rebuilt from the journal is, on
+// busybox, the rcS script that runs it (S50dropbear). Elsewhere, and
+// when nothing else matches, it is svc itself.
+func Resolve(sys System, svc Service) Service {
+	if r, ok := sys.(interface{ resolve(Service) Service }); ok {
+		return r.resolve(svc)
+	}
+	return svc
+}
+
 type serviceLookup func(pid int) (Service, bool)
 
 func (f serviceLookup) ServiceOf(pid int) (Service, bool) { return f(pid) }
