@@ -109,7 +109,7 @@ func (b *Busybox) noManager(svc Service, what string) error {
 // script runs /etc/init.d/SCRIPT ACTION as rcS and rcK do; a bare name
 // ("nginx") finds its S??nginx.
 func (b *Busybox) script(ctx context.Context, svc Service, action string) error {
-	if ok, err := b.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := b.cfg.supervisedAction(ctx, b, svc, action); ok {
 		return err
 	}
 	if svc.Kind == InittabEntry {
@@ -142,7 +142,7 @@ func (b *Busybox) Start(ctx context.Context, svc Service) error { return b.scrip
 // Restart is stop then start: the two actions every rcS script has
 // (restart is often missing or just the same two).
 func (b *Busybox) Restart(ctx context.Context, svc Service) error {
-	if ok, err := b.cfg.supervisedAction(ctx, svc, "restart"); ok {
+	if ok, err := b.cfg.supervisedAction(ctx, b, svc, "restart"); ok {
 		return err
 	}
 	if err := b.Stop(ctx, svc); err != nil {

@@ -188,7 +188,7 @@ func (u *Unknown) noManager() error {
 }
 
 func (u *Unknown) act(ctx context.Context, svc Service, action string) error {
-	if ok, err := u.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := u.cfg.supervisedAction(ctx, u, svc, action); ok {
 		return err
 	}
 	return u.noManager()

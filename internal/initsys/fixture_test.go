@@ -104,6 +104,9 @@ type fakeRunner struct {
 	mu      sync.Mutex
 	calls   []string
 	answers map[string]answer
+	// on, when set, acts on each command after it is recorded (what the
+	// command would do to the fixture).
+	on func(argv string)
 }
 
 type answer struct {
@@ -122,6 +125,11 @@ func (f *fakeRunner) run(ctx context.Context, name string, args ...string) ([]by
 	argv := strings.Join(append([]string{name}, args...), " ")
 	f.calls = append(f.calls, argv)
 	a := f.answers[argv]
+	if f.on != nil {
+		f.mu.Unlock()
+		f.on(argv)
+		f.mu.Lock()
+	}
 	if a.code != 0 {
 		return []byte(a.out), &CommandError{Argv: append([]string{name}, args...), Output: []byte(a.out), Err: exitErr(a.code)}
 	}

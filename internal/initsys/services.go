@@ -2,7 +2,9 @@ package initsys
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -115,7 +117,15 @@ func (c Config) pids() []int {
 // supervisedAction runs action ("stop", "start", "restart") for a runit
 // or s6 service; handled is false when svc is neither, so the caller's
 // own manager acts.
-func (c Config) supervisedAction(ctx context.Context, svc Service, action string) (handled bool, err error) {
+//
+// A supervision tree (svc.Tree) is taken down and started again as a
+// whole (treeAction). A service whose supervisor works in another root's
+// copy of its directory (after a pivot) is started or restarted by
+// restarting its tree from this root, then through the new supervisor.
+func (c Config) supervisedAction(ctx context.Context, sys System, svc Service, action string) (handled bool, err error) {
+	if svc.Tree.Kind != "" {
+		return true, c.treeAction(ctx, sys, svc, action)
+	}
 	kind := c.supervisionKind(svc)
 	if kind == "" {
 		return false, nil
@@ -123,13 +133,36 @@ func (c Config) supervisedAction(ctx context.Context, svc Service, action string
 	if err := checkRestartable(svc); err != nil {
 		return true, err
 	}
+	dir := path.Clean(svc.Name)
+	if sup, ok := c.supervisorOf(kind, dir); ok && action != "stop" {
+		if cwd, other := c.onOtherRoot(sup, dir); other {
+			tree, _ := NewLookup(sys).ServiceOf(sup)
+			if tree.Tree.Kind == "" || !tree.Restartable {
+				return true, fmt.Errorf("cannot %s %s: its %s works in %s, another root's copy; %s; by hand: %s: %w",
+					action, dir, c.comm(sup), cwd, tree.Why, tree.Manual, ErrNotRestartable)
+			}
+			if err := c.treeAction(ctx, sys, tree, "restart"); err != nil {
+				return true, err
+			}
+			if _, ok := c.waitSupervisor(ctx, kind, dir, respawnWait); !ok {
+				return true, fmt.Errorf("%s: no %s for it after restarting %s from this root", dir, c.comm(sup), tree.Tree.What())
+			}
+			if action == "restart" {
+				return true, nil // the new tree started it
+			}
+		}
+	}
 	argv := superviseCommand(kind, svc.Name, action)
 	_, err = c.run(ctx, argv[0], argv[1:]...)
 	return true, err
 }
 
-// supervisedRunning is Running for a runit or s6 service.
+// supervisedRunning is Running for a runit or s6 service, and for a
+// tree: whether a scanner (supervisor) of its directory runs.
 func (c Config) supervisedRunning(ctx context.Context, svc Service) (handled, running bool, err error) {
+	if svc.Tree.Kind != "" {
+		return true, c.treeRunning(svc.Tree), nil
+	}
 	kind := c.supervisionKind(svc)
 	if kind == "" {
 		return false, false, nil

@@ -57,7 +57,7 @@ func (s *SysV) lookup() Lookup {
 }
 
 func (s *SysV) script(ctx context.Context, svc Service, action string) error {
-	if ok, err := s.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := s.cfg.supervisedAction(ctx, s, svc, action); ok {
 		return err
 	}
 	if err := checkRestartable(svc); err != nil {
@@ -170,7 +170,7 @@ func (o *OpenRC) ownServiceIn(l *lookup, pid int) (Service, bool) {
 // rcService runs rc-service NAME ACTION. Note that OpenRC stops (and on
 // restart restarts) the services that need NAME along with it.
 func (o *OpenRC) rcService(ctx context.Context, svc Service, action string) error {
-	if ok, err := o.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := o.cfg.supervisedAction(ctx, o, svc, action); ok {
 		return err
 	}
 	if err := checkRestartable(svc); err != nil {

@@ -215,6 +215,11 @@ func (st *releaseOldRoot) holders(s *State, dev uint64, old string, restarted ma
 			o.Action = "restarting " + svc.Name
 			o.Finish = restartCommand(svc)
 			o.restart = &svc
+		case hasSvc && svc.Manual != "":
+			// A runit/s6 tree nothing here can restart: the admin's
+			// command says what would.
+			o.Action = "nothing the engine can do: it " + noRestart(svc, hasSvc, keep) + "; waiting for it to exit"
+			o.Finish = svc.Manual
 		default:
 			o.Action = "nothing the engine can do: it " + noRestart(svc, hasSvc, keep) + "; waiting for it to exit"
 			o.Finish = kill
@@ -291,8 +296,13 @@ func holds(h Holder) []string {
 	return out
 }
 
-// restartCommand is how the admin restarts svc by hand.
+// restartCommand is how the admin restarts svc by hand: what the
+// service says (a runit/s6 tree: take it down, start it again), else
+// its manager's restart.
 func restartCommand(svc initsys.Service) string {
+	if svc.Manual != "" {
+		return svc.Manual
+	}
 	switch svc.Kind {
 	case initsys.ServiceUnit:
 		return "systemctl restart " + svc.Name
