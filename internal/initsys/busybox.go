@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 )
 
@@ -42,34 +40,39 @@ func (b *Busybox) Reexec(ctx context.Context) error {
 // ServiceOf finds, after containers and runit/s6 trees (see serviceOf),
 // the /etc/inittab line that started pid, then the /etc/init.d script
 // whose text names its pidfile or program (see scriptService).
-func (b *Busybox) ServiceOf(pid int) (Service, bool) { return b.cfg.serviceOf(pid, b.ownServiceOf) }
+func (b *Busybox) ServiceOf(pid int) (Service, bool) { return b.lookup().ServiceOf(pid) }
 
-func (b *Busybox) ownServiceOf(pid int) (Service, bool) {
-	if svc, ok := b.inittabService(pid); ok {
+func (b *Busybox) lookup() Lookup {
+	l := b.cfg.newLookup()
+	return serviceLookup(func(pid int) (Service, bool) {
+		return l.serviceOf(pid, func(p int) (Service, bool) { return b.ownServiceIn(l, p) })
+	})
+}
+
+func (b *Busybox) ownServiceIn(l *lookup, pid int) (Service, bool) {
+	if svc, ok := b.inittabService(l, pid); ok {
 		return svc, true
 	}
-	return b.cfg.scriptService(pid, InitDScript)
+	return l.scriptService(pid, InitDScript)
 }
 
 // inittabService finds the /etc/inittab line that started pid: a child of
 // PID 1 whose command line is the line's process field. It is reported,
 // not restartable: init restarts respawn lines itself once the process
 // is killed.
-func (b *Busybox) inittabService(pid int) (Service, bool) {
-	if ppid, ok := b.cfg.ppid(pid); !ok || ppid != 1 {
+func (b *Busybox) inittabService(l *lookup, pid int) (Service, bool) {
+	if ppid, ok := l.ppid(pid); !ok || ppid != 1 {
 		return Service{}, false
 	}
-	cmdline, err := os.ReadFile(b.cfg.proc(strconv.Itoa(pid), "cmdline"))
+	argv := strings.Join(strings.Fields(strings.Join(l.identity(pid).argv, " ")), " ")
+	if argv == "" {
+		return Service{}, false
+	}
+	inittab, err := b.cfg.readCached(b.cfg.path("/etc/inittab"))
 	if err != nil {
 		return Service{}, false
 	}
-	argv := strings.Join(strings.Fields(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))), " ")
-	f, err := os.Open(b.cfg.path("/etc/inittab"))
-	if err != nil {
-		return Service{}, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(inittab))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
@@ -106,7 +109,7 @@ func (b *Busybox) noManager(svc Service, what string) error {
 // script runs /etc/init.d/SCRIPT ACTION as rcS and rcK do; a bare name
 // ("nginx") finds its S??nginx.
 func (b *Busybox) script(ctx context.Context, svc Service, action string) error {
-	if ok, err := b.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := b.cfg.supervisedAction(ctx, b, svc, action); ok {
 		return err
 	}
 	if svc.Kind == InittabEntry {
@@ -123,13 +126,23 @@ func (b *Busybox) script(ctx context.Context, svc Service, action string) error 
 	return err
 }
 
+func (b *Busybox) resolve(svc Service) Service {
+	if svc.Kind != InitDScript {
+		return svc
+	}
+	if name, ok := b.cfg.scriptNamed(svc.Name); ok {
+		svc.Name = name
+	}
+	return svc
+}
+
 func (b *Busybox) Stop(ctx context.Context, svc Service) error  { return b.script(ctx, svc, "stop") }
 func (b *Busybox) Start(ctx context.Context, svc Service) error { return b.script(ctx, svc, "start") }
 
 // Restart is stop then start: the two actions every rcS script has
 // (restart is often missing or just the same two).
 func (b *Busybox) Restart(ctx context.Context, svc Service) error {
-	if ok, err := b.cfg.supervisedAction(ctx, svc, "restart"); ok {
+	if ok, err := b.cfg.supervisedAction(ctx, b, svc, "restart"); ok {
 		return err
 	}
 	if err := b.Stop(ctx, svc); err != nil {
@@ -151,11 +164,12 @@ func (b *Busybox) Running(ctx context.Context, svc Service) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	l := b.cfg.newLookup()
 	for _, pid := range b.cfg.pids() {
-		if pid <= 1 || b.cfg.zombie(pid) {
+		if pid <= 1 || l.facts(pid).zombie {
 			continue // a zombie's pid may still be in the pidfile
 		}
-		if s, ok := b.ownServiceOf(pid); ok && s.Kind == InitDScript && s.Restartable && s.Name == name {
+		if s, ok := b.ownServiceIn(l, pid); ok && s.Kind == InitDScript && s.Restartable && s.Name == name {
 			return true, nil
 		}
 	}

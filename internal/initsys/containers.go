@@ -37,9 +37,9 @@ const dockerDaemonJSON = "/etc/docker/daemon.json"
 // the one of the daemon that owns the container (dockerd for containerd's
 // "moby" namespace and old docker shims, containerd otherwise; for
 // conmon, conmon's own service: podman has no daemon).
-func (c Config) containerService(pid int, own func(int) (Service, bool)) (Service, bool) {
-	for _, p := range c.ancestry(pid) {
-		shim := shimKind(c.comm(p))
+func (l *lookup) containerService(pid int, own func(int) (Service, bool)) (Service, bool) {
+	for _, p := range l.ancestry(pid) {
+		shim := shimKind(l.comm(p))
 		if shim == "" {
 			continue
 		}
@@ -57,10 +57,10 @@ func (c Config) containerService(pid int, own func(int) (Service, bool)) (Servic
 			return svc, true
 		}
 		daemon := "containerd"
-		if ns := shimNamespace(c.argv(p)); ns == "moby" || shim == "docker-containerd-shim" {
+		if ns := shimNamespace(l.identity(p).argv); ns == "moby" || shim == "docker-containerd-shim" {
 			daemon = "dockerd"
 		}
-		dpid, found := c.findComm(daemon)
+		dpid, found := l.findComm(daemon)
 		if !found {
 			return Service{Name: daemon, Kind: "container",
 				Why: what + " of " + daemon + ", which is not running: its containers are not restarted for you"}, true
@@ -72,7 +72,7 @@ func (c Config) containerService(pid int, own func(int) (Service, bool)) (Servic
 		}
 		svc.Why = what + " of " + daemon + ", whose service " + svc.Name + " stops its containers and starts again those with a restart policy"
 		if daemon == "dockerd" {
-			if lr, why := c.LiveRestore(dpid); lr {
+			if lr, why := l.c.LiveRestore(dpid); lr {
 				svc.LiveRestore = true
 				svc.Why = what + " of dockerd, whose service is " + svc.Name + "; live-restore is on (" + why + ")"
 			}
@@ -96,17 +96,6 @@ func shimNamespace(argv []string) string {
 		}
 	}
 	return ""
-}
-
-// findComm is the lowest pid whose comm is name.
-func (c Config) findComm(name string) (int, bool) {
-	best := 0
-	for _, pid := range c.pids() {
-		if c.comm(pid) == name && (best == 0 || pid < best) {
-			best = pid
-		}
-	}
-	return best, best != 0
 }
 
 // LiveRestore reports whether dockerd (pid dockerdPID, 0 if unknown) keeps

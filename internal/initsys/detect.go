@@ -76,6 +76,9 @@ func (c Config) Detect(ctx context.Context) (System, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.cache == nil {
+		c.cache = newCache()
+	}
 	exe := path.Base(p.Exe())
 	if p.Exe() == "" {
 		exe = ""
@@ -173,14 +176,19 @@ func (u *Unknown) Reexec(ctx context.Context) error {
 // ServiceOf finds only what runs under PID 1 without being its service:
 // containers and runit/s6 trees (a container whose PID 1 is runsvdir or
 // s6-svscan).
-func (u *Unknown) ServiceOf(pid int) (Service, bool) { return u.cfg.serviceOf(pid, nil) }
+func (u *Unknown) ServiceOf(pid int) (Service, bool) { return u.lookup().ServiceOf(pid) }
+
+func (u *Unknown) lookup() Lookup {
+	l := u.cfg.newLookup()
+	return serviceLookup(func(pid int) (Service, bool) { return l.serviceOf(pid, nil) })
+}
 
 func (u *Unknown) noManager() error {
 	return fmt.Errorf("PID 1 is %s, which rootswap cannot ask to stop or start services: %w", u.name(), ErrNoServiceManager)
 }
 
 func (u *Unknown) act(ctx context.Context, svc Service, action string) error {
-	if ok, err := u.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := u.cfg.supervisedAction(ctx, u, svc, action); ok {
 		return err
 	}
 	return u.noManager()

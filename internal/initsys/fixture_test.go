@@ -15,12 +15,12 @@ import (
 // tree is a fixture: a fake /proc and a fake root, built in t.TempDir()
 // (symlinks and FIFOs do not live well in testdata/).
 type tree struct {
-	t    *testing.T
+	t    testing.TB
 	proc string
 	root string
 }
 
-func newTree(t *testing.T) *tree {
+func newTree(t testing.TB) *tree {
 	t.Helper()
 	d := t.TempDir()
 	tr := &tree{t: t, proc: filepath.Join(d, "proc"), root: filepath.Join(d, "root")}
@@ -104,6 +104,9 @@ type fakeRunner struct {
 	mu      sync.Mutex
 	calls   []string
 	answers map[string]answer
+	// on, when set, acts on each command after it is recorded (what the
+	// command would do to the fixture).
+	on func(argv string)
 }
 
 type answer struct {
@@ -122,6 +125,11 @@ func (f *fakeRunner) run(ctx context.Context, name string, args ...string) ([]by
 	argv := strings.Join(append([]string{name}, args...), " ")
 	f.calls = append(f.calls, argv)
 	a := f.answers[argv]
+	if f.on != nil {
+		f.mu.Unlock()
+		f.on(argv)
+		f.mu.Lock()
+	}
 	if a.code != 0 {
 		return []byte(a.out), &CommandError{Argv: append([]string{name}, args...), Output: []byte(a.out), Err: exitErr(a.code)}
 	}

@@ -34,36 +34,6 @@ type initScript struct {
 // shell script.
 const maxScriptSize = 256 << 10
 
-// initScripts reads every service script under Root/etc/init.d, in the
-// order rcS runs them (lexical: S01 before S50).
-func (c Config) initScripts() []initScript {
-	ents, err := os.ReadDir(c.path("/etc/init.d"))
-	if err != nil {
-		return nil
-	}
-	var out []initScript
-	for _, e := range ents {
-		n := e.Name()
-		if notServiceScripts[n] || strings.HasPrefix(n, ".") || strings.HasSuffix(n, "~") ||
-			strings.Contains(n, ".dpkg-") || strings.HasSuffix(n, ".rpmnew") || strings.HasSuffix(n, ".rpmsave") ||
-			strings.HasPrefix(n, "K") && isRCNumbered(n) {
-			continue
-		}
-		p := filepath.Join(c.path("/etc/init.d"), n)
-		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxScriptSize {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil || bytes.IndexByte(b, 0) >= 0 {
-			continue
-		}
-		out = append(out, initScript{Name: n, Facts: ParseScript(n, string(b))})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
 // isRCNumbered: "S50nginx", "K20nginx".
 func isRCNumbered(n string) bool {
 	return len(n) > 3 && (n[0] == 'S' || n[0] == 'K') && n[1] >= '0' && n[1] <= '9' && n[2] >= '0' && n[2] <= '9'

@@ -55,6 +55,12 @@ type Service struct {
 	// with live-restore on, so stopping or restarting it leaves its
 	// containers running on the root they started from (see Caveat).
 	LiveRestore bool
+	// Tree: the service is a runit or s6 supervision tree, stopped and
+	// started as a whole (tree.go).
+	Tree Tree
+	// Manual is what the admin runs to restart it by hand, when rootswap
+	// cannot or did not ("" when the service manager's restart is it).
+	Manual string
 }
 
 func (s Service) String() string {
@@ -174,6 +180,10 @@ type Config struct {
 	Root string
 	// Run runs commands (ExecRunner when nil).
 	Run Runner
+
+	// cache keeps the parsed init scripts between lookups (index.go);
+	// Detect sets it, a Config without one reads them every time.
+	cache *cache
 }
 
 func (c Config) proc(elem ...string) string {

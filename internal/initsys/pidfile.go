@@ -2,7 +2,6 @@ package initsys
 
 import (
 	"bufio"
-	"bytes"
 	"os"
 	"path"
 	"path/filepath"
@@ -48,23 +47,14 @@ func (c Config) ancestry(pid int) []int {
 	return chain
 }
 
-// ppid reads the parent from /proc/PID/stat: "pid (comm) state ppid ...";
-// comm may hold spaces and parentheses, so fields start after the last ')'.
+// ppid reads the parent from /proc/PID/stat.
 func (c Config) ppid(pid int) (int, bool) {
 	b, err := os.ReadFile(c.proc(strconv.Itoa(pid), "stat"))
 	if err != nil {
 		return 0, false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, false
-	}
-	ppid, err := strconv.Atoi(f[1])
-	return ppid, err == nil
+	ppid, _, ok := parseStat(b)
+	return ppid, ok
 }
 
 // pidfiles lists the pidfiles under Root: /run/*.pid, /run/*/*.pid,
@@ -142,27 +132,10 @@ func (c Config) script(candidates []string) (string, bool) {
 //
 // A pidfile that leads to no script is still reported, as not
 // restartable, when nothing else claims the process, so the admin sees it.
-func (c Config) scriptService(pid int, kind string) (Service, bool) {
-	scripts := c.initScripts()
-	files := c.pidfiles()
-	seen := map[string]bool{}
-	for _, f := range files {
-		seen[f] = true
-	}
-	for _, p := range scriptPidfiles(scripts) {
-		if f := c.path(p); !seen[f] {
-			seen[f] = true
-			files = append(files, f)
-		}
-	}
-	byPID := map[int][]string{}
-	for _, f := range files {
-		if p, ok := readPidfile(f); ok {
-			byPID[p] = append(byPID[p], f)
-		}
-	}
+func (l *lookup) scriptService(pid int, kind string) (Service, bool) {
+	c, scripts, byPID := l.c, l.initScripts(), l.pidfiles()
 	var unowned *Service
-	for _, p := range c.ancestry(pid) {
+	for _, p := range l.ancestry(pid) {
 		prefix := ""
 		if p != pid {
 			prefix = "parent " + strconv.Itoa(p) + " "
@@ -185,10 +158,10 @@ func (c Config) scriptService(pid int, kind string) (Service, bool) {
 					Why: via + " but no /etc/init.d script names it or is named " + strings.Join(cands, ", ")}
 			}
 		}
-		if !c.underRoot(p) {
+		if !l.underRoot(p) {
 			continue
 		}
-		if name, prog, ok := scriptRunning(scripts, c.identity(p)); ok {
+		if name, prog, ok := scriptRunning(scripts, l.identity(p)); ok {
 			return Service{Name: name, Kind: kind, Restartable: true,
 				Why: prefix + "runs " + prog + ", started by /etc/init.d/" + name}, true
 		}
@@ -199,28 +172,43 @@ func (c Config) scriptService(pid int, kind string) (Service, bool) {
 	return Service{}, false
 }
 
-// openRCDaemons are the start-stop-daemon records of OpenRC: one directory
-// per service under RC_SVCDIR/daemons, one file per daemon holding
-// "exec=", "argv_0=", "pidfile=" lines.
-func (c Config) openRCService(pid int) (Service, bool) {
-	chain := c.ancestry(pid)
-	for _, svcdir := range []string{"/run/openrc", "/lib/rc/init.d", "/lib64/rc/init.d"} {
-		records, _ := filepath.Glob(filepath.Join(c.path(svcdir), "daemons", "*", "*"))
-		for _, rec := range records {
-			name := filepath.Base(filepath.Dir(rec))
-			fields := readRecord(rec)
-			for _, p := range chain {
-				if c.recordMatches(fields, p) {
-					why := "start-stop-daemon record " + svcdir + "/daemons/" + name + "/" + filepath.Base(rec)
-					if p != pid {
-						why = "parent " + strconv.Itoa(p) + " is in " + why
-					}
-					return Service{Name: name, Kind: OpenRCService, Restartable: true, Why: why}, true
+// openRCService finds pid or a parent in OpenRC's start-stop-daemon
+// records (see openRCRecords).
+func (l *lookup) openRCService(pid int) (Service, bool) {
+	chain := l.ancestry(pid)
+	for _, rec := range l.openRCRecords() {
+		for _, p := range chain {
+			if l.c.recordMatches(rec.fields, p) {
+				why := "start-stop-daemon record " + rec.path
+				if p != pid {
+					why = "parent " + strconv.Itoa(p) + " is in " + why
 				}
+				return Service{Name: rec.service, Kind: OpenRCService, Restartable: true, Why: why}, true
 			}
 		}
 	}
 	return Service{}, false
+}
+
+// openRCRecord is one start-stop-daemon record of OpenRC: one directory
+// per service under RC_SVCDIR/daemons, one file per daemon holding
+// "exec=", "argv_0=", "pidfile=" lines.
+type openRCRecord struct {
+	service string
+	path    string // as the live system spells it
+	fields  map[string]string
+}
+
+func (c Config) openRCRecords() []openRCRecord {
+	var out []openRCRecord
+	for _, svcdir := range []string{"/run/openrc", "/lib/rc/init.d", "/lib64/rc/init.d"} {
+		records, _ := filepath.Glob(filepath.Join(c.path(svcdir), "daemons", "*", "*"))
+		for _, rec := range records {
+			name := filepath.Base(filepath.Dir(rec))
+			out = append(out, openRCRecord{service: name, path: svcdir + "/daemons/" + name + "/" + filepath.Base(rec), fields: readRecord(rec)})
+		}
+	}
+	return out
 }
 
 func readRecord(p string) map[string]string {
@@ -287,12 +275,12 @@ func (c Config) underRoot(pid int) bool {
 // run their daemon as a child of `supervise-daemon NAME --start ...`,
 // NAME being the service. The supervisor itself belongs to the service
 // too: rc-service NAME stop ends both.
-func (c Config) superviseDaemonService(pid int) (Service, bool) {
-	for _, p := range c.ancestry(pid) {
-		if c.comm(p) != "supervise-daemon" {
+func (l *lookup) superviseDaemonService(pid int) (Service, bool) {
+	for _, p := range l.ancestry(pid) {
+		if l.comm(p) != "supervise-daemon" {
 			continue
 		}
-		argv := c.argv(p)
+		argv := l.identity(p).argv
 		if len(argv) < 2 || argv[1] == "" || strings.HasPrefix(argv[1], "-") || strings.Contains(argv[1], "/") {
 			return Service{}, false
 		}

@@ -2,7 +2,9 @@ package initsys
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -12,6 +14,38 @@ import (
 // runit or s6 supervision tree (started by PID 1, by a script, or being
 // PID 1 itself in a container). Every System asks serviceOf, which looks
 // at those first and falls back to the system's own answer.
+
+// Lookup answers ServiceOf for many processes in one pass: each init
+// script, pidfile and /proc entry it needs is read once. It is good for
+// one pass (plan's over every holder of /); take a new one after
+// services were stopped or restarted.
+type Lookup interface {
+	ServiceOf(pid int) (Service, bool)
+}
+
+// NewLookup is sys's Lookup for one pass over many processes; a System
+// without one of its own (a test's fake) answers each question itself.
+func NewLookup(sys System) Lookup {
+	if s, ok := sys.(interface{ lookup() Lookup }); ok {
+		return s.lookup()
+	}
+	return sys
+}
+
+// Resolve is the service svc names, as ServiceOf reports it: a service
+// asked for by bare name ("dropbear") or rebuilt from the journal is, on
+// busybox, the rcS script that runs it (S50dropbear). Elsewhere, and
+// when nothing else matches, it is svc itself.
+func Resolve(sys System, svc Service) Service {
+	if r, ok := sys.(interface{ resolve(Service) Service }); ok {
+		return r.resolve(svc)
+	}
+	return svc
+}
+
+type serviceLookup func(pid int) (Service, bool)
+
+func (f serviceLookup) ServiceOf(pid int) (Service, bool) { return f(pid) }
 
 // serviceOf is the service pid belongs to:
 //
@@ -23,19 +57,19 @@ import (
 //  3. own: what PID 1's service manager says.
 //
 // dockerd itself is reported with LiveRestore set when it has it on.
-func (c Config) serviceOf(pid int, own func(int) (Service, bool)) (Service, bool) {
+func (l *lookup) serviceOf(pid int, own func(int) (Service, bool)) (Service, bool) {
 	if own == nil {
 		own = func(int) (Service, bool) { return Service{}, false }
 	}
-	if svc, ok := c.containerService(pid, own); ok {
+	if svc, ok := l.containerService(pid, own); ok {
 		return svc, true
 	}
-	if svc, ok := c.supervisedService(pid, own); ok {
+	if svc, ok := l.supervisedService(pid, own); ok {
 		return svc, true
 	}
 	svc, ok := own(pid)
-	if ok && c.comm(pid) == "dockerd" {
-		if lr, why := c.LiveRestore(pid); lr {
+	if ok && l.comm(pid) == "dockerd" {
+		if lr, why := l.c.LiveRestore(pid); lr {
 			svc.LiveRestore = true
 			if svc.Why != "" {
 				svc.Why += "; "
@@ -61,8 +95,8 @@ func (c Config) zombie(pid int) bool {
 	if err != nil {
 		return false
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+	_, z, _ := parseStat(b)
+	return z
 }
 
 // pids lists the processes under ProcRoot.
@@ -83,7 +117,15 @@ func (c Config) pids() []int {
 // supervisedAction runs action ("stop", "start", "restart") for a runit
 // or s6 service; handled is false when svc is neither, so the caller's
 // own manager acts.
-func (c Config) supervisedAction(ctx context.Context, svc Service, action string) (handled bool, err error) {
+//
+// A supervision tree (svc.Tree) is taken down and started again as a
+// whole (treeAction). A service whose supervisor works in another root's
+// copy of its directory (after a pivot) is started or restarted by
+// restarting its tree from this root, then through the new supervisor.
+func (c Config) supervisedAction(ctx context.Context, sys System, svc Service, action string) (handled bool, err error) {
+	if svc.Tree.Kind != "" {
+		return true, c.treeAction(ctx, sys, svc, action)
+	}
 	kind := c.supervisionKind(svc)
 	if kind == "" {
 		return false, nil
@@ -91,13 +133,36 @@ func (c Config) supervisedAction(ctx context.Context, svc Service, action string
 	if err := checkRestartable(svc); err != nil {
 		return true, err
 	}
+	dir := path.Clean(svc.Name)
+	if sup, ok := c.supervisorOf(kind, dir); ok && action != "stop" {
+		if cwd, other := c.onOtherRoot(sup, dir); other {
+			tree, _ := NewLookup(sys).ServiceOf(sup)
+			if tree.Tree.Kind == "" || !tree.Restartable {
+				return true, fmt.Errorf("cannot %s %s: its %s works in %s, another root's copy; %s; by hand: %s: %w",
+					action, dir, c.comm(sup), cwd, tree.Why, tree.Manual, ErrNotRestartable)
+			}
+			if err := c.treeAction(ctx, sys, tree, "restart"); err != nil {
+				return true, err
+			}
+			if _, ok := c.waitSupervisor(ctx, kind, dir, respawnWait); !ok {
+				return true, fmt.Errorf("%s: no %s for it after restarting %s from this root", dir, c.comm(sup), tree.Tree.What())
+			}
+			if action == "restart" {
+				return true, nil // the new tree started it
+			}
+		}
+	}
 	argv := superviseCommand(kind, svc.Name, action)
 	_, err = c.run(ctx, argv[0], argv[1:]...)
 	return true, err
 }
 
-// supervisedRunning is Running for a runit or s6 service.
+// supervisedRunning is Running for a runit or s6 service, and for a
+// tree: whether a scanner (supervisor) of its directory runs.
 func (c Config) supervisedRunning(ctx context.Context, svc Service) (handled, running bool, err error) {
+	if svc.Tree.Kind != "" {
+		return true, c.treeRunning(svc.Tree), nil
+	}
 	kind := c.supervisionKind(svc)
 	if kind == "" {
 		return false, false, nil

@@ -112,7 +112,8 @@ func TestBusyboxScriptCommands(t *testing.T) {
 	}
 }
 
-func TestOpenRCScriptText(t *testing.T) {
+// openRCTree is OpenRC on sysvinit with the scripts of testdata/openrc.
+func openRCTree(t *testing.T) (*tree, Config) {
 	tr := newTree(t)
 	root, err := filepath.Abs("testdata/openrc")
 	if err != nil {
@@ -124,7 +125,12 @@ func TestOpenRCScriptText(t *testing.T) {
 	tr.process(620, 1, "supervise-daemon", "/sbin/supervise-daemon",
 		"supervise-daemon", "chronyd", "--start", "--pidfile", "/run/chronyd.pid", "/usr/sbin/chronyd", "--", "-d")
 	tr.process(621, 620, "chronyd", "/usr/sbin/chronyd", "/usr/sbin/chronyd", "-d")
-	sys := &OpenRC{SysV: SysV{cfg: Config{ProcRoot: tr.proc, Root: root}}}
+	return tr, Config{ProcRoot: tr.proc, Root: root}
+}
+
+func TestOpenRCScriptText(t *testing.T) {
+	_, cfg := openRCTree(t)
+	sys := &OpenRC{SysV: SysV{cfg: cfg}}
 	tests := []struct {
 		pid  int
 		want Service
@@ -171,10 +177,15 @@ func TestSupervisedServiceOf(t *testing.T) {
 		{204, nginx},
 		{302, Service{Name: "/run/service/redis", Kind: S6Service, Restartable: true, Why: "child of s6-supervise /run/service/redis"}},
 		{201, Service{Name: "runit", Kind: InitDScript, Restartable: true,
-			Why: "supervision tree (runsvdir /etc/service, pid 200) started by runit: restarting it restarts every service of the tree; " +
-				"/run/runsvdir.pid holds 200, named by /etc/init.d/runit"}},
+			Why: "supervision tree (runsvdir /etc/service, pid 200) started by runit: restarting it takes the tree down (kill -HUP 200) " +
+				"and starts runit again, which brings every service of the tree back from the current root; " +
+				"/run/runsvdir.pid holds 200, named by /etc/init.d/runit",
+			Tree:   Tree{Kind: RunitService, Top: 200, Scanner: true, Dir: "/etc/service", Starter: "runit", StarterKind: InitDScript},
+			Manual: "kill -HUP 200; /etc/init.d/runit start"}},
 		{301, Service{Name: "s6-svscan /run/service", Kind: S6Service,
-			Why: "supervision tree (s6-svscan /run/service, pid 300) that no service manager started (PID 1 itself, or a line of /etc/inittab): it is not restarted for you"}},
+			Why:    "supervision tree (s6-svscan /run/service, pid 300) that no service manager started and PID 1 does not respawn: it is not restarted for you",
+			Tree:   Tree{Kind: S6Service, Top: 300, Scanner: true, Dir: "/run/service"},
+			Manual: "s6-svscanctl -t /run/service; then start s6-svscan -t0 /run/service again, as it was started"}},
 	}
 	for _, tc := range tests {
 		if got, ok := sys.ServiceOf(tc.pid); !ok || got != tc.want {

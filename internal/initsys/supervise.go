@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // runit and s6 supervise each service from a directory of its own
@@ -93,14 +94,69 @@ func (c Config) supervisionKind(svc Service) string {
 	if !path.IsAbs(svc.Name) {
 		return ""
 	}
-	for _, pid := range c.pids() {
-		if kind, ok := supervisors[c.comm(pid)]; ok {
-			if dir, ok := c.serviceDir(pid); ok && dir == path.Clean(svc.Name) {
+	dir := path.Clean(svc.Name)
+	for _, kind := range []string{RunitService, S6Service} {
+		if _, ok := c.supervisorOf(kind, dir); ok {
+			return kind
+		}
+	}
+	// A tree just restarted may not have started this supervisor yet.
+	for _, kind := range []string{RunitService, S6Service} {
+		if c.scannerOf(kind, path.Dir(dir)) {
+			if _, ok := c.waitSupervisor(context.Background(), kind, dir, respawnWait); ok {
 				return kind
 			}
 		}
 	}
 	return ""
+}
+
+// supervisorOf is the supervisor of kind that runs for dir.
+func (c Config) supervisorOf(kind, dir string) (int, bool) {
+	for _, pid := range c.pids() {
+		if supervisors[c.comm(pid)] != kind {
+			continue
+		}
+		if d, ok := c.serviceDir(pid); ok && d == dir {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
+// scannerOf reports whether a scanner of kind scans dir.
+func (c Config) scannerOf(kind, dir string) bool {
+	for _, pid := range c.pids() {
+		if scanners[c.comm(pid)] == kind {
+			if d, ok := c.scanDir(pid); ok && d == dir {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// waitSupervisor waits up to d for a supervisor of kind for dir.
+func (c Config) waitSupervisor(ctx context.Context, kind, dir string, d time.Duration) (int, bool) {
+	deadline := time.Now().Add(d)
+	for {
+		if pid, ok := c.supervisorOf(kind, dir); ok {
+			return pid, true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// treeRunning: a scanner (a lone supervisor) of t's directory runs.
+func (c Config) treeRunning(t Tree) bool {
+	if t.Scanner {
+		return c.scannerOf(t.Kind, t.Dir)
+	}
+	_, ok := c.supervisorOf(t.Kind, t.Dir)
+	return ok
 }
 
 // argv reads /proc/PID/cmdline.
@@ -162,69 +218,39 @@ func (c Config) cwd(pid int) (string, bool) {
 }
 
 // supervisedService: a process below runsv/s6-supervise belongs to that
-// service directory. The supervisors and scanners themselves belong to
-// whatever started the tree (own's answer for the scanner, or for the
-// supervisor when it has no scanner): restarting that restarts the tree,
-// which is the only way to get the supervisors themselves off a root.
-func (c Config) supervisedService(pid int, own func(int) (Service, bool)) (Service, bool) {
-	if _, isSup := supervisors[c.comm(pid)]; isSup {
-		return c.treeService(pid, own)
+// service directory, as long as the supervisor works in this root's copy
+// of it; one that works in another root's (after a pivot) can only be
+// moved by restarting its whole tree, so the process belongs to the
+// tree. The supervisors and scanners themselves belong to the tree,
+// which is the only way to get them off a root (tree.go).
+func (l *lookup) supervisedService(pid int, own func(int) (Service, bool)) (Service, bool) {
+	if isTreeProcess(l.comm(pid)) {
+		return l.treeService(pid, own)
 	}
-	if _, isScan := scanners[c.comm(pid)]; isScan {
-		return c.treeService(pid, own)
-	}
-	chain := c.ancestry(pid)
+	chain := l.ancestry(pid)
 	for i, p := range chain {
 		if i == 0 {
 			continue
 		}
-		kind, ok := supervisors[c.comm(p)]
+		kind, ok := supervisors[l.comm(p)]
 		if !ok {
 			continue
 		}
-		dir, ok := c.serviceDir(p)
+		dir, ok := l.c.serviceDir(p)
 		if !ok {
 			return Service{}, false
 		}
-		sup := c.comm(p)
+		sup := l.comm(p)
 		why := "child of " + sup + " " + dir
 		if i > 1 {
 			why = "parent " + strconv.Itoa(chain[i-1]) + " is a " + why
 		}
+		if cwd, other := l.c.onOtherRoot(p, dir); other {
+			svc, _ := l.treeService(p, own)
+			svc.Why = why + ", which works in another root's copy of it (cwd " + cwd + "): " + svc.Why
+			return svc, true
+		}
 		return Service{Name: dir, Kind: kind, Restartable: true, Why: why}, true
 	}
 	return Service{}, false
-}
-
-// treeService is the service that runs the supervision tree pid is part
-// of: own's answer for the topmost scanner or supervisor below PID 1.
-func (c Config) treeService(pid int, own func(int) (Service, bool)) (Service, bool) {
-	top := pid
-	for _, p := range c.ancestry(pid) {
-		_, sup := supervisors[c.comm(p)]
-		_, scan := scanners[c.comm(p)]
-		if sup || scan {
-			top = p
-		}
-	}
-	what := c.comm(top)
-	if dir, ok := c.scanDir(top); ok && scanners[what] != "" {
-		what += " " + dir
-	}
-	if svc, ok := own(top); ok {
-		tree := "supervision tree (" + what + ", pid " + strconv.Itoa(top) + ") started by " + svc.Name +
-			": restarting it restarts every service of the tree"
-		if svc.Why != "" {
-			tree += "; " + svc.Why
-		}
-		svc.Why = tree
-		return svc, true
-	}
-	kind := supervisors[c.comm(top)]
-	if kind == "" {
-		kind = scanners[c.comm(top)]
-	}
-	return Service{Name: what, Kind: kind,
-		Why: "supervision tree (" + what + ", pid " + strconv.Itoa(top) + ") that no service manager started " +
-			"(PID 1 itself, or a line of /etc/inittab): it is not restarted for you"}, true
 }

@@ -38,7 +38,12 @@ func (s *Systemd) Reexec(ctx context.Context) error {
 // ServiceOf reads /proc/PID/cgroup and maps the systemd hierarchy's path
 // to its unit (see UnitOfCgroup), after containers and runit/s6 trees
 // (see serviceOf).
-func (s *Systemd) ServiceOf(pid int) (Service, bool) { return s.cfg.serviceOf(pid, s.unitOf) }
+func (s *Systemd) ServiceOf(pid int) (Service, bool) { return s.lookup().ServiceOf(pid) }
+
+func (s *Systemd) lookup() Lookup {
+	l := s.cfg.newLookup()
+	return serviceLookup(func(pid int) (Service, bool) { return l.serviceOf(pid, s.unitOf) })
+}
 
 func (s *Systemd) unitOf(pid int) (Service, bool) {
 	data, err := os.ReadFile(s.cfg.proc(strconv.Itoa(pid), "cgroup"))
@@ -96,7 +101,7 @@ func (s *Systemd) unitsWithSockets(ctx context.Context, svc Service) ([]string, 
 
 // Stop stops the unit and the sockets that would start it again.
 func (s *Systemd) Stop(ctx context.Context, svc Service) error {
-	if ok, err := s.cfg.supervisedAction(ctx, svc, "stop"); ok {
+	if ok, err := s.cfg.supervisedAction(ctx, s, svc, "stop"); ok {
 		return err
 	}
 	if err := checkRestartable(svc); err != nil {
@@ -112,7 +117,7 @@ func (s *Systemd) Stop(ctx context.Context, svc Service) error {
 
 // Start starts the unit and the sockets Stop stopped with it.
 func (s *Systemd) Start(ctx context.Context, svc Service) error {
-	if ok, err := s.cfg.supervisedAction(ctx, svc, "start"); ok {
+	if ok, err := s.cfg.supervisedAction(ctx, s, svc, "start"); ok {
 		return err
 	}
 	if err := checkRestartable(svc); err != nil {
@@ -129,7 +134,7 @@ func (s *Systemd) Start(ctx context.Context, svc Service) error {
 // Restart restarts the unit alone: its sockets are held open by PID 1 and
 // carry over.
 func (s *Systemd) Restart(ctx context.Context, svc Service) error {
-	if ok, err := s.cfg.supervisedAction(ctx, svc, "restart"); ok {
+	if ok, err := s.cfg.supervisedAction(ctx, s, svc, "restart"); ok {
 		return err
 	}
 	if err := checkRestartable(svc); err != nil {

@@ -47,12 +47,17 @@ func (s *SysV) Reexec(ctx context.Context) error {
 // parent, by the pidfile or program the script's text names or by a
 // pidfile named after it (see scriptService), after containers and
 // runit/s6 trees (see serviceOf).
-func (s *SysV) ServiceOf(pid int) (Service, bool) {
-	return s.cfg.serviceOf(pid, func(pid int) (Service, bool) { return s.cfg.scriptService(pid, InitDScript) })
+func (s *SysV) ServiceOf(pid int) (Service, bool) { return s.lookup().ServiceOf(pid) }
+
+func (s *SysV) lookup() Lookup {
+	l := s.cfg.newLookup()
+	return serviceLookup(func(pid int) (Service, bool) {
+		return l.serviceOf(pid, func(p int) (Service, bool) { return l.scriptService(p, InitDScript) })
+	})
 }
 
 func (s *SysV) script(ctx context.Context, svc Service, action string) error {
-	if ok, err := s.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := s.cfg.supervisedAction(ctx, s, svc, action); ok {
 		return err
 	}
 	if err := checkRestartable(svc); err != nil {
@@ -143,24 +148,29 @@ func (o *OpenRC) Reexec(ctx context.Context) error {
 // at a supervise-daemon parent, then at OpenRC's start-stop-daemon
 // records, then at the pidfile= and command= of the scripts and at
 // pidfiles named after them (see scriptService).
-func (o *OpenRC) ServiceOf(pid int) (Service, bool) {
-	return o.cfg.serviceOf(pid, o.ownServiceOf)
+func (o *OpenRC) ServiceOf(pid int) (Service, bool) { return o.lookup().ServiceOf(pid) }
+
+func (o *OpenRC) lookup() Lookup {
+	l := o.cfg.newLookup()
+	return serviceLookup(func(pid int) (Service, bool) {
+		return l.serviceOf(pid, func(p int) (Service, bool) { return o.ownServiceIn(l, p) })
+	})
 }
 
-func (o *OpenRC) ownServiceOf(pid int) (Service, bool) {
-	if svc, ok := o.cfg.superviseDaemonService(pid); ok {
+func (o *OpenRC) ownServiceIn(l *lookup, pid int) (Service, bool) {
+	if svc, ok := l.superviseDaemonService(pid); ok {
 		return svc, true
 	}
-	if svc, ok := o.cfg.openRCService(pid); ok {
+	if svc, ok := l.openRCService(pid); ok {
 		return svc, true
 	}
-	return o.cfg.scriptService(pid, OpenRCService)
+	return l.scriptService(pid, OpenRCService)
 }
 
 // rcService runs rc-service NAME ACTION. Note that OpenRC stops (and on
 // restart restarts) the services that need NAME along with it.
 func (o *OpenRC) rcService(ctx context.Context, svc Service, action string) error {
-	if ok, err := o.cfg.supervisedAction(ctx, svc, action); ok {
+	if ok, err := o.cfg.supervisedAction(ctx, o, svc, action); ok {
 		return err
 	}
 	if err := checkRestartable(svc); err != nil {

@@ -138,6 +138,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		stop[name] = true
 	}
 	caveats := map[string]bool{}
+	services := initsys.NewLookup(sys) // one reading of the scripts and pidfiles for every holder
 	for _, h := range HoldersOf(snap, rootDev) {
 		if session[h.PID] {
 			// This session lets go of / when run's foreground exits, but
@@ -149,7 +150,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			continue
 		}
 		p := Proc{PID: h.PID, Comm: h.Comm, What: h.What()}
-		svc, hasSvc := sys.ServiceOf(h.PID)
+		svc, hasSvc := services.ServiceOf(h.PID)
 		if hasSvc {
 			p.Service = svc.Name
 			if c := svc.Caveat(); c != "" && !caveats[c] {

@@ -177,11 +177,12 @@ func (st *releaseOldRoot) holders(s *State, dev uint64, old string, restarted ma
 	}
 	keep := setOf(s.Opts.Keep)
 	before := setOf(s.Restarted)
+	services := initsys.NewLookup(rt.Init)
 	var out []OldRootHolder
 	for _, h := range hs {
 		o := OldRootHolder{PID: h.PID, Comm: h.Comm, Holds: holds(h)}
 		o.AfterUmount = h.OtherNS != "" && len(h.Uses)+len(h.Writes)+len(h.Deleted) == 0
-		svc, hasSvc := rt.Init.ServiceOf(h.PID)
+		svc, hasSvc := services.ServiceOf(h.PID)
 		if hasSvc {
 			o.Service = svc.Name
 		}
@@ -214,6 +215,11 @@ func (st *releaseOldRoot) holders(s *State, dev uint64, old string, restarted ma
 			o.Action = "restarting " + svc.Name
 			o.Finish = restartCommand(svc)
 			o.restart = &svc
+		case hasSvc && svc.Manual != "":
+			// A runit/s6 tree nothing here can restart: the admin's
+			// command says what would.
+			o.Action = "nothing the engine can do: it " + noRestart(svc, hasSvc, keep) + "; waiting for it to exit"
+			o.Finish = svc.Manual
 		default:
 			o.Action = "nothing the engine can do: it " + noRestart(svc, hasSvc, keep) + "; waiting for it to exit"
 			o.Finish = kill
@@ -290,8 +296,13 @@ func holds(h Holder) []string {
 	return out
 }
 
-// restartCommand is how the admin restarts svc by hand.
+// restartCommand is how the admin restarts svc by hand: what the
+// service says (a runit/s6 tree: take it down, start it again), else
+// its manager's restart.
 func restartCommand(svc initsys.Service) string {
+	if svc.Manual != "" {
+		return svc.Manual
+	}
 	switch svc.Kind {
 	case initsys.ServiceUnit:
 		return "systemctl restart " + svc.Name
@@ -430,11 +441,12 @@ func (st *releaseOldRoot) releaseNamespaces(ctx context.Context, s *State, dev u
 	}
 	done := map[string]bool{}
 	var errs []error
+	services := initsys.NewLookup(rt.Init)
 	for _, h := range hs {
 		if h.OtherNS == "" {
 			continue
 		}
-		svc, ok := rt.Init.ServiceOf(h.PID)
+		svc, ok := services.ServiceOf(h.PID)
 		if !ok || !svc.Restartable {
 			rt.logf("    %s[%d]'s mount namespace %s holds the old filesystem and it belongs to no service", h.Comm, h.PID, h.OtherNS)
 			continue
@@ -447,6 +459,7 @@ func (st *releaseOldRoot) releaseNamespaces(ctx context.Context, s *State, dev u
 		if err := restart(ctx, rt, svc); err != nil {
 			errs = append(errs, fmt.Errorf("restart %s: %w", svc.Name, err))
 		}
+		services = initsys.NewLookup(rt.Init) // the restart rewrote pidfiles
 		rt.sleep(ctx, 200*time.Millisecond)
 	}
 	return errors.Join(errs...)

@@ -289,3 +289,43 @@ func TestReleaseInvisibleHolder(t *testing.T) {
 		t.Errorf("finish %q", f.s.Finish)
 	}
 }
+
+// A supervision tree nothing can restart (a container's PID 1 runsvdir)
+// is named with the command that would move it, and the engine waits
+// for nothing it cannot do; one that can (runit.service) is restarted.
+func TestReleaseSupervisionTrees(t *testing.T) {
+	f := newReleaseFixture(t, fixtureMountinfo)
+	f.s.Opts.ReleaseTimeout = 10 * time.Second
+	f.holders[201] = Holder{PID: 201, Comm: "runsv", Uses: []string{"cwd /mnt/oldroot/etc/service/nginx"}}
+	f.holders[301] = Holder{PID: 301, Comm: "runsv", Uses: []string{"cwd /mnt/oldroot/srv/service/web"}}
+	f.init.services[201] = initsys.Service{Name: "runsvdir /etc/service", Kind: initsys.RunitService,
+		Why:    "supervision tree (runsvdir /etc/service, pid 1) is PID 1",
+		Tree:   initsys.Tree{Kind: initsys.RunitService, Top: 1, Scanner: true, Dir: "/etc/service"},
+		Manual: "restart the container from its host (its PID 1, runsvdir /etc/service, keeps the old root)"}
+	f.init.services[301] = initsys.Service{Name: "runit.service", Kind: initsys.ServiceUnit, Restartable: true,
+		Tree:   initsys.Tree{Kind: initsys.RunitService, Top: 300, Scanner: true, Dir: "/srv/service", Starter: "runit.service", StarterKind: initsys.ServiceUnit},
+		Manual: "kill -HUP 300; systemctl start runit.service"}
+	f.init.onRestart = func(name string) {
+		if name == "runit.service" {
+			delete(f.holders, 301)
+		}
+	}
+	res := (&Engine{Journal: f.j}).Run(context.Background(), []Step{&releaseOldRoot{f.rt}}, f.s)
+	if res.Phase != journal.Succeeded {
+		t.Fatalf("run ended %s (%v), want succeeded", res.Phase, res.Err)
+	}
+	if want := []string{"runit.service"}; !reflect.DeepEqual(f.init.restarted, want) {
+		t.Errorf("restarted %q, want %q", f.init.restarted, want)
+	}
+	wantFinish := []string{
+		"restart the container from its host (its PID 1, runsvdir /etc/service, keeps the old root)",
+		"umount /mnt/oldroot",
+	}
+	if !reflect.DeepEqual(f.s.Finish, wantFinish) {
+		t.Errorf("finish = %q\nwant %q", f.s.Finish, wantFinish)
+	}
+	recs := holderRecords(t, f.jpath)
+	if len(recs) == 0 || !strings.Contains(recs[0][0], `"service":"runit.service","holds":["cwd /mnt/oldroot/srv/service/web"],"action":"restarting runit.service","finish":"kill -HUP 300; systemctl start runit.service"`) {
+		t.Errorf("first holders record: %q", recs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/rootswap/rootswap/internal/initsys"
@@ -19,7 +20,11 @@ import (
 // processes (children of PID 1 that belong to svc) that survive the
 // script are stopped here and the service started again. Their children
 // (an sshd's sessions, the admin's own among them) are left alone.
+// Processes are svc's when ServiceOf names the same service, so a name
+// asked for bare ("dropbear") is first resolved to the one ServiceOf
+// gives (busybox's S50dropbear).
 func restart(ctx context.Context, rt *Runtime, svc initsys.Service) error {
+	svc = initsys.Resolve(rt.Init, svc)
 	var before []int
 	if rt.Init.Kind() != initsys.KindSystemd {
 		before = mainPIDs(rt, svc)
@@ -38,9 +43,31 @@ func restart(ctx context.Context, rt *Runtime, svc initsys.Service) error {
 	}
 	for _, pid := range survivors {
 		rt.logf("    %s: pid %d survived its init script's restart (old executable); stopping it", svc.Name, pid)
-		killAndWait(rt.ProcRoot, pid, 5*time.Second)
+		rt.stopProcess(pid, 5*time.Second)
 	}
 	return rt.Init.Start(ctx, svc)
+}
+
+// signal sends sig to pid, through rt.Kill when a test set it.
+func (rt *Runtime) signal(pid int, sig syscall.Signal) error {
+	if rt.Kill != nil {
+		return rt.Kill(pid, sig)
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// stopProcess sends SIGTERM, waits up to grace for pid to go, then sends
+// SIGKILL.
+func (rt *Runtime) stopProcess(pid int, grace time.Duration) {
+	rt.signal(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if !alive(rt.ProcRoot, pid) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rt.signal(pid, syscall.SIGKILL)
 }
 
 // mainPIDs are the processes of svc whose parent is PID 1. The admin's
@@ -48,13 +75,14 @@ func restart(ctx context.Context, rt *Runtime, svc initsys.Service) error {
 // no session, sshd sessions outlive their listener.
 func mainPIDs(rt *Runtime, svc initsys.Service) []int {
 	var out []int
+	services := initsys.NewLookup(rt.Init)
 	ents, _ := os.ReadDir(rt.ProcRoot)
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid <= 1 || pid == rt.Self || PPID(rt.ProcRoot, pid) != 1 {
 			continue
 		}
-		if s, ok := rt.Init.ServiceOf(pid); ok && s.Name == svc.Name {
+		if s, ok := services.ServiceOf(pid); ok && s.Name == svc.Name {
 			out = append(out, pid)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"syscall"
 	"time"
 
 	"github.com/rootswap/rootswap/internal/initsys"
@@ -48,6 +49,9 @@ type Runtime struct {
 	// Sleep waits between polls; nil waits for real. Tests advance a
 	// fake clock instead.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Kill signals a process; nil signals for real (tests hand a fake
+	// that edits their /proc).
+	Kill func(pid int, sig syscall.Signal) error
 }
 
 // sleep waits d, or less when ctx ends.

@@ -71,9 +71,14 @@ func (st *restartService) Fatal() bool  { return st.fatal }
 func (st *restartService) Describe(*State) string {
 	return "restart the first running of " + strings.Join(st.candidates, ", ") + " so it runs from the new root"
 }
+
+// running is the first candidate that runs, under the name ServiceOf
+// gives its processes (busybox's "dropbear" is S50dropbear), so that
+// restart finds the daemons that outlive their script and restart-holders
+// knows it was restarted.
 func (st *restartService) running(ctx context.Context) (initsys.Service, bool) {
 	for _, c := range st.candidates {
-		svc := service(st.rt, c)
+		svc := initsys.Resolve(st.rt.Init, service(st.rt, c))
 		if ok, err := st.rt.Init.Running(ctx, svc); err == nil && ok {
 			return svc, true
 		}
@@ -90,7 +95,26 @@ func (st *restartService) Do(ctx context.Context, s *State) error {
 		return err
 	}
 	s.Restarted = append(s.Restarted, svc.Name)
-	return nil
+	// A daemon that did not come back leaves nobody able to log in
+	// (sshd): that is worth a rollback, while the old root still can.
+	// A daemon writes its pidfile a moment after its script returns.
+	deadline := st.rt.Now().Add(5 * time.Second)
+	for {
+		ok, err := st.rt.Init.Running(ctx, svc)
+		if err == nil && ok {
+			return nil
+		}
+		if st.rt.Now().After(deadline) {
+			why := "it is not running"
+			if err != nil {
+				why = err.Error()
+			}
+			return fmt.Errorf("%s did not come back after its restart from the new root: %s", svc.Name, why)
+		}
+		if err := st.rt.sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // Undo is the pivot's: restarting it now would start it from the new
@@ -303,6 +327,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 	keep := setOf(s.Opts.Keep)
 	respawn := RespawnCommands("/")
 	var errs []error
+	services := initsys.NewLookup(rt.Init)
 	for _, h := range hs {
 		if h.PID == 1 || isRespawned(rt, h, respawn) {
 			continue
@@ -310,7 +335,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 		if h.OtherNS != "" && len(h.Uses)+len(h.Writes)+len(h.Deleted) == 0 {
 			continue // only its namespace holds it: release restarts it after the umount
 		}
-		svc, ok := rt.Init.ServiceOf(h.PID)
+		svc, ok := services.ServiceOf(h.PID)
 		if !ok || !svc.Restartable {
 			orphans = append(orphans, fmt.Sprintf("%s[%d] (%s)", h.Comm, h.PID, h.What()))
 			continue
@@ -325,6 +350,7 @@ func restartServicesOn(ctx context.Context, rt *Runtime, s *State, dev uint64, d
 			continue
 		}
 		restarted = append(restarted, svc.Name)
+		services = initsys.NewLookup(rt.Init) // the restart rewrote pidfiles
 		// Rate limit: one service at a time, never a burst that trips
 		// systemd's start limit.
 		rt.sleep(ctx, 200*time.Millisecond)
