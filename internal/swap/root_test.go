@@ -325,7 +325,17 @@ func as(err error, target **exec.ExitError) bool {
 func TestKillRespawnsDaemon(t *testing.T) {
 	s := start(t, sandbox.Options{})
 	s.sh(nil, "cd /; /bin/busybox setsid /bin/busybox sh -c 'exec 3>>/var/log/orphan.log; exec /bin/busybox sleep 100000' </dev/null >/dev/null 2>&1 &")
-	out, code := s.sh(nil, "/usr/sbin/rootswap plan --to "+s.TargetDev)
+	// plan must see the writer: wait until it holds the file.
+	for i := 0; ; i++ {
+		if _, code := s.sh(nil, "/bin/busybox ls -l /proc/[0-9]*/fd 2>/dev/null | /bin/busybox grep -q orphan.log"); code == 0 {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the writer never opened /var/log/orphan.log")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, code := s.sh(nil, "/usr/sbin/rootswap plan --no-lifeline --to "+s.TargetDev)
 	if code != 3 || !strings.Contains(out, "belongs to no service") || !strings.Contains(out, "--kill") {
 		t.Fatalf("plan without --kill exited %d, want 3 naming the writer and --kill:\n%s", code, out)
 	}
