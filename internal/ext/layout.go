@@ -228,9 +228,11 @@ var (
 // journal makes the metadata consistent once replayed, so the valid bit
 // only matters without one (after a crash it is still clear on a journaled
 // filesystem that the kernel recovered).
-func (sb *Superblock) bitmapsTrusted() error {
+// A live journal (the filesystem mounted read-write) is taken as it is
+// when the caller reads the bitmaps again once it is read-only.
+func (sb *Superblock) bitmapsTrusted(liveJournal bool) error {
 	switch {
-	case sb.FeatureIncompat&IncompatRecover != 0:
+	case sb.FeatureIncompat&IncompatRecover != 0 && !liveJournal:
 		return ErrNeedsRecovery
 	case sb.State&stateErrors != 0:
 		return fmt.Errorf("%w (errors recorded, state %#x)", ErrNotClean, sb.State)

@@ -40,7 +40,29 @@ func UsedExtents(r io.ReaderAt) ([]extent.Extent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sb.bitmapsTrusted(); err != nil {
+	if err := sb.bitmapsTrusted(false); err != nil {
+		return nil, err
+	}
+	l, err := readLayout(r, sb)
+	if err != nil {
+		return nil, err
+	}
+	return l.usedExtents()
+}
+
+// UsedExtentsLive is UsedExtents of a filesystem mounted read-write, whose
+// journal is live: the bitmaps on disk lag the journal, so a block taken
+// since the last checkpoint may read as free. Only for a copy that reads
+// the bitmaps again, with UsedExtents, once the filesystem is read-only,
+// and then copies every block that came into use meanwhile (the live
+// pre-copy). A filesystem with errors recorded is refused as UsedExtents
+// refuses it.
+func UsedExtentsLive(r io.ReaderAt) ([]extent.Extent, error) {
+	sb, err := ReadSuperblock(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := sb.bitmapsTrusted(true); err != nil {
 		return nil, err
 	}
 	l, err := readLayout(r, sb)

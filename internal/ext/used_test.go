@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -375,5 +376,44 @@ func TestRuns(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("runs(%q) = %v, want %v", c.bits, got, c.want)
 		}
+	}
+}
+
+// TestUsedExtentsLive: the live pre-copy reads the bitmaps of a mounted
+// read-write filesystem (journal flagged for recovery) as they are; a
+// filesystem with errors recorded is still refused.
+func TestUsedExtentsLive(t *testing.T) {
+	requireE2fsprogs(t)
+	img := filepath.Join(t.TempDir(), "img")
+	mkfs(t, "mkfs.ext4", img, "32M", "", "-b", "4096")
+	clean, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := UsedExtents(bytes.NewReader(clean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := ReadSuperblock(bytes.NewReader(clean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	live := append([]byte(nil), clean...)
+	le.PutUint32(live[1024+0x60:], sb.FeatureIncompat|IncompatRecover)
+	if _, err := UsedExtents(bytes.NewReader(live)); !errors.Is(err, ErrNeedsRecovery) {
+		t.Fatalf("UsedExtents of a live journal: %v, want %v", err, ErrNeedsRecovery)
+	}
+	got, err := UsedExtentsLive(bytes.NewReader(live))
+	if err != nil {
+		t.Fatalf("UsedExtentsLive of a live journal: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("UsedExtentsLive = %v, want the bitmaps' %v", got, want)
+	}
+	broken := append([]byte(nil), live...)
+	le.PutUint16(broken[1024+0x3A:], 3)
+	if _, err := UsedExtentsLive(bytes.NewReader(broken)); !errors.Is(err, ErrNotClean) {
+		t.Errorf("UsedExtentsLive with errors recorded: %v, want %v", err, ErrNotClean)
 	}
 }

@@ -113,7 +113,7 @@ func (st *precopy) estimate(s *State) *precopyEstimate {
 	st.est = e
 	if f, err := os.OpenFile(r.Root.Device, os.O_RDONLY, 0); err == nil {
 		if isExt(r.Root.FSType) {
-			if used, err := ext.UsedExtents(f); err == nil {
+			if used, err := ext.UsedExtentsLive(f); err == nil {
 				e.used = extent.Total(used)
 			} else {
 				e.usedErr = err
@@ -162,7 +162,7 @@ func (st *precopy) Do(ctx context.Context, s *State) error {
 		return err
 	}
 	sess := &precopySession{src: src, dst: dst}
-	usedFn := usedExtents(rt, src, r.Root.FSType, r.Root.Device, r.Root.Size)
+	usedFn := usedExtents(rt, s, src, r.Root.FSType, r.Root.Device, r.Root.Size)
 	used := r.Root.Size
 	if es, err := usedFn(); err == nil {
 		used = extent.Total(es)
@@ -225,16 +225,21 @@ func (st *precopy) close() {
 }
 
 // usedExtents reads the used extents of an ext root: every block for
-// other filesystems, or while its bitmaps cannot be believed (mounted
-// read-write with a journal to replay). The frozen round reads them
-// again, believable then, and copies what came into use.
-func usedExtents(rt *Runtime, src *os.File, fstype, dev string, size int64) func() ([]extent.Extent, error) {
+// other filesystems. While / is live its bitmaps lag the journal (a block
+// taken since the last checkpoint may read as free): the live rounds take
+// them as they are, and the frozen round, once / is read-only, reads them
+// again, believable then, and copies every chunk that came into use.
+func usedExtents(rt *Runtime, s *State, src *os.File, fstype, dev string, size int64) func() ([]extent.Extent, error) {
 	all := []extent.Extent{{Off: 0, Len: size}}
 	return func() ([]extent.Extent, error) {
 		if !isExt(fstype) {
 			return all, nil
 		}
-		used, err := ext.UsedExtents(src)
+		read := ext.UsedExtents
+		if !s.ReadOnly {
+			read = ext.UsedExtentsLive
+		}
+		used, err := read(src)
 		switch {
 		case err == nil:
 			return used, nil
