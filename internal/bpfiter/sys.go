@@ -74,22 +74,17 @@ func bpf(cmd int, attr unsafe.Pointer, size uintptr) (int, error) {
 	}
 }
 
-// loadIter loads an iterator program for target ("task_file") whose
-// attach point has BTF id funcID, and returns a readable iterator fd:
-// every read of it runs the program over the next tasks.
-func loadIter(name string, prog []byte, funcID uint32, withLog bool) (*os.File, error) {
+// load loads prog with attr's type and attach fields, under the name
+// rootswap_NAME, and returns its fd; a refusal is a RefusedError, with
+// the verifier's log when withLog.
+func load(name string, attr progLoadAttr, prog []byte, withLog bool) (int, error) {
 	license := []byte("GPL\x00") // bpf_seq_write and bpf_probe_read_kernel are GPL-only helpers
-	attr := progLoadAttr{
-		progType:           unix.BPF_PROG_TYPE_TRACING,
-		insnCnt:            uint32(len(prog) / 8),
-		insns:              uint64(uintptr(unsafe.Pointer(&prog[0]))),
-		license:            uint64(uintptr(unsafe.Pointer(&license[0]))),
-		expectedAttachType: unix.BPF_TRACE_ITER,
-		attachBTFID:        funcID,
-	}
+	attr.insnCnt = uint32(len(prog) / 8)
+	attr.insns = uint64(uintptr(unsafe.Pointer(&prog[0])))
+	attr.license = uint64(uintptr(unsafe.Pointer(&license[0])))
 	// The kernel takes [A-Za-z0-9_.] and wants the NUL within 16 bytes.
 	copy(attr.progName[:len(attr.progName)-1], "rootswap_"+name)
-	progFd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	fd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
 	runtime.KeepAlive(prog)
 	runtime.KeepAlive(license)
 	if err != nil {
@@ -97,7 +92,23 @@ func loadIter(name string, prog []byte, funcID uint32, withLog bool) (*os.File, 
 		if withLog {
 			refused.Log = verifierLog(attr, prog, license)
 		}
-		return nil, refused
+		return -1, refused
+	}
+	unix.CloseOnExec(fd)
+	return fd, nil
+}
+
+// loadIter loads an iterator program for target ("task_file") whose
+// attach point has BTF id funcID, and returns a readable iterator fd:
+// every read of it runs the program over the next tasks.
+func loadIter(name string, prog []byte, funcID uint32, withLog bool) (*os.File, error) {
+	progFd, err := load(name, progLoadAttr{
+		progType:           unix.BPF_PROG_TYPE_TRACING,
+		expectedAttachType: unix.BPF_TRACE_ITER,
+		attachBTFID:        funcID,
+	}, prog, withLog)
+	if err != nil {
+		return nil, err
 	}
 	defer unix.Close(progFd)
 

@@ -78,26 +78,7 @@ type rawTPOpenAttr struct {
 
 // loadProg loads a program of the given type and returns its fd.
 func loadProg(name string, progType uint32, prog []byte, withLog bool) (int, error) {
-	license := []byte("GPL\x00") // bpf_probe_read_kernel is GPL-only
-	attr := progLoadAttr{
-		progType: progType,
-		insnCnt:  uint32(len(prog) / 8),
-		insns:    uint64(uintptr(unsafe.Pointer(&prog[0]))),
-		license:  uint64(uintptr(unsafe.Pointer(&license[0]))),
-	}
-	copy(attr.progName[:len(attr.progName)-1], "rootswap_"+name)
-	fd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
-	runtime.KeepAlive(prog)
-	runtime.KeepAlive(license)
-	if err != nil {
-		refused := &RefusedError{Program: name, Err: err}
-		if withLog {
-			refused.Log = verifierLog(attr, prog, license)
-		}
-		return -1, refused
-	}
-	unix.CloseOnExec(fd)
-	return fd, nil
+	return load(name, progLoadAttr{progType: progType}, prog, withLog)
 }
 
 // openRawTP attaches a raw tracepoint program; the link's fd keeps it

@@ -315,18 +315,7 @@ func (l *lookup) underRoot(pid int) bool {
 }
 
 // ancestry is pid followed by its parents, up to (not including) PID 1.
-func (l *lookup) ancestry(pid int) []int {
-	var chain []int
-	for pid > 1 && len(chain) < 64 {
-		chain = append(chain, pid)
-		ppid, ok := l.ppid(pid)
-		if !ok {
-			break
-		}
-		pid = ppid
-	}
-	return chain
-}
+func (l *lookup) ancestry(pid int) []int { return ancestry(pid, l.ppid) }
 
 // parseStat reads the parent and the zombie state from /proc/PID/stat:
 // "pid (comm) state ppid ..."; comm may hold spaces and parentheses, so

@@ -34,15 +34,19 @@ var scriptAliases = map[string][]string{
 }
 
 // ancestry is pid followed by its parents, up to (not including) PID 1.
-func (c Config) ancestry(pid int) []int {
+func (c Config) ancestry(pid int) []int { return ancestry(pid, c.ppid) }
+
+// ancestry is pid followed by its parents as ppid tells them, up to (not
+// including) PID 1; at most 64, should a table loop.
+func ancestry(pid int, ppid func(int) (int, bool)) []int {
 	var chain []int
 	for pid > 1 && len(chain) < 64 {
 		chain = append(chain, pid)
-		ppid, ok := c.ppid(pid)
+		parent, ok := ppid(pid)
 		if !ok {
 			break
 		}
-		pid = ppid
+		pid = parent
 	}
 	return chain
 }
