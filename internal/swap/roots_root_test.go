@@ -80,7 +80,7 @@ func rootsChildMain(t *testing.T) {
 	must("make / private", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""))
 	// The tools run chrooted into the host's root, found there now.
 	tools := map[string]string{}
-	for _, n := range []string{"xfs_admin", "btrfstune", "xfs_db"} {
+	for _, n := range []string{"xfs_admin", "btrfstune", "xfs_db", "xfs_growfs", "btrfs"} {
 		if p, err := exec.LookPath(n); err == nil {
 			tools[n] = p
 		}
@@ -112,6 +112,19 @@ func rootsChildMain(t *testing.T) {
 	var log bytes.Buffer
 	rt := &Runtime{ProcRoot: "/proc", SysRoot: "/sys", Out: &log, Mounter: mountops.System{}, Session: map[int]bool{},
 		Command: func(ctx context.Context, name string, args ...string) ([]byte, error) {
+			// The chrooted tools see the host's root: the copy mounted
+			// at /mnt/newroot is shown to them bound inside dir.
+			for i, a := range args {
+				if a == "/mnt/newroot" {
+					seen := filepath.Join(dir, "newroot")
+					os.Mkdir(filepath.Join("/mnt/host", seen), 0o755)
+					if err := unix.Mount("/mnt/newroot", filepath.Join("/mnt/host", seen), "", unix.MS_BIND, ""); err != nil {
+						return nil, err
+					}
+					defer unix.Unmount(filepath.Join("/mnt/host", seen), unix.MNT_DETACH)
+					args[i] = seen
+				}
+			}
 			c := exec.CommandContext(ctx, tools[name], args...)
 			c.Args[0] = name
 			c.SysProcAttr = &syscall.SysProcAttr{Chroot: "/mnt/host"}
@@ -119,6 +132,7 @@ func rootsChildMain(t *testing.T) {
 		}}
 	r := &Report{}
 	r.Root.Mount, r.Root.FSType, r.Root.Device = root, fstype, a
+	r.Root.Size, r.Target.Size = devSize(t, a), devSize(t, b)
 	r.checkRootFS(rt.SysRoot, tab, root)
 	if len(r.Blockers) > 0 {
 		t.Fatalf("blockers: %+v", r.Blockers)
@@ -134,7 +148,7 @@ func rootsChildMain(t *testing.T) {
 	must("copy", copyDevice(a, b))
 	before, _ := fstools.DetectPath(b)
 	ctx := context.Background()
-	for _, st := range []Step{&newUUID{rt}, &mountNew{rt}, &pivot{rt}, &moveMounts{rt}} {
+	for _, st := range []Step{&newUUID{rt}, &mountNew{rt}, &growMounted{rt}, &pivot{rt}, &moveMounts{rt}} {
 		t.Logf("%s: %s", st.Name(), st.Describe(s))
 		if err := st.Do(ctx, s); err != nil {
 			t.Fatalf("%s: %v\nlog:\n%s", st.Name(), err, log.String())
@@ -157,6 +171,14 @@ func rootsChildMain(t *testing.T) {
 			t.Errorf("%s: %s, want source and root %s", p, m, w)
 		}
 	}
+	// grow-mounted: the copy, on a larger device, is larger than the old
+	// root (statfs counts neither's log, so the two compare).
+	var fs, ofs unix.Statfs_t
+	must("statfs /", unix.Statfs("/", &fs))
+	must("statfs /mnt/oldroot", unix.Statfs("/mnt/oldroot", &ofs))
+	if got, old := int64(fs.Blocks)*fs.Bsize, int64(ofs.Blocks)*ofs.Bsize; got <= old {
+		t.Errorf("the copy is %d bytes after grow-mounted, the old root %d: not grown onto its %d-byte device", got, old, r.Target.Size)
+	}
 	if got, err := os.ReadFile("/home/kept"); fstype == "btrfs" && string(got) != "home" {
 		t.Errorf("/home/kept = %q, %v: the copy's @home is not on /home", got, err)
 	}
@@ -168,6 +190,20 @@ func rootsChildMain(t *testing.T) {
 	if err := unix.Unmount("/mnt/oldroot", 0); err != nil {
 		t.Errorf("umount /mnt/oldroot after unmountBelow: %v (mounts: %v)", err, tab.Below("/mnt/oldroot"))
 	}
+}
+
+// devSize is the size of the block device at path.
+func devSize(t *testing.T, path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func copyDevice(from, to string) error {

@@ -31,6 +31,7 @@ func Steps(rt *Runtime) []Step {
 		&resizeNew{rt},
 		&newUUID{rt},
 		&mountNew{rt},
+		&growMounted{rt},
 		&pivot{rt},
 		&moveMounts{rt},
 		&remakeBinds{rt},

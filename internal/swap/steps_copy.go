@@ -173,8 +173,11 @@ func (*resizeNew) Name() string { return "resize" }
 func (*resizeNew) Fatal() bool { return false }
 func (st *resizeNew) Describe(s *State) string {
 	r := st.rt.Report
-	if r.Target.Size <= r.Root.Size {
+	switch {
+	case r.Target.Size <= r.Root.Size:
 		return "the target is the size of / : nothing to grow"
+	case !isExt(r.Root.FSType):
+		return fmt.Sprintf("nothing yet: %s grows mounted (grow-mounted, after mount-new)", r.Root.FSType)
 	}
 	return fmt.Sprintf("grow the copy from %s to the device's %s (resize2fs)", human(r.Root.Size), human(r.Target.Size))
 }
@@ -184,8 +187,7 @@ func (st *resizeNew) Do(ctx context.Context, s *State) error {
 		return nil
 	}
 	if !isExt(r.Root.FSType) {
-		// xfs and btrfs grow mounted: after mount-new, by fs tools.
-		return fmt.Errorf("growing %s before mounting is not supported; grow it later with rootswap resize", r.Root.FSType)
+		return nil // grow-mounted grows it
 	}
 	out, err := st.rt.Command(ctx, "resize2fs", s.Opts.Target)
 	if err != nil {
@@ -194,6 +196,61 @@ func (st *resizeNew) Do(ctx context.Context, s *State) error {
 	return nil
 }
 func (*resizeNew) Undo(context.Context, *State) error { return nil }
+
+// ---- grow-mounted ---------------------------------------------------------
+
+// growMounted grows an xfs or btrfs copy to its device: both grow only
+// mounted, so it runs once mount-new has mounted the copy (ext copies
+// were grown unmounted by resize).
+type growMounted struct{ rt *Runtime }
+
+func (*growMounted) Name() string { return "grow-mounted" }
+
+// A failed grow leaves a valid filesystem of the old size: reported.
+func (*growMounted) Fatal() bool { return false }
+func (st *growMounted) Describe(s *State) string {
+	r := st.rt.Report
+	argv := growMountedArgv(r.Root.FSType, s.Opts.NewRoot)
+	if r.Target.Size <= r.Root.Size || argv == nil {
+		return "nothing to grow here"
+	}
+	return fmt.Sprintf("grow the copy, mounted at %s, from %s to the device's %s (%s)", s.Opts.NewRoot, human(r.Root.Size), human(r.Target.Size), strings.Join(argv, " "))
+}
+func (st *growMounted) Do(ctx context.Context, s *State) error {
+	r := st.rt.Report
+	argv := growMountedArgv(r.Root.FSType, s.Opts.NewRoot)
+	if r.Target.Size <= r.Root.Size || argv == nil {
+		return nil
+	}
+	out, err := st.rt.Command(ctx, argv[0], argv[1:]...)
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out)
+	}
+	if last := lastLine(out); last != "" {
+		st.rt.logf("    %s: %s", argv[0], last)
+	}
+	return nil
+}
+
+// lastLine is the last non-empty line of a tool's output.
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+func (*growMounted) Undo(context.Context, *State) error { return nil }
+
+// growMountedArgv is the command that grows a mounted filesystem of type
+// fstype at mountpoint to its whole device, nil for the types resize
+// grows unmounted.
+func growMountedArgv(fstype, mountpoint string) []string {
+	switch fstype {
+	case "xfs":
+		return []string{"xfs_growfs", "-d", mountpoint}
+	case "btrfs":
+		return []string{"btrfs", "filesystem", "resize", "max", mountpoint}
+	}
+	return nil
+}
 
 // ---- new-uuid -------------------------------------------------------------
 
