@@ -3,6 +3,7 @@ package initsys
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -49,9 +50,17 @@ func (d DockerCLI) Argv(args ...string) []string {
 	return append([]string{"docker", "-H", d.Host}, args...)
 }
 
+// run runs a docker subcommand; its error names the command and carries
+// what docker said ("Cannot connect to the Docker daemon at ..."), also
+// from a runner that returns the output apart.
 func (d DockerCLI) run(ctx context.Context, args ...string) ([]byte, error) {
 	argv := d.Argv(args...)
-	return Config{Run: d.Run}.run(ctx, argv[0], argv[1:]...)
+	out, err := Config{Run: d.Run}.run(ctx, argv[0], argv[1:]...)
+	var ce *CommandError
+	if err != nil && !errors.As(err, &ce) {
+		err = &CommandError{Argv: argv, Output: out, Err: err}
+	}
+	return out, err
 }
 
 // Running lists the running containers (docker ps), newest first as
@@ -86,8 +95,8 @@ func (d DockerCLI) Start(ctx context.Context, id string) error {
 }
 
 // ParseDockerPS reads the output of docker ps --format dockerPSFormat.
-// A container with several names (legacy links: "web,app/web") is
-// known by the first.
+// A container with several names (legacy links: "app/web,web") is known
+// by its own, the first without a slash.
 func ParseDockerPS(out []byte) ([]Container, error) {
 	var cs []Container
 	for _, line := range bytes.Split(out, []byte("\n")) {
@@ -100,7 +109,7 @@ func ParseDockerPS(out []byte) ([]Container, error) {
 		}
 		c := Container{ID: f[0]}
 		if len(f) == 2 {
-			c.Name, _, _ = strings.Cut(f[1], ",")
+			c.Name = ownName(f[1])
 		}
 		cs = append(cs, c)
 	}
@@ -118,4 +127,16 @@ func isHexID(s string) bool {
 		}
 	}
 	return true
+}
+
+// ownName picks a container's own name from docker ps's list of names,
+// where a link adds "other/alias".
+func ownName(names string) string {
+	all := strings.Split(names, ",")
+	for _, n := range all {
+		if n != "" && !strings.Contains(n, "/") {
+			return n
+		}
+	}
+	return all[0]
 }

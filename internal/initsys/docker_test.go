@@ -2,6 +2,7 @@ package initsys
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestDockerdHost(t *testing.T) {
 
 func TestDockerCLI(t *testing.T) {
 	f := &fakeRunner{answers: map[string]answer{
-		"docker -H unix:///run/d.sock ps --no-trunc --format {{.ID}} {{.Names}}": {out: webID + " web,app/web\n" + redisID + " redis\n"},
+		"docker -H unix:///run/d.sock ps --no-trunc --format {{.ID}} {{.Names}}": {out: webID + " app/web,web\n" + redisID + " redis\n"},
 	}}
 	d := DockerCLI{Host: "unix:///run/d.sock", Run: f.run}
 	ctx := context.Background()
@@ -90,6 +91,8 @@ func TestParseDockerPS(t *testing.T) {
 		{webID + " web\n", []Container{{webID, "web"}}, ""},
 		{"4f1c9a2b3c4d web\r\n", []Container{{"4f1c9a2b3c4d", "web"}}, ""},
 		{webID + "\n", []Container{{webID, ""}}, ""},
+		{webID + " app/db,db,alias\n", []Container{{webID, "db"}}, ""},
+		{webID + " app/db\n", []Container{{webID, "app/db"}}, ""},
 		{"Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n", nil, "unexpected line"},
 		{"WARNING: Error loading config file\n" + webID + " web\n", nil, "unexpected line"},
 		{webID + " web extra\n", nil, "unexpected line"},
@@ -131,4 +134,17 @@ func FuzzParseDockerPS(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A runner that returns the output apart from a bare error (the engine's
+// RealCommand): the error still names the command and says what docker said.
+func TestDockerCLIError(t *testing.T) {
+	run := func(ctx context.Context, name string, args ...string) ([]byte, error) {
+		return []byte("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"), errors.New("exit status 1")
+	}
+	_, err := DockerCLI{Host: DefaultDockerHost, Run: run}.Running(context.Background())
+	want := "docker -H unix:///var/run/docker.sock ps --no-trunc --format {{.ID}} {{.Names}}: exit status 1: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+	if err == nil || err.Error() != want {
+		t.Errorf("Running() error = %v\nwant %s", err, want)
+	}
 }

@@ -69,8 +69,8 @@ func (r *Report) checkDocker(ctx context.Context, cfg initsys.Config, services i
 			cs, err := cli.Running(ctx)
 			if err != nil {
 				dd.Problem = err.Error()
-				r.block(fmt.Sprintf("%s runs dockerd (pid %d) with live-restore on (%s): its containers keep running on / when it stops, so run must stop them first, but `%s` failed: %v",
-					svc.Name, d.PID, d.Why, strings.Join(cli.Argv("ps"), " "), err),
+				r.block(fmt.Sprintf("%s runs dockerd (pid %d) with live-restore on (%s): its containers keep running on / when it stops, so run must stop them first, but the docker CLI cannot list them: %v",
+					svc.Name, d.PID, d.Why, err),
 					"make the docker CLI work as root against "+d.Host+" (install docker.io or docker-ce-cli; `docker -H "+d.Host+" ps` must list the containers), "+
 						`or turn live-restore off for the swap: "live-restore": false in `+"/etc/docker/daemon.json (and no --live-restore), then systemctl reload docker (kill -HUP "+fmt.Sprint(d.PID)+")")
 			}

@@ -225,7 +225,8 @@ func TestDockerNoLiveRestore(t *testing.T) {
 
 // Live-restore on and no docker CLI: plan blocks, before anything stops.
 func TestDockerLiveRestoreNoCLI(t *testing.T) {
-	notFound := &initsys.CommandError{Argv: []string{"docker"}, Err: errors.New(`exec: "docker": executable file not found in $PATH`)}
+	// RealCommand's error: exec's, without the command line
+	notFound := errors.New(`exec: "docker": executable file not found in $PATH`)
 	f := dockerHost(t, "", func(string) (string, error) { return "", notFound })
 	// live-restore from dockerd's command line this time
 	f.process(400, 1, "dockerd", "/usr/sbin/dockerd", "/usr/sbin/dockerd", "-H", "fd://", "--live-restore")
@@ -233,7 +234,7 @@ func TestDockerLiveRestoreNoCLI(t *testing.T) {
 	r := f.rt.Report
 	want := []Blocker{{
 		Problem: "docker.service runs dockerd (pid 400) with live-restore on (dockerd runs with --live-restore): its containers keep running on / when it stops, so run must stop them first, " +
-			"but `docker -H unix:///var/run/docker.sock ps` failed: docker: exec: \"docker\": executable file not found in $PATH",
+			"but the docker CLI cannot list them: " + dockerPS + ": exec: \"docker\": executable file not found in $PATH",
 		Fix: "make the docker CLI work as root against unix:///var/run/docker.sock (install docker.io or docker-ce-cli; `docker -H unix:///var/run/docker.sock ps` must list the containers), " +
 			`or turn live-restore off for the swap: "live-restore": false in /etc/docker/daemon.json (and no --live-restore), then systemctl reload docker (kill -HUP 400)`,
 	}}
