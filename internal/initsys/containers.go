@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -115,35 +116,99 @@ func (c Config) LiveRestore(dockerdPID int) (on bool, why string) {
 			}
 		}
 	}
-	on, err := c.daemonJSONLiveRestore()
-	if err != nil || !on {
+	cfg, err := c.daemonJSON()
+	if err != nil || cfg.LiveRestore == nil || !*cfg.LiveRestore {
 		return false, ""
 	}
 	return true, `"live-restore": true in ` + dockerDaemonJSON
 }
 
-func (c Config) daemonJSONLiveRestore() (bool, error) {
-	b, err := os.ReadFile(c.path(dockerDaemonJSON))
-	if err != nil {
-		return false, err
-	}
-	var cfg struct {
-		LiveRestore *bool `json:"live-restore"`
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return false, fmt.Errorf("reading %s: %w", dockerDaemonJSON, err)
-	}
-	return cfg.LiveRestore != nil && *cfg.LiveRestore, nil
+// daemonConfig is what rootswap reads of /etc/docker/daemon.json.
+type daemonConfig struct {
+	LiveRestore *bool    `json:"live-restore"`
+	Hosts       []string `json:"hosts"`
 }
 
-// Caveat is what plan should add when it stops or restarts svc, beyond
-// the service's name: "" when there is nothing to add.
-func (s Service) Caveat() string {
-	if s.LiveRestore {
-		return "docker has live-restore on: stopping or restarting " + s.Name +
-			" leaves its containers running, so they are not stopped before the read-only remount " +
-			"and keep the old root (their overlay layers on /) until each is restarted: " +
-			"stop them first (docker stop), or turn live-restore off for the swap"
+func (c Config) daemonJSON() (daemonConfig, error) {
+	var cfg daemonConfig
+	b, err := os.ReadFile(c.path(dockerDaemonJSON))
+	if err != nil {
+		return cfg, err
 	}
-	return ""
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return daemonConfig{}, fmt.Errorf("reading %s: %w", dockerDaemonJSON, err)
+	}
+	return cfg, nil
+}
+
+// DefaultDockerHost is where the docker CLI finds dockerd when nothing
+// else is said; dockerd -H fd:// is handed this socket by docker.socket.
+const DefaultDockerHost = "unix:///var/run/docker.sock"
+
+// Dockerd is a running docker daemon, as the docker CLI reaches it.
+type Dockerd struct {
+	PID int
+	// Host is the -H the docker CLI is given to reach this daemon, so
+	// that neither DOCKER_HOST nor a docker context of whoever runs
+	// rootswap points it at another one.
+	Host        string
+	LiveRestore bool
+	Why         string // where live-restore was found
+}
+
+// Dockerds lists the docker daemons that run, lowest pid first.
+func (c Config) Dockerds() []Dockerd {
+	var out []Dockerd
+	pids := c.pids()
+	sort.Ints(pids)
+	for _, pid := range pids {
+		if c.comm(pid) != "dockerd" || c.zombie(pid) {
+			continue
+		}
+		d := Dockerd{PID: pid, Host: c.dockerHost(pid)}
+		d.LiveRestore, d.Why = c.LiveRestore(pid)
+		out = append(out, d)
+	}
+	return out
+}
+
+// dockerHost is the first unix socket dockerd listens on: its -H/--host
+// arguments, else "hosts" of daemon.json (dockerd refuses both at once);
+// fd:// (socket activation), tcp:// only, or nothing said: the default
+// socket.
+func (c Config) dockerHost(pid int) string {
+	hosts := DockerdHosts(c.argv(pid))
+	if len(hosts) == 0 {
+		if cfg, err := c.daemonJSON(); err == nil {
+			hosts = cfg.Hosts
+		}
+	}
+	for _, h := range hosts {
+		if p, ok := strings.CutPrefix(h, "unix://"); ok && p != "" {
+			return h
+		}
+	}
+	return DefaultDockerHost
+}
+
+// DockerdHosts lists the -H/--host values of a dockerd command line.
+func DockerdHosts(argv []string) []string {
+	var out []string
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "-H" || a == "--host":
+			if i+1 < len(argv) {
+				out = append(out, argv[i+1])
+				i++
+			}
+		case strings.HasPrefix(a, "-H="):
+			out = append(out, a[len("-H="):])
+		case strings.HasPrefix(a, "--host="):
+			out = append(out, a[len("--host="):])
+		case strings.HasPrefix(a, "-H") && !strings.HasPrefix(a, "--"):
+			out = append(out, a[len("-H"):]) // -Hunix:///run/docker.sock
+		}
+	}
+	return out
 }

@@ -83,10 +83,13 @@ func TestDockerLiveRestore(t *testing.T) {
 			if !ok || svc.Name != "docker.service" || svc.LiveRestore != tc.want {
 				t.Errorf("daemon.json %q, flag %q: ServiceOf(%d) = %+v; want docker.service, LiveRestore %v", tc.json, tc.flag, pid, svc, tc.want)
 			}
-			caveat := svc.Caveat()
-			if tc.want != (caveat != "") || tc.want && !strings.Contains(caveat, "leaves its containers running") {
-				t.Errorf("daemon.json %q, flag %q: Caveat() = %q", tc.json, tc.flag, caveat)
+			if tc.want && !strings.Contains(svc.Why, "live-restore") {
+				t.Errorf("daemon.json %q, flag %q: ServiceOf(%d).Why = %q, names no live-restore", tc.json, tc.flag, pid, svc.Why)
 			}
+		}
+		ds := tr.config(nil).Dockerds()
+		if len(ds) != 1 || ds[0].PID != 400 || ds[0].LiveRestore != tc.want {
+			t.Errorf("daemon.json %q, flag %q: Dockerds() = %+v; want pid 400, LiveRestore %v", tc.json, tc.flag, ds, tc.want)
 		}
 	}
 }

@@ -66,8 +66,9 @@ type Report struct {
 	MemAvail     int64             `json:"mem_available"`
 	MemNeeded    int64             `json:"mem_needed"`
 	Tools        map[string]string `json:"tools"`
-	Stop         []string          `json:"stop"` // services run will stop for the copy
-	Kill         []Proc            `json:"kill"` // writers with no service (killed only with --kill)
+	Stop         []string          `json:"stop"`   // services run will stop for the copy, docker's first
+	Docker       []DockerDaemon    `json:"docker"` // docker daemons among them, and what happens to their containers
+	Kill         []Proc            `json:"kill"`   // writers with no service (killed only with --kill)
 	Blockers     []Blocker         `json:"blockers"`
 	Warnings     []string          `json:"warnings"`
 	Lifeline     string            `json:"lifeline"` // what run's lifeline SSH server will be
@@ -137,7 +138,6 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	for _, name := range opts.Stop {
 		stop[name] = true
 	}
-	caveats := map[string]bool{}
 	services := initsys.NewLookup(sys) // one reading of the scripts and pidfiles for every holder
 	for _, h := range HoldersOf(snap, rootDev) {
 		if session[h.PID] {
@@ -153,10 +153,6 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		svc, hasSvc := services.ServiceOf(h.PID)
 		if hasSvc {
 			p.Service = svc.Name
-			if c := svc.Caveat(); c != "" && !caveats[c] {
-				caveats[c] = true
-				r.warn(c) // docker's live-restore: what stopping it will not do
-			}
 		}
 		if h.OtherNS != "" && len(h.Writes)+len(h.Deleted) == 0 {
 			r.addOtherNS(h.OtherNS, p)
@@ -221,6 +217,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		r.Stop = append(r.Stop, name)
 	}
 	sortStrings(r.Stop)
+	r.checkDocker(ctx, initsys.Config{ProcRoot: rt.ProcRoot}, services, initsys.Runner(rt.Command))
 	for _, l := range loopsBackedBy(rt.SysRoot, rootDev) {
 		r.Loops = append(r.Loops, l)
 	}

@@ -38,8 +38,9 @@ type State struct {
 	OldRoot     mountinfo.Mount   `json:"old_root"`  // the / mount before the swap
 	InitKind    string            `json:"init_kind"` // systemd, sysvinit, ...
 	Stopped     []string          `json:"stopped,omitempty"`
-	Sockets     []string          `json:"sockets,omitempty"` // .socket units stopped with their services
-	Killed      []Killed          `json:"killed,omitempty"`  // writers with no service, killed with --kill
+	Sockets     []string          `json:"sockets,omitempty"`    // .socket units stopped with their services
+	Killed      []Killed          `json:"killed,omitempty"`     // writers with no service, killed with --kill
+	Containers  []DockerContainer `json:"containers,omitempty"` // stopped before their live-restore dockerd, docker ps order (newest first)
 	Unmounted   mountinfo.Table   `json:"unmounted,omitempty"`
 	MadeNewRoot bool              `json:"made_new_root,omitempty"` // prepare created NewRoot
 	ReadOnly    bool              `json:"read_only,omitempty"`     // / was remounted read-only by us

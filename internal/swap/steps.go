@@ -103,7 +103,7 @@ func (*stopServices) Name() string { return StepStopServices }
 func (*stopServices) Fatal() bool  { return true }
 func (st *stopServices) Describe(s *State) string {
 	r := st.rt.Report
-	parts := []string{}
+	parts := dockerStopPlan(r)
 	if len(r.Stop) > 0 {
 		why := "they hold / open for writing or hold deleted files"
 		if inOverlay := overlayServices(r); len(inOverlay) > 0 {
@@ -134,10 +134,15 @@ func (st *stopServices) Do(ctx context.Context, s *State) error {
 			rt.logf("    journalctl --relinquish-var: %v (going on)", err)
 		}
 	}
+	// Containers first, while their daemon (and containerd) still run;
+	// Report.Stop has docker's services first, then the rest.
+	if err := stopContainers(ctx, rt, s); err != nil {
+		return st.failed(ctx, s, err)
+	}
 	for _, name := range rt.Report.Stop {
 		rt.logf("    stopping %s", name)
 		if err := rt.Init.Stop(ctx, service(rt, name)); err != nil {
-			return fmt.Errorf("stop %s: %w", name, err)
+			return st.failed(ctx, s, fmt.Errorf("stop %s: %w", name, err))
 		}
 		s.Stopped = append(s.Stopped, name)
 	}
@@ -152,6 +157,18 @@ func (st *stopServices) Do(ctx context.Context, s *State) error {
 	return nil
 }
 
+// failed: a stop failed half-way. The engine does not undo a step that
+// failed, so the step takes back what it did (containers and services
+// started again) before it reports the failure.
+func (st *stopServices) failed(ctx context.Context, s *State, err error) error {
+	if uerr := st.Undo(ctx, s); uerr != nil {
+		return fmt.Errorf("%w; starting again what was stopped: %v", err, uerr)
+	}
+	return err
+}
+
+// Undo starts the services again in the reverse order of their stop,
+// then the containers stopped before them, all from the old root.
 func (st *stopServices) Undo(ctx context.Context, s *State) error {
 	var errs []error
 	for i := range s.Killed {
@@ -164,10 +181,13 @@ func (st *stopServices) Undo(ctx context.Context, s *State) error {
 			errs = append(errs, fmt.Errorf("start %s: %w", s.Stopped[i], err))
 		}
 	}
+	if err := startContainers(ctx, st.rt, s, "on the old root", false); err != nil {
+		errs = append(errs, err)
+	}
 	if st.rt.Init.Kind() == initsys.KindSystemd {
 		initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
 	}
-	s.Stopped = nil
+	s.Stopped, s.Containers = nil, nil
 	return errors.Join(errs...)
 }
 

@@ -259,17 +259,31 @@ type startServices struct{ rt *Runtime }
 
 func (*startServices) Name() string { return StepStartServices }
 func (*startServices) Fatal() bool  { return true }
-func (st *startServices) Describe(*State) string {
-	if len(st.rt.Report.Stop) == 0 {
+func (st *startServices) Describe(s *State) string {
+	r := st.rt.Report
+	if len(r.Stop) == 0 {
 		return "no service was stopped: nothing to start"
 	}
-	return "start " + strings.Join(st.rt.Report.Stop, ", ") + " again, from the new root"
+	rev := make([]string, 0, len(r.Stop))
+	for i := len(r.Stop) - 1; i >= 0; i-- {
+		rev = append(rev, r.Stop[i])
+	}
+	desc := "start " + strings.Join(rev, ", ") + " again, from the new root"
+	if c := dockerStartPlan(r, s); c != "" {
+		desc += "; " + c
+	}
+	return desc
 }
+
+// Do starts the services in the reverse order of their stop (containerd
+// before docker, which stop-services stopped first), then the containers
+// stop-services stopped before their live-restore daemon.
 func (st *startServices) Do(ctx context.Context, s *State) error {
 	if st.rt.Init.Kind() == initsys.KindSystemd {
 		initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
 	}
-	for _, name := range s.Stopped {
+	for i := len(s.Stopped) - 1; i >= 0; i-- {
+		name := s.Stopped[i]
 		if err := st.rt.Init.Start(ctx, service(st.rt, name)); err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
@@ -279,8 +293,11 @@ func (st *startServices) Do(ctx context.Context, s *State) error {
 			return err
 		}
 	}
-	return nil
+	return startContainers(ctx, st.rt, s, "from the new root", true)
 }
+
+// Undo stops what Do started, containers before their daemon: under
+// live-restore they would outlive it, on the new root.
 func (st *startServices) Undo(ctx context.Context, s *State) error {
 	var errs []error
 	for _, k := range s.Killed {
@@ -288,8 +305,11 @@ func (st *startServices) Undo(ctx context.Context, s *State) error {
 			killAndWait(st.rt.ProcRoot, k.Respawned, 5*time.Second)
 		}
 	}
-	for i := len(s.Stopped) - 1; i >= 0; i-- {
-		if err := st.rt.Init.Stop(ctx, service(st.rt, s.Stopped[i])); err != nil {
+	if err := stopStarted(ctx, st.rt, s); err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range s.Stopped {
+		if err := st.rt.Init.Stop(ctx, service(st.rt, name)); err != nil {
 			errs = append(errs, err)
 		}
 	}
