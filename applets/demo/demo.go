@@ -37,6 +37,7 @@ ext4-capable loop image, and prints the timeline and a before/after table.
              bind       /srv/data bound on /mnt/data, a service working in it
              swapfile   an active swap file /swap.img on /
              overlay    a service working inside an overlay whose layers are on /
+             squashfs   a squashfs image of / mounted through a loop device, in use
              buildroot  busybox init running /etc/init.d/S??name scripts
                         (its PID 1 cannot re-execute: the old root is left
                         detached, read-only, until the reboot)
@@ -234,10 +235,12 @@ func parseVariants(list string) (sandbox.Variants, error) {
 			v.Overlay = true
 		case "buildroot":
 			v.Buildroot = true
+		case "squashfs":
+			v.Squashfs = true
 		case "all":
-			v = sandbox.Variants{BindMount: true, SwapFile: true, Overlay: true, Buildroot: true}
+			v = sandbox.Variants{BindMount: true, SwapFile: true, Overlay: true, Buildroot: true, Squashfs: true}
 		default:
-			return v, cli.UsageError("--with: unknown variant %q (bind, swapfile, overlay, buildroot, all)", w)
+			return v, cli.UsageError("--with: unknown variant %q (bind, swapfile, overlay, squashfs, buildroot, all)", w)
 		}
 	}
 	return v, nil

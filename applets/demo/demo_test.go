@@ -17,7 +17,8 @@ func TestParseVariants(t *testing.T) {
 		{"bind", sandbox.Variants{BindMount: true}},
 		{"swapfile,overlay", sandbox.Variants{SwapFile: true, Overlay: true}},
 		{"buildroot", sandbox.Variants{Buildroot: true}},
-		{"all", sandbox.Variants{BindMount: true, SwapFile: true, Overlay: true, Buildroot: true}},
+		{"squashfs", sandbox.Variants{Squashfs: true}},
+		{"all", sandbox.Variants{BindMount: true, SwapFile: true, Overlay: true, Buildroot: true, Squashfs: true}},
 	} {
 		got, err := parseVariants(tc.in)
 		if err != nil || got != tc.want {

@@ -39,6 +39,9 @@ func (s *Server) stageTree(ctx context.Context, dir string) error {
 			return err
 		}
 	}
+	if err := s.stageSquashfs(ctx, dir); err != nil {
+		return err
+	}
 	// A dynamic host busybox comes with its libraries; busybox-static
 	// has none.
 	if err := installProgram(dir, s.Busybox, "/bin/busybox"); err != nil {

@@ -3,6 +3,9 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -33,6 +36,11 @@ type Variants struct {
 	// the scripts name their pidfiles (/var/run/NAME.pid) by the daemon,
 	// not by the script (S01logging keeps syslogd.pid). Implies busybox init.
 	Buildroot bool
+	// Squashfs mounts SquashfsImage, a squashfs file on /, read-only
+	// through a loop device on SquashfsPoint at boot, as snapd mounts
+	// snaps, and the service "appuser" works in it (its cwd). Needs the
+	// host's mksquashfs to make the image.
+	Squashfs bool
 }
 
 // The variants' places.
@@ -44,6 +52,9 @@ const (
 	SwapFileSize  = 16 << 20
 	OverlayPoint  = "/srv/container"
 	OverlayLayers = "/var/lib/ovl"
+	SquashfsImage = "/var/lib/images/app.sqfs"
+	SquashfsPoint = "/srv/app"
+	SquashfsFile  = "/srv/app/VERSION" // a file in the image
 )
 
 // buildrootScripts are the S??name script of each service: sorted, they
@@ -55,6 +66,7 @@ var buildrootScripts = map[string]string{
 	"holder":    "S60holder",
 	"datauser":  "S70datauser",
 	"container": "S80container",
+	"appuser":   "S85appuser",
 }
 
 // ServiceNames are the server's services in start order: Services()
@@ -66,6 +78,9 @@ func (s *Server) ServiceNames() []string {
 	}
 	if s.opts.Overlay {
 		names = append(names, "container")
+	}
+	if s.opts.Squashfs {
+		names = append(names, "appuser")
 	}
 	return names
 }
@@ -89,6 +104,10 @@ func (s *Server) variantServices() []service {
 		out = append(out, service{"container", "works inside the overlay on " + OverlayPoint + " (layers under " + OverlayLayers + " on /), as a container would",
 			"cd " + OverlayPoint + " && exec sleep 2147483647", ""})
 	}
+	if s.opts.Squashfs {
+		out = append(out, service{"appuser", "works in " + SquashfsPoint + " (a squashfs image of / mounted read-only), as a snap's daemon would",
+			"cd " + SquashfsPoint + " && exec sleep 2147483647", ""})
+	}
 	return out
 }
 
@@ -107,6 +126,9 @@ func (s *Server) variantSetup() string {
 	if s.opts.Overlay {
 		fmt.Fprintf(&b, "mount -t overlay overlay -o lowerdir=%[1]s/lower,upperdir=%[1]s/upper,workdir=%[1]s/work %[2]s\n", OverlayLayers, OverlayPoint)
 	}
+	if s.opts.Squashfs {
+		fmt.Fprintf(&b, "mount -t squashfs -o loop,ro %s %s\n", SquashfsImage, SquashfsPoint)
+	}
 	return b.String()
 }
 
@@ -118,6 +140,9 @@ func (s *Server) variantDirs() []string {
 	}
 	if s.opts.Overlay {
 		d = append(d, OverlayLayers+"/lower", OverlayLayers+"/upper", OverlayLayers+"/work", OverlayPoint)
+	}
+	if s.opts.Squashfs {
+		d = append(d, filepath.Dir(SquashfsImage), SquashfsPoint)
 	}
 	return d
 }
@@ -180,4 +205,29 @@ func (s *Server) swapOffInside() {
 	if err := s.Exec(ctx, nil, nil, nil, "/bin/busybox", "swapoff", SwapFile); err != nil {
 		s.logf("sandbox: swapoff %s inside: %v", SwapFile, err)
 	}
+}
+
+// stageSquashfs makes the Squashfs variant's image in the staged root dir
+// with the host's mksquashfs.
+func (s *Server) stageSquashfs(ctx context.Context, dir string) error {
+	if !s.opts.Squashfs {
+		return nil
+	}
+	mk, err := exec.LookPath("mksquashfs")
+	if err != nil {
+		return fmt.Errorf("sandbox: the squashfs variant needs mksquashfs: apt-get install squashfs-tools")
+	}
+	src, err := os.MkdirTemp("", "sandbox-sqfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(src)
+	if err := os.WriteFile(filepath.Join(src, filepath.Base(SquashfsFile)), []byte("app 1.0, from a squashfs image on /\n"), 0o644); err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, mk, src, filepath.Join(dir, SquashfsImage), "-quiet", "-noappend", "-all-root").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("sandbox: mksquashfs: %w\n%s", err, out)
+	}
+	return nil
 }

@@ -49,29 +49,30 @@ type Report struct {
 		Size      int64  `json:"size"`
 		Signature string `json:"signature,omitempty"`
 	} `json:"target"`
-	Deleted      []Proc            `json:"deleted"`
-	Writers      []Proc            `json:"writers"`
-	Loops        []string          `json:"loops"`
-	Unmount      mountinfo.Table   `json:"unmount"`
-	Overlays     mountinfo.Table   `json:"overlays"`      // overlays among Unmount whose layers are on /
-	OverlayUsers []Proc            `json:"overlay_users"` // processes working inside them
-	Binds        []mountops.Bind   `json:"binds"`         // bind mounts of the root's own directories, re-made after the pivot
-	SwapFiles    []SwapArea        `json:"swap_files"`    // active swap files on /
-	UnixSockets  []string          `json:"unix_sockets"`
-	OtherNS      []Proc            `json:"other_namespaces"`
-	Submounts    []string          `json:"submounts"`
-	SameFS       []SameFS          `json:"same_fs"` // submounts of /'s own filesystem, mounted again from the copy
-	Init         string            `json:"init"`
-	InitKind     string            `json:"init_kind"`
-	MemAvail     int64             `json:"mem_available"`
-	MemNeeded    int64             `json:"mem_needed"`
-	Tools        map[string]string `json:"tools"`
-	Stop         []string          `json:"stop"`   // services run will stop for the copy, docker's first
-	Docker       []DockerDaemon    `json:"docker"` // docker daemons among them, and what happens to their containers
-	Kill         []Proc            `json:"kill"`   // writers with no service (killed only with --kill)
-	Blockers     []Blocker         `json:"blockers"`
-	Warnings     []string          `json:"warnings"`
-	Lifeline     string            `json:"lifeline"` // what run's lifeline SSH server will be
+	Deleted      []Proc              `json:"deleted"`
+	Writers      []Proc              `json:"writers"`
+	Loops        []string            `json:"loops"`
+	Rebacks      []blockdev.LoopInfo `json:"loop_rebacks"` // read-only squashfs loops moved onto the new root's files`
+	Unmount      mountinfo.Table     `json:"unmount"`
+	Overlays     mountinfo.Table     `json:"overlays"`      // overlays among Unmount whose layers are on /
+	OverlayUsers []Proc              `json:"overlay_users"` // processes working inside them
+	Binds        []mountops.Bind     `json:"binds"`         // bind mounts of the root's own directories, re-made after the pivot
+	SwapFiles    []SwapArea          `json:"swap_files"`    // active swap files on /
+	UnixSockets  []string            `json:"unix_sockets"`
+	OtherNS      []Proc              `json:"other_namespaces"`
+	Submounts    []string            `json:"submounts"`
+	SameFS       []SameFS            `json:"same_fs"` // submounts of /'s own filesystem, mounted again from the copy
+	Init         string              `json:"init"`
+	InitKind     string              `json:"init_kind"`
+	MemAvail     int64               `json:"mem_available"`
+	MemNeeded    int64               `json:"mem_needed"`
+	Tools        map[string]string   `json:"tools"`
+	Stop         []string            `json:"stop"`   // services run will stop for the copy, docker's first
+	Docker       []DockerDaemon      `json:"docker"` // docker daemons among them, and what happens to their containers
+	Kill         []Proc              `json:"kill"`   // writers with no service (killed only with --kill)
+	Blockers     []Blocker           `json:"blockers"`
+	Warnings     []string            `json:"warnings"`
+	Lifeline     string              `json:"lifeline"` // what run's lifeline SSH server will be
 
 	snap   *procscan.Snapshot
 	system initsys.System
@@ -202,6 +203,10 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 				r.Unmount = append(r.Unmount, m)
 				r.Overlays = append(r.Overlays, m)
 			}
+			continue
+		}
+		if li, ok := rebackable(rt.SysRoot, m, rootDev); ok {
+			r.Rebacks = append(r.Rebacks, li) // stays mounted: reback-loops
 			continue
 		}
 		loopOnRoot := strings.HasPrefix(filepath.Base(m.Source), "loop") && loopBackedBy(m.Source, rootDev)

@@ -41,6 +41,11 @@ func (r *Report) Print(w io.Writer, steps []Step, s *State) {
 		um = append(um, m.String())
 	}
 	list(" 4. mounts to unmount for the swap", um, "none")
+	var rb []string
+	for _, l := range r.Rebacks {
+		rb = append(rb, fmt.Sprintf("%s on %s (%s): stays mounted, its loop moved onto the new root's copy", l.Point, l.Dev, l.File))
+	}
+	list("    squashfs images of / (not unmounted)", rb, "none")
 	list("    processes working inside overlays whose layers are on / (stopped first)", procs(r.OverlayUsers), "none")
 	list(" 5. unix sockets bound on /", r.UnixSockets, "none")
 	list("    processes whose own mount namespace holds / (lsof cannot see them)", procs(r.OtherNS), "none")

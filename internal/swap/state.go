@@ -2,6 +2,7 @@ package swap
 
 import (
 	"encoding/json"
+	"github.com/rootswap/rootswap/internal/blockdev"
 	"time"
 
 	blockcopy "github.com/rootswap/rootswap/internal/copy"
@@ -35,29 +36,30 @@ type Options struct {
 type State struct {
 	Opts Options `json:"opts"`
 
-	OldRoot     mountinfo.Mount   `json:"old_root"`  // the / mount before the swap
-	InitKind    string            `json:"init_kind"` // systemd, sysvinit, ...
-	Stopped     []string          `json:"stopped,omitempty"`
-	Sockets     []string          `json:"sockets,omitempty"`    // .socket units stopped with their services
-	Killed      []Killed          `json:"killed,omitempty"`     // writers with no service, killed with --kill
-	Containers  []DockerContainer `json:"containers,omitempty"` // stopped before their live-restore dockerd, docker ps order (newest first)
-	Unmounted   mountinfo.Table   `json:"unmounted,omitempty"`
-	MadeNewRoot bool              `json:"made_new_root,omitempty"` // prepare created NewRoot
-	ReadOnly    bool              `json:"read_only,omitempty"`     // / was remounted read-only by us
-	Copied      int64             `json:"copied,omitempty"`
-	Rounds      []blockcopy.Round `json:"rounds,omitempty"`   // the pre-copy's rounds, the frozen one last
-	NewUUID     string            `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs)
-	Mounted     bool              `json:"mounted,omitempty"`  // new root mounted at NewRoot
-	Pivoted     bool              `json:"pivoted,omitempty"`
-	Moved       []string          `json:"moved,omitempty"`     // mount points moved back under /
-	Remounted   []string          `json:"remounted,omitempty"` // same-filesystem submounts mounted again from the new device
-	Rebound     []mountops.Bind   `json:"rebound,omitempty"`   // bind mounts re-made from the new root
-	SwapOff     []SwapArea        `json:"swap_off,omitempty"`  // swap files turned off before the remount
-	SwapOn      []string          `json:"swap_on,omitempty"`   // and turned on again from the new root
-	Shared      []string          `json:"shared,omitempty"`    // mount points that had shared propagation
-	Restarted   []string          `json:"restarted,omitempty"`
-	Holders     []string          `json:"holders,omitempty"` // what still held the old root at the end
-	Finish      []string          `json:"finish,omitempty"`  // the commands that finish the release by hand
+	OldRoot     mountinfo.Mount     `json:"old_root"`  // the / mount before the swap
+	InitKind    string              `json:"init_kind"` // systemd, sysvinit, ...
+	Stopped     []string            `json:"stopped,omitempty"`
+	Sockets     []string            `json:"sockets,omitempty"`    // .socket units stopped with their services
+	Killed      []Killed            `json:"killed,omitempty"`     // writers with no service, killed with --kill
+	Containers  []DockerContainer   `json:"containers,omitempty"` // stopped before their live-restore dockerd, docker ps order (newest first)
+	Unmounted   mountinfo.Table     `json:"unmounted,omitempty"`
+	MadeNewRoot bool                `json:"made_new_root,omitempty"` // prepare created NewRoot
+	ReadOnly    bool                `json:"read_only,omitempty"`     // / was remounted read-only by us
+	Copied      int64               `json:"copied,omitempty"`
+	Rounds      []blockcopy.Round   `json:"rounds,omitempty"`   // the pre-copy's rounds, the frozen one last
+	NewUUID     string              `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs)
+	Mounted     bool                `json:"mounted,omitempty"`  // new root mounted at NewRoot
+	Pivoted     bool                `json:"pivoted,omitempty"`
+	Moved       []string            `json:"moved,omitempty"`     // mount points moved back under /
+	Remounted   []string            `json:"remounted,omitempty"` // same-filesystem submounts mounted again from the new device
+	Rebound     []mountops.Bind     `json:"rebound,omitempty"`   // bind mounts re-made from the new root
+	Rebacked    []blockdev.LoopInfo `json:"rebacked,omitempty"`  // loop devices moved onto the new root's files
+	SwapOff     []SwapArea          `json:"swap_off,omitempty"`  // swap files turned off before the remount
+	SwapOn      []string            `json:"swap_on,omitempty"`   // and turned on again from the new root
+	Shared      []string            `json:"shared,omitempty"`    // mount points that had shared propagation
+	Restarted   []string            `json:"restarted,omitempty"`
+	Holders     []string            `json:"holders,omitempty"` // what still held the old root at the end
+	Finish      []string            `json:"finish,omitempty"`  // the commands that finish the release by hand
 
 	// PastNoReturn is set once the old root is released: from then on a
 	// failure is reported, not rolled back.

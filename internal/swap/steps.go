@@ -35,6 +35,7 @@ func Steps(rt *Runtime) []Step {
 		&pivot{rt},
 		&moveMounts{rt},
 		&remakeBinds{rt},
+		&rebackLoops{rt},
 		&swapOn{rt},
 		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
 		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},

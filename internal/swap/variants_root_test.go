@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rootswap/rootswap/internal/blockdev"
 	"github.com/rootswap/rootswap/internal/mountinfo"
 	"github.com/rootswap/rootswap/internal/sandbox"
 	"github.com/rootswap/rootswap/internal/swap"
+	"github.com/rootswap/rootswap/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -233,5 +235,33 @@ func TestVariantsRollBack(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A squashfs image of / mounted read-only through a loop device, a
+// service working in it (a snap): it stays mounted, its loop device is
+// moved onto the new root's copy of the image, and the old root is
+// released.
+func TestSwapSquashfsImage(t *testing.T) {
+	testutil.RequireTool(t, "mksquashfs")
+	s := start(t, sandbox.Options{Variants: sandbox.Variants{Squashfs: true}})
+	after := swapVariant(t, s, "reback-loops", "squashfs images of / (not unmounted)", sandbox.SquashfsPoint+" on /dev/loop")
+	m := mountAt(t, after, sandbox.SquashfsPoint)
+	if m.FSType != "squashfs" {
+		t.Fatalf("%s after the swap: %s, want the squashfs image", sandbox.SquashfsPoint, m)
+	}
+	li, err := blockdev.Loop("/sys", m.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if li.File != sandbox.SquashfsImage || li.FileDev != rdev(t, s.TargetDev) {
+		t.Errorf("%s is backed by %s on %d:%d, want %s on the new root %s", m.Source, li.File,
+			unix.Major(li.FileDev), unix.Minor(li.FileDev), sandbox.SquashfsImage, s.TargetDev)
+	}
+	if got, _ := s.sh(nil, "cat "+sandbox.SquashfsFile); !strings.HasPrefix(got, "app 1.0") {
+		t.Errorf("%s after the swap: %q", sandbox.SquashfsFile, got)
+	}
+	if pid, err := s.ServicePID("appuser"); err != nil || pid == 0 {
+		t.Errorf("appuser is not running after the swap: %v", err)
 	}
 }
