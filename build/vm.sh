@@ -287,7 +287,7 @@ build_image() {
 		serial=$dir/convert.serial.log
 		rm -f "$serial"
 		timeout 1200 "${qemu_common[@]}" -no-reboot \
-			-drive file="$dir/disk.raw.new",if=virtio,format=raw \
+			-drive file="$dir/disk.raw.new",if=virtio,format=raw,discard=unmap \
 			-kernel "$dir/vmlinuz.new" -initrd "$dir/initrd.img.new" \
 			-append "root=/dev/vda3 ro init=/usr/local/sbin/rootswap-convert rootswap.fs=$rootfs console=ttyS0,115200 panic=5" \
 			-nic none -serial file:"$serial" || die "$v: convert boot: qemu failed or timed out; see $serial"
