@@ -122,7 +122,9 @@ if [ "$PROFILE" = ubuntu ]; then
 	# image imported from a tarball (there is no registry to pull from),
 	# made by rootswap-firstboot with dockerd running; the swap file
 	# /swap.img is made there too (mkfs -d would copy it with holes).
-	apt-get install -y -q --no-install-recommends docker.io squashfs-tools busybox-static
+	# apparmor: dockerd loads its docker-default profile with
+	# apparmor_parser whenever the kernel has AppArmor on (Debian's does).
+	apt-get install -y -q --no-install-recommends docker.io apparmor squashfs-tools busybox-static
 	mkdir -p /var/lib/rootswap-vm/ctr/bin
 	cp /bin/busybox /var/lib/rootswap-vm/ctr/bin/busybox
 	ln -s busybox /var/lib/rootswap-vm/ctr/bin/sh
