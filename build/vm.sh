@@ -287,11 +287,14 @@ build_image() {
 		serial=$dir/convert.serial.log
 		rm -f "$serial"
 		timeout 1200 "${qemu_common[@]}" -no-reboot \
-			-drive file="$dir/disk.raw.new",if=virtio,format=raw,discard=unmap \
+			-drive file="$dir/disk.raw.new",if=virtio,format=raw \
 			-kernel "$dir/vmlinuz.new" -initrd "$dir/initrd.img.new" \
 			-append "root=/dev/vda3 ro init=/usr/local/sbin/rootswap-convert rootswap.fs=$rootfs console=ttyS0,115200 panic=5" \
 			-nic none -serial file:"$serial" || die "$v: convert boot: qemu failed or timed out; see $serial"
 		grep -q 'ROOTSWAP-CONVERT-OK' "$serial" || die "$v: the convert boot did not make the $rootfs root; see $serial"
+		# The staged copy is garbage now: holes, so the cached image keeps
+		# no second root (first boot puts the PV there).
+		fallocate --punch-hole --offset $((p3 * 512)) --length $((root_mb * 1024 * 1024)) "$dir/disk.raw.new"
 		log "$v: / made $rootfs on p2 in $(elapsed "$t") s"
 		;;
 	esac

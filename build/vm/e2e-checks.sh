@@ -171,7 +171,7 @@ if [ "$PROFILE" = ubuntu ]; then
 	sq=$(findmnt -no SOURCE,FSTYPE /snap/hello/1 2>/dev/null | head -1)
 	back=$(losetup -nO BACK-FILE,BACK-MAJ:MIN "$(findmnt -no SOURCE /snap/hello/1 | head -1)" 2>/dev/null)
 	check "squashfs /snap/hello/1 mounted from a file on /" "$sq; loop backing $back (new / $newmm)" \
-		sh -c "[ -n '$sq' ] && echo '$back' | grep -q ' $newmm\$'"
+		sh -c "[ -n '$sq' ] && [ \"\$(echo '$back' | awk '{ print \$NF }')\" = '$newmm' ]"
 	pid=$(systemctl show -p MainPID --value snap.hello.daemon.service)
 	check "snap daemon runs from the squashfs" "pid $pid exe $(readlink "/proc/$pid/exe" 2>/dev/null)" \
 		[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /snap/hello/1/bin/hello-daemon ]
