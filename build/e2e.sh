@@ -162,8 +162,9 @@ prober_report() {
 # kernel log, the system log, rootswap's journal and archive.
 collect_logs() {
 	local cache=${ROOTSWAP_VM_CACHE:-/var/tmp/rootswap-vm}
+	[ "$booted" = 1 ] || return 0
 	cp "$cache/run/serial.log" "$out/guest-serial.log" 2>/dev/null
-	"$vm" status >/dev/null 2>&1 || return 0
+	"$vm" port >/dev/null 2>&1 || return 0
 	timeout 60 "$vm" ssh dmesg >"$out/guest-dmesg.log" 2>&1
 	timeout 120 "$vm" ssh 'journalctl -b --no-pager 2>/dev/null ||
 		cat /var/log/syslog /var/log/messages /var/log/daemon.log /var/log/rc.log 2>/dev/null' >"$out/guest-syslog.log" 2>&1
@@ -171,10 +172,14 @@ collect_logs() {
 	timeout 60 "$vm" ssh 'tar -C / -czf - run/rootswap var/log/rootswap 2>/dev/null' >"$out/guest-rootswap.tar.gz" 2>/dev/null
 }
 
+booted=0
 cleanup() {
 	prober_stop
 	collect_logs
-	if [ "${ROOTSWAP_E2E_KEEP:-0}" = 1 ]; then
+	# A run that did not boot the guest leaves any running one alone.
+	if [ "$booted" = 0 ]; then
+		:
+	elif [ "${ROOTSWAP_E2E_KEEP:-0}" = 1 ]; then
 		echo "guest left running (ROOTSWAP_E2E_KEEP=1): $vm ssh / $vm stop"
 	else
 		"$vm" stop >/dev/null 2>&1 || true
@@ -253,6 +258,12 @@ timed image "$vm" image --profile "$profile" || {
 }
 
 say "boot"
+if "$vm" port >/dev/null 2>&1; then
+	check "guest boots to SSH" FAIL "another guest is running (build/vm.sh status): one at a time"
+	summary | tee "$out/summary.txt"
+	exit 1
+fi
+booted=1
 timed boot "$vm" boot --profile "$profile" >"$out/port" || {
 	check "guest boots to SSH" FAIL "see ${ROOTSWAP_VM_CACHE:-/var/tmp/rootswap-vm}/run/serial.log"
 	summary | tee "$out/summary.txt"
