@@ -173,6 +173,7 @@ collect_logs() {
 }
 
 booted=0
+prober_pid=""
 cleanup() {
 	prober_stop
 	collect_logs
@@ -246,7 +247,8 @@ summary() {
 t_all=$(now)
 echo "rootswap e2e: profile $profile, logs in $out"
 [ -x "$bin" ] || {
-	echo "e2e: $bin not found or not executable (make build, or set ROOTSWAP_BIN)" >&2
+	check "rootswap binary" FAIL "$bin not found or not executable (make build, or set ROOTSWAP_BIN)"
+	summary | tee "$out/summary.txt"
 	exit 1
 }
 
