@@ -14,11 +14,13 @@ PROFILE=systemd INIT=systemd ROOTFS=ext3
 [ -r /etc/rootswap-vm/profile ] && . /etc/rootswap-vm/profile
 olddev=vda2
 
-# services prints the service manager's active services.
+# services prints the service manager's active services; services
+# running, only those with a process (a boot runs other oneshots: with /
+# on LVM the initramfs checks it, not systemd-fsck-root).
 services() {
 	if [ -d /run/systemd/system ]; then
 		# systemd-fsckd is socket-activated and exits when idle.
-		systemctl list-units --type=service --state=active --no-legend --plain | awk '$1 != "systemd-fsckd.service" { print $1 }'
+		systemctl list-units --type=service --state="${1:-active}" --no-legend --plain | awk '$1 != "systemd-fsckd.service" { print $1 }'
 	elif [ -d /run/openrc/started ]; then
 		ls /run/openrc/started
 	else
@@ -41,6 +43,7 @@ daemon_list() {
 }
 if [ "$1" = before ]; then
 	services >/root/rootswap-e2e-services
+	services running >/root/rootswap-e2e-services-running
 	for s in $(daemon_list); do
 		if [ -d /run/systemd/system ]; then
 			[ "$(systemctl is-active "${s#*:}")" = active ] && echo "${s%%:*}"
@@ -141,11 +144,14 @@ for s in init:- $(daemon_list); do
 	check "$name (pid $pid) on the new root" "exe $exe, dev $(stat -Lc '%Hd:%Ld' "/proc/$pid/exe") (new $newmm)" on_new_root "$pid"
 done
 
-# Every service active before the swap is active now.
-if [ -r /root/rootswap-e2e-services ]; then
-	services >/tmp/rootswap-e2e-services.now
-	gone=$(grep -vxF -f /tmp/rootswap-e2e-services.now /root/rootswap-e2e-services | paste -sd' ' -)
-	check "services active before are active" "$(wc -l </root/rootswap-e2e-services) before, $(wc -l </tmp/rootswap-e2e-services.now) now${gone:+; not active: $gone}" \
+# Every service active before the swap is active now; after a reboot,
+# every one that was running.
+list=/root/rootswap-e2e-services state=active
+[ "$phase" = "after reboot" ] && list=/root/rootswap-e2e-services-running state=running
+if [ -r $list ]; then
+	services $state >/tmp/rootswap-e2e-services.now
+	gone=$(grep -vxF -f /tmp/rootswap-e2e-services.now $list | paste -sd' ' -)
+	check "services $state before are $state" "$(wc -l <$list) before, $(wc -l </tmp/rootswap-e2e-services.now) now${gone:+; not $state: $gone}" \
 		[ -z "$gone" ]
 fi
 
