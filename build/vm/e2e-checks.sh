@@ -167,6 +167,12 @@ fi
 if [ "$PROFILE" = ubuntu ]; then
 	swaps=$(awk 'NR > 1 { print $1 }' /proc/swaps | paste -sd' ' -)
 	check "swap file /swap.img active" "/proc/swaps: ${swaps:-none}" grep -q '^/swap.img ' /proc/swaps
+	# dockerd starts restart=always containers a while after it starts
+	# itself (the engine restarts docker.service): up to 60 s.
+	for i in $(seq 30); do
+		[ "$(docker inspect -f '{{.State.Running}}' rootswap-ctr 2>/dev/null)" = true ] && break
+		sleep 2
+	done
 	ctr=$(docker inspect -f '{{.State.Status}} pid {{.State.Pid}} restarts {{.RestartCount}} started {{.State.StartedAt}}' rootswap-ctr 2>&1 | head -1)
 	check "container rootswap-ctr running" "$ctr" [ "$(docker inspect -f '{{.State.Running}}' rootswap-ctr 2>/dev/null)" = true ]
 	# It writes a line every 5 s into a bind mount of /srv/ctr-data.
