@@ -329,8 +329,8 @@ cmd_image() {
 	local v=systemd rebuild=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--profile | --variant) v=$(profile_arg "${2:-}") && shift ;;
-		--profile=* | --variant=*) v=$(profile_arg "${1#*=}") ;;
+		--profile | --variant) v=$(profile_arg "${2:-}") || exit 1; shift ;;
+		--profile=* | --variant=*) v=$(profile_arg "${1#*=}") || exit 1 ;;
 		--rebuild) rebuild=1 ;;
 		*) die "image: unknown argument $1" ;;
 		esac
@@ -384,8 +384,8 @@ cmd_boot() {
 	local v=systemd kernel=0 port t i
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--profile | --variant) v=$(profile_arg "${2:-}") && shift ;;
-		--profile=* | --variant=*) v=$(profile_arg "${1#*=}") ;;
+		--profile | --variant) v=$(profile_arg "${2:-}") || exit 1; shift ;;
+		--profile=* | --variant=*) v=$(profile_arg "${1#*=}") || exit 1 ;;
 		--kernel) kernel=1 ;;
 		*) die "boot: unknown argument $1" ;;
 		esac
@@ -491,7 +491,7 @@ cmd_stop() {
 cmd_status() {
 	local v
 	if running; then
-		echo "running: pid $(cat "$state/qemu.pid") variant $(cat "$state/variant") ssh 127.0.0.1:$(cat "$state/port")"
+		echo "running: pid $(cat "$state/qemu.pid") profile $(cat "$state/variant") ssh 127.0.0.1:$(cat "$state/port")"
 		echo "overlay: $state/overlay.qcow2 ($(du -m "$state/overlay.qcow2" | cut -f1) MiB)"
 		echo "serial:  $state/serial.log"
 	else
