@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/rootswap/rootswap/applets.Version=$(VERSION)
 GCFLAGS := $(foreach p,$(shell grep -v '^\#' build/noinline),-gcflags='$(p)=-l')
 PREFIX  ?= /usr/local
 
-.PHONY: build test test-short bench lint size-budget demo e2e install fuzz clean
+.PHONY: build test test-short bench lint size-budget demo e2e e2e-all install fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath $(GCFLAGS) -ldflags '$(LDFLAGS)' -o rootswap .
@@ -41,11 +41,19 @@ fuzz:
 demo: build
 	./rootswap demo
 
-# Tier 3: the qemu Debian guest. The swap with finish and a reboot, then a
-# fault run: the SSH session that started run dies during the copy.
+# Tier 3: the qemu Debian guest of profile PROFILE (build/vm.sh profiles;
+# CI runs the default). The swap with finish and a reboot, then a fault
+# run: the SSH session that started run dies during the copy. Logs in
+# /tmp/rootswap-e2e-PROFILE and /tmp/rootswap-e2e-PROFILE-fault.
+PROFILE ?= systemd
 e2e: build
-	build/e2e.sh
-	ROOTSWAP_E2E_FAULT=kill-session ROOTSWAP_E2E_FINISH=0 build/e2e.sh
+	ROOTSWAP_E2E_PROFILE=$(PROFILE) build/e2e.sh
+	ROOTSWAP_E2E_PROFILE=$(PROFILE) ROOTSWAP_E2E_FAULT=kill-session ROOTSWAP_E2E_FINISH=0 build/e2e.sh
+
+# Every profile's swap with finish and reboot, one after the other (each
+# image is built once and cached); a line per profile at the end.
+e2e-all: build
+	ROOTSWAP_E2E_PROFILE=all build/e2e.sh
 
 install: build
 	install -m 0755 rootswap $(DESTDIR)$(PREFIX)/sbin/rootswap

@@ -6,9 +6,12 @@
 # Exits non-zero if any check failed; a check that was not reached counts
 # as failed.
 #
-# Environment: ROOTSWAP_BIN (default ./rootswap), ROOTSWAP_E2E_VARIANT
-# (systemd|sysvinit, default systemd), ROOTSWAP_E2E_OUT (directory for
-# logs, default a new /tmp/rootswap-e2e.*), ROOTSWAP_E2E_KEEP=1 leaves the
+# Environment: ROOTSWAP_BIN (default ./rootswap), ROOTSWAP_E2E_PROFILE
+# (a build/vm.sh profile, default systemd; ROOTSWAP_E2E_VARIANT is its old
+# name; "all" runs every profile in turn and prints one line each),
+# ROOTSWAP_E2E_OUT (directory for logs and the guest's logs, default
+# /tmp/rootswap-e2e-PROFILE, -fault for a fault run, emptied first),
+# ROOTSWAP_E2E_KEEP=1 leaves the
 # guest running at the end, ROOTSWAP_E2E_FINISH_ARGS (default
 # "--grub-install /dev/vda"), ROOTSWAP_E2E_GUEST_PREP (a shell command run
 # in the guest before `plan`, default none), ROOTSWAP_VM_CACHE as for
@@ -16,18 +19,50 @@
 # ROOTSWAP_E2E_FAULT=kill-session kills the SSH session that started
 # `run` during the copy: the engine must go on and the host stay reachable.
 # ROOTSWAP_E2E_FINISH=0 skips finish and the reboot. ROOTSWAP_E2E_RUN_ARGS
-# adds options to plan and run (--kill on the sysvinit guest, whose
-# dhclient, started by ifupdown, writes its lease file with no service).
+# adds options to plan and run; by default --kill on the sysvinit and
+# openrc guests, whose dhclient, started by ifupdown, writes its lease file
+# and belongs to no service.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 vm=$here/vm.sh
 bin=${ROOTSWAP_BIN:-./rootswap}
-variant=${ROOTSWAP_E2E_VARIANT:-systemd}
-out=${ROOTSWAP_E2E_OUT:-$(mktemp -d /tmp/rootswap-e2e.XXXXXX)}
+profile=${ROOTSWAP_E2E_PROFILE:-${ROOTSWAP_E2E_VARIANT:-systemd}}
+
+# all: each profile in turn, in a process of its own; one line each.
+if [ "$profile" = all ]; then
+	lines=()
+	rc_all=0
+	for p in $("$vm" profiles); do
+		o=${ROOTSWAP_E2E_OUT:+$ROOTSWAP_E2E_OUT/$p}
+		ROOTSWAP_E2E_PROFILE=$p ROOTSWAP_E2E_OUT=${o:-/tmp/rootswap-e2e-$p} "$0"
+		rc=$?
+		o=${o:-/tmp/rootswap-e2e-$p}
+		if [ "$rc" = 0 ]; then
+			lines+=("$(printf '%-10s PASS  %s' "$p" "$(grep -m1 '^checks:' "$o/summary.txt" 2>/dev/null)")")
+		else
+			rc_all=1
+			lines+=("$(printf '%-10s FAIL  %s; first failed: %s' "$p" "$(grep -m1 '^checks:' "$o/summary.txt" 2>/dev/null)" \
+				"$(grep -m1 'FAILED:' "$o/summary.txt" 2>/dev/null | sed 's/^ *FAILED: //' | cut -c1-160)")")
+		fi
+	done
+	printf '\n== all profiles\n'
+	printf '%s\n' "${lines[@]}"
+	exit $rc_all
+fi
+
+suffix=""
+[ -n "${ROOTSWAP_E2E_FAULT:-}" ] && suffix=-fault
+out=${ROOTSWAP_E2E_OUT:-/tmp/rootswap-e2e-$profile$suffix}
 finish_args=${ROOTSWAP_E2E_FINISH_ARGS:---grub-install /dev/vda}
-run_args=${ROOTSWAP_E2E_RUN_ARGS:-}
+case "$profile" in
+sysvinit | openrc) run_args=${ROOTSWAP_E2E_RUN_ARGS---kill} ;;
+*) run_args=${ROOTSWAP_E2E_RUN_ARGS:-} ;;
+esac
 mkdir -p "$out"
+# Only what an earlier run left here: this script's logs.
+rm -f "$out"/*.txt "$out"/*.log "$out"/*.json "$out"/*.err "$out"/port "$out"/prober.stop "$out"/guest-*.tar.gz
+exec > >(tee "$out/e2e.log") 2>&1
 guest_bin=/usr/local/sbin/rootswap
 newroot_dev=/dev/mapper/sys-root
 
@@ -123,9 +158,29 @@ prober_report() {
 		}'
 }
 
+# collect_logs keeps the guest's side in $out: the serial console, the
+# kernel log, the system log, rootswap's journal and archive.
+collect_logs() {
+	local cache=${ROOTSWAP_VM_CACHE:-/var/tmp/rootswap-vm}
+	[ "$booted" = 1 ] || return 0
+	cp "$cache/run/serial.log" "$out/guest-serial.log" 2>/dev/null
+	"$vm" port >/dev/null 2>&1 || return 0
+	timeout 60 "$vm" ssh dmesg >"$out/guest-dmesg.log" 2>&1
+	timeout 120 "$vm" ssh 'journalctl -b --no-pager 2>/dev/null ||
+		cat /var/log/syslog /var/log/messages /var/log/daemon.log /var/log/rc.log 2>/dev/null' >"$out/guest-syslog.log" 2>&1
+	timeout 60 "$vm" ssh 'ps -eo pid,ppid,stat,lstart,comm,args; echo; findmnt -l; echo; cat /proc/swaps' >"$out/guest-ps-mounts.log" 2>&1
+	timeout 60 "$vm" ssh 'tar -C / -czf - run/rootswap var/log/rootswap 2>/dev/null' >"$out/guest-rootswap.tar.gz" 2>/dev/null
+}
+
+booted=0
+prober_pid=""
 cleanup() {
 	prober_stop
-	if [ "${ROOTSWAP_E2E_KEEP:-0}" = 1 ]; then
+	collect_logs
+	# A run that did not boot the guest leaves any running one alone.
+	if [ "$booted" = 0 ]; then
+		:
+	elif [ "${ROOTSWAP_E2E_KEEP:-0}" = 1 ]; then
 		echo "guest left running (ROOTSWAP_E2E_KEEP=1): $vm ssh / $vm stop"
 	else
 		"$vm" stop >/dev/null 2>&1 || true
@@ -156,38 +211,81 @@ guest_checks() {
 	[ "$n" -gt 0 ] || check "$1: checks ran" FAIL "could not run the checks over SSH"
 }
 
+# summary prints the step timings, the engine's steps and windows, the
+# prober's figures and the failed checks.
+summary() {
+	say "summary"
+	printf '%-28s %s\n' "step" "seconds"
+	for kv in "${timings[@]}"; do
+		printf '%-28s %s\n' "${kv%%=*}" "${kv#*=}"
+	done
+	if jq -e . "$out/status.json" >/dev/null 2>&1; then
+		# The engine's own timeline: steps and the two windows, from its journal.
+		jq -r '
+			((.steps // [])[] | "engine: \(.name)\t\(.seconds // "?")"),
+			((.windows // [])[] | "window: \(.name)\t\(if .ns then .ns / 1e9 else "?" end)")
+		' "$out/status.json" 2>/dev/null |
+			awk -F'\t' '{ v = ($2 ~ /^[0-9.e+-]+$/) ? sprintf("%.1f", $2) : $2; printf "%-28s %s\n", $1, v }'
+	else
+		printf '%-28s %s\n' "engine timeline" "n/a (no rootswap status --json)"
+	fi
+	printf '%-28s %s\n' "probes (every 0.5 s)" "${probes:-0}"
+	printf '%-28s %s\n' "probes failed" "${probes_failed:-0}"
+	printf '%-28s %s\n' "ssh unreachable (prober)" "${unreachable:-0}"
+	printf '%-28s %s\n' "total" "$(secs "$t_all" "$(now)")"
+	echo
+	n=${#check_names[@]}
+	echo "checks: $((n - failed)) passed, $failed failed"
+	for ((i = 0; i < n; i++)); do
+		[ "${check_status[i]}" = PASS ] || printf '   FAILED: %s  %s\n' "${check_names[i]}" "${check_detail[i]}"
+	done
+	echo "logs: $out"
+}
+
 # ---------------------------------------------------------------- run
 
 t_all=$(now)
-echo "rootswap e2e: variant $variant, logs in $out"
+echo "rootswap e2e: profile $profile, logs in $out"
 [ -x "$bin" ] || {
-	echo "e2e: $bin not found or not executable (make build, or set ROOTSWAP_BIN)" >&2
+	check "rootswap binary" FAIL "$bin not found or not executable (make build, or set ROOTSWAP_BIN)"
+	summary | tee "$out/summary.txt"
 	exit 1
 }
 
 say "image"
-timed image "$vm" image --variant "$variant" || {
+timed image "$vm" image --profile "$profile" || {
 	check "image built" FAIL "see vm.sh output"
+	summary | tee "$out/summary.txt"
 	exit 1
 }
 
 say "boot"
-timed boot "$vm" boot --variant "$variant" >"$out/port" || {
+if "$vm" port >/dev/null 2>&1; then
+	check "guest boots to SSH" FAIL "another guest is running (build/vm.sh status): one at a time"
+	summary | tee "$out/summary.txt"
+	exit 1
+fi
+booted=1
+timed boot "$vm" boot --profile "$profile" >"$out/port" || {
 	check "guest boots to SSH" FAIL "see ${ROOTSWAP_VM_CACHE:-/var/tmp/rootswap-vm}/run/serial.log"
+	summary | tee "$out/summary.txt"
 	exit 1
 }
 check "guest boots to SSH" PASS "port $(cat "$out/port")"
 
 say "prepare"
-state_before=-
-[ "$variant" = systemd ] && state_before=$(vsh systemctl is-system-running 2>/dev/null)
+state_before=$(vsh 'if [ -d /run/systemd/system ]; then timeout 300 systemctl is-system-running --wait; else echo -; fi' 2>/dev/null)
 echo "   system state before: $state_before; / is $(root_source)"
 marker=$(cat /proc/sys/kernel/random/uuid)
-pass_if "marker written" "/root/rootswap-e2e-marker" vsh "echo $marker >/root/rootswap-e2e-marker && sync"
+pass_if "marker written" "/root/rootswap-e2e-marker, /home/rootswap-e2e-marker" \
+	vsh "echo $marker >/root/rootswap-e2e-marker && echo $marker >/home/rootswap-e2e-marker && sync"
 pass_if "lvcreate -L 3g -n root sys" "$newroot_dev" \
 	vsh "lvcreate -q -y -L 3g -n root sys >/dev/null && udevadm settle && test -b $newroot_dev && test -b /dev/sys/root"
 pass_if "binary copied in" "$guest_bin" "$vm" scp "$bin" "vm:$guest_bin"
 "$vm" scp "$here/vm/e2e-checks.sh" vm:/root/rootswap-e2e-checks.sh || check "checks script copied in" FAIL ""
+before=$(vsh sh /root/rootswap-e2e-checks.sh before 2>&1)
+echo "   before: $before"
+vsh cat /root/rootswap-e2e-services >"$out/services-before.txt" 2>&1
 if [ -n "${ROOTSWAP_E2E_GUEST_PREP:-}" ]; then
 	pass_if "guest prep: $ROOTSWAP_E2E_GUEST_PREP" "ROOTSWAP_E2E_GUEST_PREP" vsh "$ROOTSWAP_E2E_GUEST_PREP"
 fi
@@ -308,32 +406,5 @@ else
 	check "reboot onto the new root" FAIL "not reached: run did not succeed"
 fi
 
-# ---------------------------------------------------------------- summary
-
-say "summary"
-printf '%-28s %s\n' "step" "seconds"
-for kv in "${timings[@]}"; do
-	printf '%-28s %s\n' "${kv%%=*}" "${kv#*=}"
-done
-if jq -e . "$out/status.json" >/dev/null 2>&1; then
-	# The engine's own timeline: steps and the two windows, from its journal.
-	jq -r '
-		((.steps // [])[] | "engine: \(.name)\t\(.seconds // "?")"),
-		((.windows // [])[] | "window: \(.name)\t\(if .ns then .ns / 1e9 else "?" end)")
-	' "$out/status.json" 2>/dev/null |
-		awk -F'\t' '{ v = ($2 ~ /^[0-9.e+-]+$/) ? sprintf("%.1f", $2) : $2; printf "%-28s %s\n", $1, v }'
-else
-	printf '%-28s %s\n' "engine timeline" "n/a (no rootswap status --json)"
-fi
-printf '%-28s %s\n' "probes (every 0.5 s)" "${probes:-0}"
-printf '%-28s %s\n' "probes failed" "${probes_failed:-0}"
-printf '%-28s %s\n' "ssh unreachable (prober)" "${unreachable:-0}"
-printf '%-28s %s\n' "total" "$(secs "$t_all" "$(now)")"
-echo
-n=${#check_names[@]}
-echo "checks: $((n - failed)) passed, $failed failed"
-for ((i = 0; i < n; i++)); do
-	[ "${check_status[i]}" = PASS ] || printf '   FAILED: %s  %s\n' "${check_names[i]}" "${check_detail[i]}"
-done
-echo "logs: $out"
+summary | tee "$out/summary.txt"
 [ "$failed" = 0 ]

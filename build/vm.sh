@@ -2,12 +2,24 @@
 # build/vm.sh: the tier-3 test machine, a Debian bookworm guest under qemu
 # (TCG), reached over SSH on a 127.0.0.1 port forward only.
 #
-#   vm.sh image [--variant systemd|sysvinit] [--rebuild]
-#   vm.sh boot  [--variant systemd|sysvinit] [--kernel]
+#   vm.sh image [--profile NAME] [--rebuild]
+#   vm.sh boot  [--profile NAME] [--kernel]
 #   vm.sh ssh ARGS...            ssh root@guest ARGS...
 #   vm.sh scp SRC DST            guest paths are written vm:PATH
 #   vm.sh stop
 #   vm.sh status
+#   vm.sh profiles               the profile names, one a line
+#
+# Profiles (--variant is the old name of --profile), each its own cached
+# image under $ROOTSWAP_VM_CACHE/NAME:
+#   systemd   / on ext3 /dev/vda2, systemd (the default, what CI runs)
+#   sysvinit  the same with sysvinit-core as PID 1 and sysv-rc
+#   openrc    sysvinit-core as PID 1, OpenRC as the service manager
+#   ubuntu    / on ext4, a swap file /swap.img, docker.io running a
+#             container (an image made by `docker import`, restart=always),
+#             a squashfs loop mount with a daemon running from it (a snap)
+#   xfs       / on xfs
+#   btrfs     / on btrfs subvolume @, /home on subvolume @home
 #
 # The image is built without device-mapper or loop devices on the host:
 # debootstrap into a directory, mkfs -d for the /boot and / partitions,
@@ -16,6 +28,10 @@
 # (kernel from -kernel) puts VG `sys` on p3 and grub into the MBR, then
 # powers off; that disk is the cached base. Every boot runs on a fresh
 # qcow2 overlay of it, from grub (or -kernel with --kernel).
+# mkfs -d only makes ext filesystems, so an xfs or btrfs root is made by
+# the guest: the ext3 root goes to p3 first, a boot with init=
+# rootswap-convert makes p2's filesystem and copies itself onto it, then
+# wipes p3; the first boot proper follows from p2.
 #
 # Environment: ROOTSWAP_VM_CACHE (default /var/tmp/rootswap-vm),
 # ROOTSWAP_VM_MIRROR (default: the bookworm mirror apt is configured for),
@@ -80,11 +96,36 @@ mirror() {
 	echo "$m"
 }
 
-variant_arg() {
-	case "$1" in
-	systemd | sysvinit) echo "$1" ;;
-	*) die "unknown variant $1 (want systemd or sysvinit)" ;;
+profiles="systemd sysvinit openrc ubuntu xfs btrfs"
+
+# profile_arg checks a profile name.
+profile_arg() {
+	case " $profiles " in
+	*" $1 "*) echo "$1" ;;
+	*) die "unknown profile '$1' (want one of: $profiles)" ;;
 	esac
+}
+
+# profile_vars sets init (systemd|sysvinit|openrc), rootfs
+# (ext3|ext4|xfs|btrfs) and rootflags for profile $1.
+profile_vars() {
+	rootflags=""
+	case "$1" in
+	systemd) init=systemd rootfs=ext3 ;;
+	sysvinit) init=sysvinit rootfs=ext3 ;;
+	openrc) init=openrc rootfs=ext3 ;;
+	ubuntu) init=systemd rootfs=ext4 ;;
+	xfs) init=systemd rootfs=xfs ;;
+	btrfs) init=systemd rootfs=btrfs rootflags=subvol=@ ;;
+	*) die "unknown profile '$1'" ;;
+	esac
+}
+
+# kernel_append is the command line of a -kernel boot of profile $1.
+kernel_append() {
+	local init rootfs rootflags
+	profile_vars "$1"
+	echo "root=LABEL=root${rootflags:+ rootflags=$rootflags} console=ttyS0,115200 net.ifnames=0"
 }
 
 # ---------------------------------------------------------------- image
@@ -122,7 +163,7 @@ in_chroot() {
 base_packages=systemd,systemd-sysv,udev,dbus,openssh-server,openssh-sftp-server,lvm2,rsyslog,cron,initramfs-tools,e2fsprogs,lsof,zstd,kmod,procps,iproute2,psmisc
 
 # stage_rootfs debootstraps bookworm and installs the kernel and grub into
-# $cache/rootfs-common, shared by both variants. lvm2 is in before the
+# $cache/rootfs-common, shared by every profile. lvm2 is in before the
 # kernel so the initramfs (built here, at host speed) has it.
 stage_rootfs() {
 	local r=$cache/rootfs-common m t
@@ -167,10 +208,11 @@ ensure_key() {
 	ssh-keygen -q -t ed25519 -N '' -C rootswap-vm -f "$key"
 }
 
-# build_image makes $cache/VARIANT/base.raw (booted once) and the kernel
+# build_image makes $cache/PROFILE/base.raw (booted once) and the kernel
 # and initrd beside it.
 build_image() {
-	local v=$1 dir=$cache/$1 work r boot t0 t uuid root_mb boot_mb total p1 p2 p3
+	local v=$1 dir=$cache/$1 work r boot t0 t uuid root_mb boot_mb total p1 p2 p3 init rootfs rootflags
+	profile_vars "$v"
 	t0=$(now)
 	ensure_key
 	stage_rootfs
@@ -183,15 +225,18 @@ build_image() {
 
 	mkdir -p "$r/tmp/rootswap-vm"
 	cp "$here"/vm/guest-setup.sh "$here"/vm/rootswap-firstboot "$here"/vm/rootswap-firstboot.service \
-		"$here"/vm/rootswap-firstboot.init "$r/tmp/rootswap-vm/"
+		"$here"/vm/rootswap-firstboot.init "$here"/vm/rootswap-convert "$r/tmp/rootswap-vm/"
 	cp "$key.pub" "$r/tmp/rootswap-vm/authorized_keys"
 	uuid=$(cat /proc/sys/kernel/random/uuid)
 	chroot_up "$r"
-	in_chroot "$r" VARIANT="$v" BOOT_UUID="$uuid" sh /tmp/rootswap-vm/guest-setup.sh >"$work/setup.log" 2>&1 || {
+	in_chroot "$r" PROFILE="$v" INIT="$init" ROOTFS="$rootfs" BOOT_UUID="$uuid" \
+		sh /tmp/rootswap-vm/guest-setup.sh >"$work/setup.log" 2>&1 || {
 		chroot_down
-		die "guest setup failed; see $work/setup.log"
+		cp "$work/setup.log" "$dir/setup.log"
+		die "guest setup failed; see $dir/setup.log"
 	}
 	chroot_down
+	cp "$work/setup.log" "$dir/setup.log"
 	rm -rf "$r/tmp/rootswap-vm" "$r/usr/sbin/policy-rc.d"
 
 	# /boot becomes its own filesystem; the root keeps an empty mountpoint.
@@ -207,32 +252,61 @@ build_image() {
 	truncate -s "${boot_mb}M" "$work/boot.img"
 	truncate -s "${root_mb}M" "$work/root.img"
 	mke2fs -q -F -t ext2 -U "$uuid" -L boot -d "$boot" "$work/boot.img" "${boot_mb}M"
-	mke2fs -q -F -t ext3 -L root -d "$r" "$work/root.img" "${root_mb}M"
 	rm -f "$dir/disk.raw.new"
 	truncate -s "$disk_size" "$dir/disk.raw.new"
 	total=$(($(stat -c %s "$dir/disk.raw.new") / 512))
 	p1=2048
 	p2=$((p1 + boot_mb * 2048))
 	p3=$((p2 + root_mb * 2048))
-	sfdisk -q "$dir/disk.raw.new" <<-EOF
+	sfdisk -q "$dir/disk.raw.new" <<-EOF2
 		label: dos
 		start=$p1, size=$((boot_mb * 2048)), type=83, bootable
 		start=$p2, size=$((root_mb * 2048)), type=83
 		start=$p3, size=$((total - p3)), type=8e
-	EOF
+	EOF2
 	dd if="$work/boot.img" of="$dir/disk.raw.new" bs=1M seek=$((p1 / 2048)) conv=notrunc,sparse status=none
-	dd if="$work/root.img" of="$dir/disk.raw.new" bs=1M seek=$((p2 / 2048)) conv=notrunc,sparse status=none
+	case "$rootfs" in
+	ext*)
+		mke2fs -q -F -t "$rootfs" -L root -d "$r" "$work/root.img" "${root_mb}M"
+		dd if="$work/root.img" of="$dir/disk.raw.new" bs=1M seek=$((p2 / 2048)) conv=notrunc,sparse status=none
+		;;
+	*)
+		# Staged on p3 as ext3; the convert boot below moves it to p2.
+		mke2fs -q -F -t ext3 -L staging -d "$r" "$work/root.img" "${root_mb}M"
+		dd if="$work/root.img" of="$dir/disk.raw.new" bs=1M seek=$((p3 / 2048)) conv=notrunc,sparse status=none
+		;;
+	esac
 	rm -rf "$work"
 	log "$v: disk assembled in $(elapsed "$t") s"
 
+	local serial
+	case "$rootfs" in
+	ext*) ;;
+	*)
+		t=$(now)
+		serial=$dir/convert.serial.log
+		rm -f "$serial"
+		timeout 1200 "${qemu_common[@]}" -no-reboot \
+			-drive file="$dir/disk.raw.new",if=virtio,format=raw \
+			-kernel "$dir/vmlinuz.new" -initrd "$dir/initrd.img.new" \
+			-append "root=/dev/vda3 ro init=/usr/local/sbin/rootswap-convert rootswap.fs=$rootfs console=ttyS0,115200 panic=5" \
+			-nic none -serial file:"$serial" || die "$v: convert boot: qemu failed or timed out; see $serial"
+		grep -q 'ROOTSWAP-CONVERT-OK' "$serial" || die "$v: the convert boot did not make the $rootfs root; see $serial"
+		# The staged copy is garbage now: holes, so the cached image keeps
+		# no second root (first boot puts the PV there).
+		fallocate --punch-hole --offset $((p3 * 512)) --length $((root_mb * 1024 * 1024)) "$dir/disk.raw.new"
+		log "$v: / made $rootfs on p2 in $(elapsed "$t") s"
+		;;
+	esac
+
 	# First boot: VG sys, grub-install, update-grub, poweroff.
 	t=$(now)
-	local serial=$dir/firstboot.serial.log
+	serial=$dir/firstboot.serial.log
 	rm -f "$serial"
 	timeout 1200 "${qemu_common[@]}" -no-reboot \
 		-drive file="$dir/disk.raw.new",if=virtio,format=raw \
 		-kernel "$dir/vmlinuz.new" -initrd "$dir/initrd.img.new" \
-		-append "root=LABEL=root console=ttyS0,115200 net.ifnames=0 panic=5" \
+		-append "$(kernel_append "$v") panic=5" \
 		-nic user,model=virtio-net-pci,restrict=on \
 		-serial file:"$serial" || die "$v: first boot: qemu failed or timed out; see $serial"
 	grep -q 'ROOTSWAP-FIRSTBOOT-OK' "$serial" || die "$v: first boot did not finish its setup; see $serial"
@@ -255,8 +329,8 @@ cmd_image() {
 	local v=systemd rebuild=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--variant) v=$(variant_arg "${2:-}") && shift ;;
-		--variant=*) v=$(variant_arg "${1#*=}") ;;
+		--profile | --variant) v=$(profile_arg "${2:-}") || exit 1; shift ;;
+		--profile=* | --variant=*) v=$(profile_arg "${1#*=}") || exit 1 ;;
 		--rebuild) rebuild=1 ;;
 		*) die "image: unknown argument $1" ;;
 		esac
@@ -264,6 +338,11 @@ cmd_image() {
 	done
 	[ "$(id -u)" = 0 ] || die "image: needs root (debootstrap, chroot)"
 	mkdir -p "$cache/$v"
+	# A cached image needs no lock (another profile may be building).
+	if [ "$rebuild" = 0 ] && [ -e "$cache/$v/base.raw" ]; then
+		log "$v: image cached: $cache/$v/base.raw"
+		return
+	fi
 	exec 9>"$cache/image.lock"
 	flock 9
 	if [ "$rebuild" = 1 ]; then
@@ -305,15 +384,15 @@ cmd_boot() {
 	local v=systemd kernel=0 port t i
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--variant) v=$(variant_arg "${2:-}") && shift ;;
-		--variant=*) v=$(variant_arg "${1#*=}") ;;
+		--profile | --variant) v=$(profile_arg "${2:-}") || exit 1; shift ;;
+		--profile=* | --variant=*) v=$(profile_arg "${1#*=}") || exit 1 ;;
 		--kernel) kernel=1 ;;
 		*) die "boot: unknown argument $1" ;;
 		esac
 		shift
 	done
 	running && die "a guest is already running (pid $(cat "$state/qemu.pid"), port $(cat "$state/port")); vm.sh stop first"
-	[ -e "$cache/$v/base.raw" ] || die "no $v image in $cache; run: vm.sh image --variant $v"
+	[ -e "$cache/$v/base.raw" ] || die "no $v image in $cache; run: vm.sh image --profile $v"
 	rm -rf "$state" && mkdir -p "$state"
 	qemu-img create -q -f qcow2 -b "$cache/$v/base.raw" -F raw "$state/overlay.qcow2"
 	echo "$v" >"$state/variant"
@@ -322,7 +401,7 @@ cmd_boot() {
 		# root= comes from here, not from grub.cfg: after `rootswap finish`
 		# only a grub boot follows the new root.
 		bootargs=(-kernel "$cache/$v/vmlinuz" -initrd "$cache/$v/initrd.img"
-			-append "root=LABEL=root console=ttyS0,115200 net.ifnames=0")
+			-append "$(kernel_append "$v")")
 	fi
 	t=$(now)
 	for i in 1 2 3; do
@@ -412,13 +491,13 @@ cmd_stop() {
 cmd_status() {
 	local v
 	if running; then
-		echo "running: pid $(cat "$state/qemu.pid") variant $(cat "$state/variant") ssh 127.0.0.1:$(cat "$state/port")"
+		echo "running: pid $(cat "$state/qemu.pid") profile $(cat "$state/variant") ssh 127.0.0.1:$(cat "$state/port")"
 		echo "overlay: $state/overlay.qcow2 ($(du -m "$state/overlay.qcow2" | cut -f1) MiB)"
 		echo "serial:  $state/serial.log"
 	else
 		echo "running: no"
 	fi
-	for v in systemd sysvinit; do
+	for v in $profiles; do
 		if [ -e "$cache/$v/base.raw" ]; then
 			echo "image $v: $cache/$v/base.raw ($(du -m "$cache/$v/base.raw" | cut -f1) MiB used of $(du -m --apparent-size "$cache/$v/base.raw" | cut -f1) MiB)" \
 				"$(tr '\n' ' ' <"$cache/$v/build-times" 2>/dev/null)"
@@ -439,6 +518,7 @@ wait-ssh) cmd_wait_ssh "$@" ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 port) running && cat "$state/port" ;;
+profiles) printf '%s\n' $profiles ;;
 *)
 	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
 	exit 2
