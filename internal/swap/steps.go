@@ -37,12 +37,15 @@ func Steps(rt *Runtime) []Step {
 		&remakeBinds{rt},
 		&rebackLoops{rt},
 		&swapOn{rt},
+		// The stopped writers come back first: PID 1 already resolves
+		// paths in the new root, so their outage ends here, not after
+		// sshd, udev and init have been restarted.
+		&remountExtra{rt},
+		&startServices{rt},
 		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
 		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},
 		&reexecInit{rt},
 		&restartGettys{rt},
-		&remountExtra{rt},
-		&startServices{rt},
 		&restartHolders{rt},
 		&waitConfirm{rt},
 		&releaseOldRoot{rt},
