@@ -80,6 +80,10 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 	restarted := map[string]bool{}
 	var last string
 	for {
+		// The old root's own subvolumes (btrfs /home on @home), which
+		// move-mounts left under it and mounted again from the copy, go
+		// as soon as nothing uses them.
+		unmountBelow(rt, old, dev)
 		list, err := st.holders(s, dev, old, restarted)
 		if err != nil {
 			return err
@@ -104,7 +108,7 @@ func (st *releaseOldRoot) Do(ctx context.Context, s *State) error {
 					rt.Journal.Add(journal.Record{Kind: journal.KindNote, Describe: msg})
 				}
 			}
-			unmountBelow(rt, old) // the old root's own subvolumes (btrfs /home)
+			unmountBelow(rt, old, 0) // whatever is left below it
 			err := rt.Mounter.Unmount(old, flags)
 			if err == nil {
 				s.PastNoReturn = true
@@ -233,9 +237,13 @@ func (st *releaseOldRoot) holders(s *State, dev uint64, old string, restarted ma
 	below := t.Below(old)
 	for i := len(below) - 1; i >= 0; i-- { // children first, as umount wants them
 		m := below[i]
+		action := "nothing the engine can do: a mount below the old root, left in place"
+		if m.Dev() == dev {
+			action = "the old root's own filesystem (mounted again from the copy): unmounted as soon as nothing uses it"
+		}
 		out = append(out, OldRootHolder{
 			Holds:  []string{"mount " + m.Point + " (" + m.FSType + " from " + m.Source + ")"},
-			Action: "nothing the engine can do: a mount below the old root, left in place",
+			Action: action,
 			Finish: "umount " + m.Point,
 		})
 	}

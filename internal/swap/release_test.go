@@ -329,3 +329,33 @@ func TestReleaseSupervisionTrees(t *testing.T) {
 		t.Errorf("first holders record: %q", recs)
 	}
 }
+
+// The old root's own subvolume that move-mounts left under it (btrfs
+// /home on @home, mounted again from the copy) is unmounted first, as
+// soon as nothing uses it; a mount of another filesystem below the old
+// root is left and named.
+func TestReleaseUnmountsOldSubvolumes(t *testing.T) {
+	const subvols = `15 1 0:41 /@ / rw - btrfs /dev/mapper/sys-root rw
+16 15 8:2 /@ /mnt/oldroot ro - btrfs /dev/sda2 ro
+17 16 8:2 /@home /mnt/oldroot/home rw - btrfs /dev/sda2 rw
+`
+	f := newReleaseFixture(t, subvols)
+	f.mounter.Fail = func(c mountops.Call) error {
+		if c.Op == "umount2" && c.Target == "/mnt/oldroot/home" {
+			// Gone from the table, as the kernel would show it.
+			lines := strings.SplitAfter(subvols, "\n")
+			return os.WriteFile(filepath.Join(f.rt.ProcRoot, "self", "mountinfo"), []byte(lines[0]+lines[1]), 0o644)
+		}
+		return nil
+	}
+	if err := (&releaseOldRoot{f.rt}).Do(context.Background(), f.s); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	want := []string{`umount2("/mnt/oldroot/home", 0)`, `umount2("/mnt/oldroot", 0)`}
+	if got := f.mounter.Strings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("mount calls %q, want %q", got, want)
+	}
+	if !f.s.PastNoReturn || f.now != f.start {
+		t.Errorf("released %v after %v, want at once", f.s.PastNoReturn, f.now.Sub(f.start))
+	}
+}

@@ -208,16 +208,20 @@ func (r *Report) checkRootFS(sysRoot string, t mountinfo.Table, root mountinfo.M
 }
 
 // unmountBelow unmounts what is still mounted below old (children
-// first): the old root's own subvolumes, which move-mounts left there
-// when it mounted them again from the copy. A busy one stays; the
-// unmount of old then fails with EBUSY and release waits as for old.
-func unmountBelow(rt *Runtime, old string) {
+// first), only the mounts of filesystem dev unless dev is 0: the old
+// root's own subvolumes, which move-mounts left there when it mounted
+// them again from the copy. A busy one stays; the unmount of old then
+// fails with EBUSY and release waits as for old.
+func unmountBelow(rt *Runtime, old string, dev uint64) {
 	t, err := mountinfo.Read(rt.ProcRoot, "self")
 	if err != nil {
 		return
 	}
 	below := t.Below(old)
 	for i := len(below) - 1; i >= 0; i-- {
+		if dev != 0 && below[i].Dev() != dev {
+			continue
+		}
 		if err := rt.Mounter.Unmount(below[i].Point, 0); err != nil && !errors.Is(err, unix.EBUSY) {
 			rt.logf("    %s: %v", below[i].Point, err)
 		}

@@ -186,7 +186,7 @@ func rootsChildMain(t *testing.T) {
 		t.Errorf("Remounted = %q", s.Remounted)
 	}
 	// What release does: the old subvolumes go with the old root.
-	unmountBelow(rt, "/mnt/oldroot")
+	unmountBelow(rt, "/mnt/oldroot", root.Dev())
 	if err := unix.Unmount("/mnt/oldroot", 0); err != nil {
 		t.Errorf("umount /mnt/oldroot after unmountBelow: %v (mounts: %v)", err, tab.Below("/mnt/oldroot"))
 	}
