@@ -3,7 +3,9 @@ package swap
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,6 +156,10 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		svc, hasSvc := services.ServiceOf(h.PID)
 		if hasSvc {
 			p.Service = svc.Name
+		} else if gone(rt.ProcRoot, h.PID) {
+			// Exited since the scan (a daemon's short-lived child that
+			// inherited its descriptor, a cron job): it holds nothing.
+			continue
 		}
 		if h.OtherNS != "" && len(h.Writes)+len(h.Deleted) == 0 {
 			r.addOtherNS(h.OtherNS, p)
@@ -481,4 +487,10 @@ func (r *Report) checkSwapFiles(procRoot string, rootDev uint64) error {
 			"free memory (stop a large service), or add swap on another device first (swapon /dev/...), then try again")
 	}
 	return nil
+}
+
+// gone reports whether process pid has exited (its /proc entry is gone).
+func gone(procRoot string, pid int) bool {
+	_, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(pid)))
+	return errors.Is(err, fs.ErrNotExist)
 }
