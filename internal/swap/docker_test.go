@@ -83,6 +83,8 @@ func checkCalls(t *testing.T, what string, got, want []string) {
 
 var (
 	stopDockerFirst = []string{
+		// What is active before, to start again what systemd stops along.
+		"systemctl list-units --type=service --state=active --no-legend --plain --no-pager",
 		"systemctl show -p TriggeredBy --value docker.service",
 		"systemctl stop docker.socket docker.service",
 		"systemctl show -p TriggeredBy --value containerd.service",

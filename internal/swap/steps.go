@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -143,12 +144,25 @@ func (st *stopServices) Do(ctx context.Context, s *State) error {
 	if err := stopContainers(ctx, rt, s); err != nil {
 		return st.failed(ctx, s, err)
 	}
+	before := activeUnits(ctx, rt)
 	for _, name := range rt.Report.Stop {
 		rt.logf("    stopping %s", name)
 		if err := rt.Init.Stop(ctx, service(rt, name)); err != nil {
 			return st.failed(ctx, s, fmt.Errorf("stop %s: %w", name, err))
 		}
 		s.Stopped = append(s.Stopped, name)
+	}
+	// systemd stops along the units that need a stopped one
+	// (systemd-networkd-wait-online with systemd-networkd): they are
+	// started again with the others.
+	if before != nil {
+		after := activeUnits(ctx, rt)
+		for _, u := range before {
+			if !slices.Contains(after, u) && !slices.Contains(s.Stopped, u) {
+				rt.logf("    %s stopped along with them: started again with them", u)
+				s.Stopped = append(s.Stopped, u)
+			}
+		}
 	}
 	if s.Opts.Kill {
 		for _, p := range rt.Report.Kill {
@@ -226,7 +240,17 @@ func (st *unmountExtra) Describe(*State) string {
 
 func (st *unmountExtra) Do(ctx context.Context, s *State) error {
 	ms := st.rt.Report.Unmount
+	now, err := mountinfo.Read(st.rt.ProcRoot, "self")
+	if err != nil {
+		return err
+	}
 	for i := len(ms) - 1; i >= 0; i-- { // children first
+		if _, ok := now.ByID(ms[i].ID); !ok {
+			// Its service unmounted it when it stopped (dockerd its
+			// containers' overlays) and mounts it again when it starts.
+			st.rt.logf("    %s: already unmounted by its service's stop", ms[i].Point)
+			continue
+		}
 		if err := st.rt.Mounter.Unmount(ms[i].Point, 0); err != nil {
 			return err
 		}
@@ -345,4 +369,23 @@ func (st *remountRO) Undo(ctx context.Context, s *State) error {
 	}
 	s.ReadOnly = false
 	return nil
+}
+
+// activeUnits lists the active service units on systemd, nil elsewhere
+// or when systemctl cannot tell.
+func activeUnits(ctx context.Context, rt *Runtime) []string {
+	if rt.Init.Kind() != initsys.KindSystemd {
+		return nil
+	}
+	out, err := rt.Command(ctx, "systemctl", "list-units", "--type=service", "--state=active", "--no-legend", "--plain", "--no-pager")
+	if err != nil {
+		return nil
+	}
+	var units []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasSuffix(f[0], ".service") {
+			units = append(units, f[0])
+		}
+	}
+	return units
 }
