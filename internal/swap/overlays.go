@@ -123,6 +123,8 @@ func (r *Report) checkOverlays(rt *Runtime, sys initsys.System, opts Options, se
 			svc, ok := ownerOf(sys, rt.ProcRoot, h.PID)
 			if ok {
 				p.Service = svc.Name
+			} else if gone(rt.ProcRoot, h.PID) {
+				continue // exited since the scan (a container's sleep): it holds nothing
 			}
 			r.OverlayUsers = append(r.OverlayUsers, p)
 			switch {
