@@ -38,12 +38,13 @@ func Steps(rt *Runtime) []Step {
 		&remakeBinds{rt},
 		&rebackLoops{rt},
 		&swapOn{rt},
-		// The stopped writers come back first: PID 1 already resolves
-		// paths in the new root, so their outage ends here, not after
-		// sshd, udev and init have been restarted.
+		// sshd first (new logins from the new root), then at once the
+		// stopped writers: PID 1 already resolves paths in the new root,
+		// so their outage ends here, not after udev and init have been
+		// restarted; a slow service start (dockerd) no longer delays sshd.
 		&remountExtra{rt},
-		&startServices{rt},
 		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
+		&startServices{rt},
 		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},
 		&reexecInit{rt},
 		&restartGettys{rt},
