@@ -414,19 +414,24 @@ func (s *scan) readProcess(r *reader, pid int, withMaps bool) *Process {
 	s.netUnix(r, d, p.NetNS)
 	s.netInet(r, d, p.NetNS)
 
-	// cwd and root. The task walk gives their devices; the cwd's name
-	// is read from /proc only where the scan wants files of that device.
-	// The root's always is: the paths of the unix sockets a process holds
-	// are relative to it (BoundPath).
-	var cwdDev uint64
+	// cwd and root. The task walk gives their devices; the names are
+	// read from /proc only where the scan wants files of that device,
+	// and the root's also when the process holds a socket: the path a
+	// unix socket is bound on is relative to it (BoundPath).
+	var cwdDev, rootDev uint64
+	files, fromKernel := s.k.filesOf(pid)
 	if kt != nil {
-		cwdDev = kt.CwdDev
+		cwdDev, rootDev = kt.CwdDev, kt.RootDev
+	}
+	rootTask := kt
+	if !fromKernel || holdsSocket(files) {
+		rootTask = nil // read it whatever its device
 	}
 	s.readLink(r, d, "cwd", &p.Cwd, kt, cwdDev, note)
-	s.readLink(r, d, "root", &p.Root, nil, 0, note)
+	s.readLink(r, d, "root", &p.Root, rootTask, rootDev, note)
 	s.statDirs(d, p, table)
 
-	if files, ok := s.k.filesOf(pid); ok {
+	if fromKernel {
 		p.FDs = s.kernelFDs(r, d, p, table, files)
 	} else {
 		p.FDs = s.procFDs(r, d, p, table, note)
@@ -435,6 +440,16 @@ func (s *scan) readProcess(r *reader, pid int, withMaps bool) *Process {
 		s.readMaps(r, d, p, kt, table, note)
 	}
 	return p
+}
+
+// holdsSocket reports whether the iterator's descriptors include a socket.
+func holdsSocket(files []bpfiter.File) bool {
+	for i := range files {
+		if strings.HasPrefix(files[i].Name, "socket:") {
+			return true
+		}
+	}
+	return false
 }
 
 // noter returns the function that records the first error that cut the
