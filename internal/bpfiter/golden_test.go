@@ -73,19 +73,7 @@ func TestGoldenPrograms(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := Disasm(prog)
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("%s program differs from %s (go test -update rewrites it):\n%s", tc.name, path, diffLines(string(want), got))
-			}
+			checkGolden(t, tc.name, got)
 		})
 	}
 }
@@ -145,5 +133,24 @@ func TestInsnString(t *testing.T) {
 		if got := tc.i.String(); got != tc.want {
 			t.Errorf("got %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// checkGolden compares a program's listing with testdata/NAME.golden,
+// rewriting it first under -update.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", name, path, diffLines(string(want), got))
 	}
 }

@@ -1,8 +1,6 @@
 package bpfiter
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -33,19 +31,7 @@ func TestGoldenWrites(t *testing.T) {
 			if strings.Contains(got, "unknown") {
 				t.Errorf("listing has an instruction it cannot spell:\n%s", got)
 			}
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", tc.name, path, diffLines(string(want), got))
-			}
+			checkGolden(t, tc.name, got)
 		})
 	}
 }
