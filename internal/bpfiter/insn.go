@@ -101,27 +101,28 @@ func jmpImm(op uint8, dst uint8, imm int32, target string) insn {
 	return insn{code: clsJMP | op | srcK, dst: dst, imm: imm, target: target}
 }
 
-// devFilter keeps a record whose kernel dev_t (in reg) is one of devs,
-// or, with keepSock, whose i_mode (in modeReg) is a socket's; any other
-// jumps to drop. No devs: keeps everything.
-func devFilter(devs []uint64, reg uint8, keepSock bool, modeReg uint8, drop, keep string) []insn {
+// devFilter keeps a record whose kernel dev_t (in r4) is one of devs,
+// or, with keepSock, whose i_mode (in r5) is a socket's; any other jumps
+// to drop, a kept one to the label wanted. No devs: keeps everything.
+func (b *builder) devFilter(devs []uint64, keepSock bool, drop string) {
 	if len(devs) == 0 {
-		return nil
+		return
 	}
-	var out []insn
 	for _, d := range devs {
-		kdev := int32(uint32(unix.Major(d))<<20 | uint32(unix.Minor(d))&(1<<20-1))
-		out = append(out, insn{code: clsJMP32 | jmpJEQ | srcK, dst: reg, imm: kdev, target: keep})
+		b.def("kdev", int64(uint32(unix.Major(d))<<20|uint32(unix.Minor(d))&(1<<20-1)))
+		b.text("if w4 == kdev goto wanted")
 	}
 	if keepSock {
-		out = append(out,
-			movReg(r0, modeReg),
-			insn{code: clsALU64 | aluAND | srcK, dst: r0, imm: unix.S_IFMT},
-			jmpImm(jmpJEQ, r0, unix.S_IFSOCK, keep),
-		)
+		b.text(keepSocket)
 	}
-	return append(out, jmp(drop))
+	b.text("goto " + drop)
 }
+
+const keepSocket = `
+	r0 = r5
+	r0 &= S_IFMT
+	if r0 == S_IFSOCK goto wanted
+`
 
 // MaxDevs is the most filesystems a walk can be narrowed to; more, and
 // it reports every file.
@@ -160,6 +161,8 @@ func asm(prog []insn) ([]byte, error) {
 // helperName names a helper the programs call, as the verifier does.
 func helperName(fn int32) string {
 	switch fn {
+	case fnMapLookupElem:
+		return "bpf_map_lookup_elem"
 	case fnProbeReadKernel:
 		return "bpf_probe_read_kernel"
 	case fnSeqWrite:
@@ -188,6 +191,12 @@ func jmpOp(op uint8) string {
 		return "=="
 	case jmpJGT:
 		return ">"
+	case jmpJGE:
+		return ">="
+	case jmpJLT:
+		return "<"
+	case jmpJLE:
+		return "<="
 	case jmpJNE:
 		return "!="
 	case jmpJSGT:
