@@ -69,7 +69,8 @@ func commonSyms() []sym {
 }
 
 func newBuilder(s kernelBTF, syms []sym) *builder {
-	return &builder{fields: fields{spec: s}, syms: append(commonSyms(), syms...)}
+	// Room for the longest program but the mapped check's: few regrowths.
+	return &builder{fields: fields{spec: s}, syms: append(commonSyms(), syms...), prog: make([]insn, 0, 256)}
 }
 
 // def defines (or redefines) symbol name.
