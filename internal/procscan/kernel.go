@@ -82,6 +82,10 @@ func kernelScan(procRoot string, live bool, opt Options, roots []*os.File) (kd *
 	if len(devs) > bpfiter.MaxDevs {
 		devs = nil
 	}
+	rootFDs := make([]int, len(roots)) // the numbers, before the check closes them
+	for i, r := range roots {
+		rootFDs[i] = int(r.Fd())
+	}
 	kd = &kernelData{devs: devs, kernel: k, mapsReady: make(chan struct{})}
 	// The walks are independent and each runs on one CPU in the kernel.
 	// A process that started before a walk began is in it if it holds
@@ -139,7 +143,7 @@ func kernelScan(procRoot string, live bool, opt Options, roots []*os.File) (kd *
 		}
 	}
 	if kd.filesErr == nil {
-		kd.files = byPID(dropRoots(files, roots), func(f *bpfiter.File) int { return f.PID })
+		kd.files = byPID(dropRoots(files, rootFDs), func(f *bpfiter.File) int { return f.PID })
 	}
 	return kd, nil
 }
@@ -170,13 +174,13 @@ func openRoots(table mountinfo.Table, devs []uint64, want bool) []*os.File {
 
 // dropRoots leaves out the scanner's own descriptors from openRoots: they
 // are the scan's, not the process's.
-func dropRoots(files []bpfiter.File, roots []*os.File) []bpfiter.File {
-	if len(roots) == 0 {
+func dropRoots(files []bpfiter.File, fds []int) []bpfiter.File {
+	if len(fds) == 0 {
 		return files
 	}
 	self := os.Getpid()
 	return slices.DeleteFunc(files, func(f bpfiter.File) bool {
-		return f.PID == self && slices.ContainsFunc(roots, func(r *os.File) bool { return int(r.Fd()) == f.FD })
+		return f.PID == self && slices.Contains(fds, f.FD)
 	})
 }
 
