@@ -77,14 +77,13 @@ func mappedProgram(s kernelBTF, devs []uint64, fds []int32) ([]byte, error) {
 			st(sizeW, fp, rec(4), int32(i)),
 			st(sizeW, fp, rec(8), verdictUnreadable),
 			st(sizeW, fp, rec(12), 0),
-			// The descriptor's file: task->files->fdt->fd[n]. fd is an
-			// array of pointers, a scalar to the verifier: read it.
-			ldx(sizeDW, r1, r7, f.off("task_struct", "files")),
-			jmpImm(jmpJEQ, r1, 0, p+"emit"),
-			ldx(sizeDW, r1, r1, f.off("files_struct", "fdt")),
-			jmpImm(jmpJEQ, r1, 0, p+"emit"),
-			ldx(sizeDW, r1, r1, f.off("fdtable", "fd")),
 		)
+		// The descriptor's file: task->files->fdt->fd[n], every step a
+		// plain read: a typed load from the trusted task would have the
+		// verifier search the kernel's BTF by name for each (~0.5 ms).
+		prog = append(prog, probeRead(r1, r7, int32(f.off("task_struct", "files")), sizeDW, p+"emit")...)
+		prog = append(prog, probeRead(r1, r1, int32(f.off("files_struct", "fdt")), sizeDW, p+"emit")...)
+		prog = append(prog, probeRead(r1, r1, int32(f.off("fdtable", "fd")), sizeDW, p+"emit")...)
 		prog = append(prog, probeRead(r1, r1, 8*fds[i], sizeDW, p+"emit")...)
 		prog = append(prog, probeRead(r1, r1, int32(f.off("file", "f_inode")), sizeDW, p+"emit")...)
 		prog = append(prog, probeRead(r8, r1, int32(f.off("inode", "i_sb")), sizeDW, p+"emit")...)
