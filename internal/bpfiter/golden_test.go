@@ -92,7 +92,8 @@ func TestProgramsNeedEveryField(t *testing.T) {
 		_, e2 := mapsProgram(s, nil, true)
 		_, e3 := tasksProgram(s)
 		_, e4 := vmasProgram(s, nil)
-		if e1 == nil && e2 == nil && e3 == nil && e4 == nil {
+		_, e5 := mappedProgram(s, []uint64{1}, []int32{3})
+		if e1 == nil && e2 == nil && e3 == nil && e4 == nil && e5 == nil {
 			t.Errorf("without %s every program built: the field is unused", field)
 		}
 	}
