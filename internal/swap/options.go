@@ -40,6 +40,9 @@ const FlagsUsage = `  --to DEV              the new root's block device (must be
   --precopy-rate R      read at most R bytes a second while / is live (0: no cap)
   --no-bpf              scan processes through /proc only (no BPF iterators)
   --force               overwrite a target that carries a signature
+  --fsck WHEN           auto: check the copy in the read-only window only where it is
+                        needed, else check the old root read-only once released;
+                        always: a forced check of the copy before the pivot (auto)
   --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
                         login, else roll back by itself (120s; 0: confirm at once)
   --release-timeout D   how long to wait for the last holders of the old root before
@@ -58,7 +61,7 @@ type Flags struct {
 	kill, noBPF, force, noLife *bool
 	confirm, release           *time.Duration
 	port, rounds               *int
-	rate                       *string
+	rate, check                *string
 	stop, keep, listen         cli.StringList
 }
 
@@ -76,6 +79,7 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 		port:    fs.Int("lifeline-port", lifeline.DefaultPort, ""),
 		rounds:  fs.Int("max-rounds", DefaultMaxRounds, ""),
 		rate:    fs.String("precopy-rate", "0", ""),
+		check:   fs.String("fsck", CheckAuto, ""),
 	}
 	// The old name of --release-timeout, kept for scripts.
 	fs.Var((*cli.Duration)(f.release), "release-wait", "")
@@ -104,7 +108,11 @@ func (f *Flags) Options() (Options, error) {
 	if err != nil || rate > 1<<50 {
 		return Options{}, cli.UsageError("--precopy-rate %q: a size a second (50M, 1G; 0 for no cap)", *f.rate)
 	}
+	if *f.check != CheckAuto && *f.check != CheckAlways {
+		return Options{}, cli.UsageError("--fsck %q: auto or always", *f.check)
+	}
 	o := DefaultOptions(*f.to)
+	o.Check = *f.check
 	o.MaxRounds, o.PrecopyRate = *f.rounds, int64(rate)
 	o.Backup, o.Stop, o.Keep = *f.backup, f.stop, f.keep
 	o.Kill, o.NoBPF, o.Force = *f.kill, *f.noBPF, *f.force

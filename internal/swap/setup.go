@@ -17,6 +17,7 @@ func DefaultOptions(target string) Options {
 		Target: target, NewRoot: DefaultNewRoot, PutOld: DefaultPutOld, EngineDir: DefaultEngineDir,
 		ConfirmTimeout: DefaultConfirmTimeout, ReleaseTimeout: DefaultReleaseTimeout, MaxRounds: DefaultMaxRounds,
 		Lifeline: Lifeline{Port: lifeline.DefaultPort, KeysFile: RootKeys},
+		Check:    CheckAuto,
 	}
 }
 
@@ -27,15 +28,16 @@ func NewRuntime(ctx context.Context, procRoot, sysRoot string, out io.Writer) (*
 		return nil, err
 	}
 	return &Runtime{
-		ProcRoot: procRoot,
-		SysRoot:  sysRoot,
-		Out:      out,
-		Mounter:  mountops.System{},
-		Init:     sys,
-		Command:  RealCommand,
-		Self:     os.Getpid(),
-		Session:  map[int]bool{},
-		Now:      time.Now,
+		ProcRoot:     procRoot,
+		SysRoot:      sysRoot,
+		Out:          out,
+		Mounter:      mountops.System{},
+		ParallelSSHD: true,
+		Init:         sys,
+		Command:      RealCommand,
+		Self:         os.Getpid(),
+		Session:      map[int]bool{},
+		Now:          time.Now,
 	}, nil
 }
 

@@ -32,25 +32,27 @@ func Steps(rt *Runtime) []Step {
 		&resizeNew{rt},
 		&newUUID{rt},
 		&mountNew{rt},
-		&growMounted{rt},
 		&pivot{rt},
 		&moveMounts{rt},
 		&remakeBinds{rt},
 		&rebackLoops{rt},
 		&swapOn{rt},
-		// sshd first (new logins from the new root), then at once the
-		// stopped writers: PID 1 already resolves paths in the new root,
-		// so their outage ends here, not after udev and init have been
-		// restarted; a slow service start (dockerd) no longer delays sshd.
+		// sshd and the stopped writers together: PID 1 already resolves
+		// paths in the new root, so the writers' outage ends here, not
+		// after udev and init have been restarted, and a slow service
+		// start (dockerd) does not delay new logins. restart-sshd
+		// restarts it in the background; start-services waits for it.
 		&remountExtra{rt},
 		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
 		&startServices{rt},
+		&growRoot{rt},
 		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},
 		&reexecInit{rt},
 		&restartGettys{rt},
 		&restartHolders{rt},
 		&waitConfirm{rt},
 		&releaseOldRoot{rt},
+		&checkOld{rt},
 	}
 }
 
