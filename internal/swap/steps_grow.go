@@ -105,7 +105,7 @@ func growOnlineArgv(fstype, dev, mountpoint string) []string {
 // the read-only window, and why.
 func checkInWindow(rt *Runtime, s *State) (bool, string) {
 	if s.Opts.Check == CheckAlways {
-		return true, "--check always"
+		return true, "--fsck always"
 	}
 	if g := planGrow(rt); g.need && g.offline != "" {
 		return true, "resize2fs grows the copy unmounted (" + g.offline + "), which wants a freshly checked filesystem"
