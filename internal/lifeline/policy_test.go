@@ -64,7 +64,9 @@ func TestLoadPolicySSHDSettings(t *testing.T) {
 			[]ssh.PublicKey{a, b}, []string{"10.0.0.*", "192.0.2.0/24"}, nil, ""},
 		{"DenyUsers root", func(c *SSHDConfig) { c.DenyUsers = []string{"bob", "root"} }, nil, nil, nil, "DenyUsers root"},
 		{"DenyUsers root@", func(c *SSHDConfig) { c.DenyUsers = []string{"root@192.168.*"} }, []ssh.PublicKey{a, b}, nil, []string{"192.168.*"}, ""},
-		{"AuthorizedKeysFile tokens", func(c *SSHDConfig) { c.AuthorizedKeysFile = []string{"%h/.ssh/authorized_%%%u", "none", ".ssh/authorized_keys"} },
+		{"AuthorizedKeysFile tokens", func(c *SSHDConfig) {
+			c.AuthorizedKeysFile = []string{"%h/.ssh/authorized_%%%u", "none", ".ssh/authorized_keys"}
+		},
 			[]ssh.PublicKey{a, b}, nil, nil, ""},
 	} {
 		c := defaultSSHD()
