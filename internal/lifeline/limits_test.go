@@ -275,3 +275,19 @@ func (connAs) ClientVersion() []byte { return nil }
 func (connAs) ServerVersion() []byte { return nil }
 func (connAs) RemoteAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000} }
 func (connAs) LocalAddr() net.Addr   { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 2222} }
+
+// AllowUsers root@HOST and DenyUsers root@HOST: other clients are hung up
+// before the version exchange.
+func TestFromRestriction(t *testing.T) {
+	s, log := startServer(t, Options{Shell: testShell(new(atomic.Int32), nil), From: []string{"127.0.0.3,127.0.0.4"}, NotFrom: []string{"127.0.0.4"}},
+		newSigner(t).PublicKey())
+	for src, want := range map[string]bool{"127.0.0.2": false, "127.0.0.3": true, "127.0.0.4": false} {
+		v, err := versionLine(dialFrom(t, s, src))
+		if got := err == nil && strings.HasPrefix(v, "SSH-2.0-"); got != want {
+			t.Errorf("from %s: version line %q, %v; want let in %v", src, v, err, want)
+		}
+	}
+	if !strings.Contains(log.String(), "refused connection from 127.0.0.2:") {
+		t.Errorf("log lacks the refused address:\n%s", log)
+	}
+}
