@@ -469,11 +469,15 @@ func (s *Server) keepAlive(sconn *ssh.ServerConn, open *atomic.Int32, done <-cha
 		if unused++; open.Load() > 0 {
 			unused = 0
 		}
-		if missed >= s.lim.aliveMax || unused >= s.lim.unused {
-			s.logf("%s: closed: %s", who, map[bool]string{true: "no answer to keepalives", false: "no session for a while"}[missed >= s.lim.aliveMax])
-			sconn.Close()
-			return
+		why := "no answer to keepalives"
+		if missed < s.lim.aliveMax {
+			if why = "no session for a while"; unused < s.lim.unused {
+				continue
+			}
 		}
+		s.logf("%s: closed: %s", who, why)
+		sconn.Close()
+		return
 	}
 }
 

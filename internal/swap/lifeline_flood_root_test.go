@@ -14,9 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dialFromIn connects to addr from the address src inside the server's
-// network namespace (its loopback: 127.0.0.2 and so on are distinct
-// sources to the lifeline).
+// dialFromIn connects to addr from the address src ("": any) inside the
+// server's network namespace, on a thread that joined it (its loopback:
+// 127.0.0.2 and so on are distinct sources to the lifeline).
 func dialFromIn(s server, src, addr string) (net.Conn, error) {
 	type res struct {
 		c   net.Conn
@@ -35,7 +35,10 @@ func dialFromIn(s server, src, addr string) (net.Conn, error) {
 			ch <- res{nil, fmt.Errorf("setns: %w", err)}
 			return
 		}
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: 5 * time.Second}
+		if src != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+		}
 		c, err := d.Dial("tcp", addr)
 		ch <- res{c, err}
 	}()
