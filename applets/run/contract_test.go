@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootswap/rootswap/applets/plan"
 	"github.com/rootswap/rootswap/internal/cli"
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // fakeMachine is a /proc and /sys that hold still between plan and run:
@@ -141,9 +142,7 @@ func TestSharedUsageErrors(t *testing.T) {
 // address of the admin's SSH session by default, --lifeline-keys (a file
 // of root's that nobody else may write) in place of root's keys.
 func TestLifelineOptionsInPlanAndRun(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("--lifeline-keys must be root's: run as root")
-	}
+	testutil.RequireRoot(t) // --lifeline-keys must be root's
 	// Not under /tmp, which others may write: the check goes up to /.
 	dir, err := os.MkdirTemp("/run", "rootswap-test-")
 	if err != nil {

@@ -7,23 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/rootswap/rootswap/internal/cli"
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // The engine's log (its stdout, where the lifeline logs too) cannot fill
 // the engine's tmpfs: after 32 MiB of log lines in an 8 MiB tmpfs the
 // journal still has its room.
 func TestEngineLogKeepsJournalRoom(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("rootswap-test", dir, "tmpfs", 0, "size=8m"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := testutil.Tmpfs(t, "8m")
 	f, err := os.OpenFile(filepath.Join(dir, "engine.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -36,11 +28,7 @@ func TestEngineLogKeepsJournalRoom(t *testing.T) {
 			t.Fatalf("after %d bytes: %v", n, err)
 		}
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if free := int64(st.Bavail) * st.Bsize; free < 6<<20 {
+	if free := testutil.FreeBytes(t, dir); free < 6<<20 {
 		t.Errorf("%d bytes free of 8 MiB after the flood of log lines, want the log within an eighth", free)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "journal"), make([]byte, 4<<20), 0o600); err != nil {

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 
 	"github.com/rootswap/rootswap/internal/caplog"
 	"github.com/rootswap/rootswap/internal/cli"
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // The flood of issue 13, against a lifeline with the engine's defaults
@@ -26,17 +26,7 @@ import (
 // 127.0.0.3, logs in on the first try, the log stays small and the
 // tmpfs keeps its room for the journal.
 func TestFloodRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	if testing.Short() {
-		t.Skip("root test")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("rootswap-test", dir, "tmpfs", 0, "size=8m"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := testutil.Tmpfs(t, "8m")
 	f, err := os.OpenFile(filepath.Join(dir, "engine.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -142,11 +132,7 @@ func TestFloodRoot(t *testing.T) {
 	if len(data) > 64<<10 {
 		t.Errorf("the flood wrote %d bytes (%d lines) of log, want at most 64 KiB", len(data), lines)
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if free := int64(st.Bavail) * st.Bsize; free < 7<<20 {
+	if free := testutil.FreeBytes(t, dir); free < 7<<20 {
 		t.Errorf("%d bytes free of the 8 MiB tmpfs after the flood", free)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "journal"), make([]byte, 4<<20), 0o600); err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // keyHome is a home directory of root's under t.TempDir() with
@@ -15,9 +17,7 @@ import (
 // (its checks stop at the temporary directory: /tmp is world-writable).
 func keyHome(t *testing.T, lines string) (string, KeySource) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the StrictModes checks want the files root's: run as root")
-	}
+	testutil.RequireRoot(t) // the StrictModes checks want the files root's
 	home := t.TempDir()
 	if err := os.Mkdir(filepath.Join(home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
