@@ -108,7 +108,9 @@ func ReadSSHDConfig(ctx context.Context) (*SSHDConfig, string, error) {
 	cmd := exec.CommandContext(ctx, bin, "-T")
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, "", fmt.Errorf("%s -T: %w: %s", bin, err, clip(strings.TrimSpace(stderr.String()), maxLogLine))
+		// Its policy unknown, the lifeline cannot follow it.
+		msg := strings.ReplaceAll(strings.TrimSpace(stderr.String()), "\n", " / ")
+		return nil, "", fmt.Errorf("%s -T: %w: %s; make `sshd -T` work (it wants its host keys and /run/sshd), or pass --no-lifeline", bin, err, clip(msg, maxLogLine))
 	}
 	c, err := ParseSSHDConfig(out.Bytes())
 	return c, bin + " -T", err
