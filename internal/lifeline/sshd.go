@@ -88,8 +88,12 @@ var sshdPaths = [...]string{"/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/ssh
 // OpenSSH's defaults and says so in the second value. Match blocks are
 // not evaluated: the lifeline applies the global settings.
 func ReadSSHDConfig(ctx context.Context) (*SSHDConfig, string, error) {
+	return readSSHDConfig(ctx, sshdPaths[:])
+}
+
+func readSSHDConfig(ctx context.Context, paths []string) (*SSHDConfig, string, error) {
 	bin := ""
-	for _, p := range sshdPaths {
+	for _, p := range paths {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			bin = p
 			break

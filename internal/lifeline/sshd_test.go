@@ -1,7 +1,10 @@
 package lifeline
 
 import (
+	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -96,5 +99,38 @@ func TestMatchAddr(t *testing.T) {
 		if got := matchAddr(tc.list, tc.ip); got != tc.want {
 			t.Errorf("matchAddr(%q, %q) = %v, want %v", tc.list, tc.ip, got, tc.want)
 		}
+	}
+}
+
+// sshd -T is run and read; without sshd, OpenSSH's defaults; a failing
+// one is a refusal that quotes it.
+func TestReadSSHDConfig(t *testing.T) {
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		t.Skip(err)
+	}
+	fixture, _ := filepath.Abs("testdata/sshd-T-debian12-strict.txt")
+	dir := t.TempDir()
+	t.Setenv("PATH", dir) // no sshd but the fakes
+	script := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := script("sshd-ok", `[ "$1" = -T ] && exec `+cat+" "+fixture+"\n")
+	c, from, err := readSSHDConfig(context.Background(), []string{dir + "/missing", ok})
+	if err != nil || c.PermitRootLogin != "forced-commands-only" || from != ok+" -T" {
+		t.Errorf("sshd -T: %+v, %q, %v", c, from, err)
+	}
+	bad := script("sshd-bad", "echo 'Missing privilege separation directory: /run/sshd' >&2; exit 255\n")
+	if _, _, err := readSSHDConfig(context.Background(), []string{bad}); err == nil ||
+		!strings.Contains(err.Error(), "Missing privilege separation directory") || !strings.Contains(err.Error(), "--no-lifeline") {
+		t.Errorf("a failing sshd -T: %v", err)
+	}
+	c, from, err = readSSHDConfig(context.Background(), []string{dir + "/missing"})
+	if err != nil || !reflect.DeepEqual(c, defaultSSHD()) || !strings.Contains(from, "no sshd") {
+		t.Errorf("no sshd: %+v, %q, %v", c, from, err)
 	}
 }
