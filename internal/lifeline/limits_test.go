@@ -291,3 +291,21 @@ func TestFromRestriction(t *testing.T) {
 		t.Errorf("log lacks the refused address:\n%s", log)
 	}
 }
+
+// MaxAuthTries: a client offering key after key is hung up (x/crypto lets
+// as many rejected key queries through again before counting them).
+func TestMaxAuthTries(t *testing.T) {
+	lim := defaultLimits
+	lim.authTries, lim.logBurst = 2, 100
+	s, log := startServer(t, Options{Shell: testShell(new(atomic.Int32), nil), lim: lim}, newSigner(t).PublicKey())
+	var keys []ssh.Signer
+	for i := 0; i < 10; i++ {
+		keys = append(keys, newSigner(t))
+	}
+	if _, _, err := dial(t, s, ssh.ClientConfig{Auth: []ssh.AuthMethod{ssh.PublicKeys(keys...)}}); err == nil {
+		t.Fatal("a stranger's key was accepted")
+	}
+	if n := strings.Count(log.String(), "not an authorized key"); n == 0 || n > 2*lim.authTries {
+		t.Errorf("%d of 10 offered keys looked at, want at most %d:\n%s", n, 2*lim.authTries, log)
+	}
+}
