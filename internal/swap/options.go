@@ -150,5 +150,11 @@ func checkLifeline(ctx context.Context, r *Report, l Lifeline) string {
 	for _, n := range p.Notes {
 		r.warn("lifeline: " + n)
 	}
+	if len(p.From) > 0 {
+		where += ", clients from " + strings.Join(p.From, " ")
+	}
+	if len(p.NotFrom) > 0 {
+		where += ", none from " + strings.Join(p.NotFrom, " ")
+	}
 	return fmt.Sprintf("SSH port %d on %s, %d key(s) from %s (%s), the rescue shell for each session", l.Port, where, len(p.Keys), strings.Join(p.Files, ", "), p.SSHD)
 }
