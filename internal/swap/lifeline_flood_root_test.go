@@ -46,14 +46,15 @@ func dialFromIn(s server, src, addr string) (net.Conn, error) {
 	return r.c, r.err
 }
 
-// sshFrom runs cmd through the lifeline as user with key, from src.
-func sshFrom(s server, src, user string, key ssh.Signer, cmd string) (string, error) {
+// sshFrom runs cmd through the lifeline from the address src ("": any).
+// Not reaching the lifeline at all fails the test.
+func sshFrom(t *testing.T, s server, src string, cfg *ssh.ClientConfig, cmd string) (string, error) {
+	t.Helper()
 	conn, err := dialFromIn(s, src, "127.0.0.1:2222")
 	if err != nil {
+		t.Errorf("dial the lifeline from %q: %v", src, err)
 		return "", err
 	}
-	cfg := clientConfig(ssh.PublicKeys(key))
-	cfg.User = user
 	c, chans, reqs, err := ssh.NewClientConn(conn, "lifeline", cfg)
 	if err != nil {
 		conn.Close()
@@ -68,6 +69,13 @@ func sshFrom(s server, src, user string, key ssh.Signer, cmd string) (string, er
 	defer sess.Close()
 	out, err := sess.CombinedOutput(cmd)
 	return string(out), err
+}
+
+// userKey is a client configuration for user with key.
+func userKey(user string, key ssh.Signer) *ssh.ClientConfig {
+	cfg := clientConfig(ssh.PublicKeys(key))
+	cfg.User = user
+	return cfg
 }
 
 // Issue 13's flood during a swap: from the moment the lifeline listens,
@@ -112,7 +120,7 @@ func TestLifelineFloodDuringSwap(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 3; j++ {
-				if _, err := sshFrom(s, fmt.Sprintf("127.0.1.%d", 10+i), huge, stranger, "true"); err == nil {
+				if _, err := sshFrom(t, s, fmt.Sprintf("127.0.1.%d", 10+i), userKey(huge, stranger), "true"); err == nil {
 					t.Error("a stranger's key was let in")
 				}
 			}
@@ -133,7 +141,7 @@ func TestLifelineFloodDuringSwap(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	got, err := sshFrom(s, "127.0.0.3", "root", admin, "PATH=; rootswap status | head -n 1")
+	got, err := sshFrom(t, s, "127.0.0.3", userKey("root", admin), "PATH=; rootswap status | head -n 1")
 	if err != nil || got != "waiting-confirm\n" {
 		t.Fatalf("the admin's login through the lifeline during the flood: %v\n%s", err, got)
 	}

@@ -21,26 +21,10 @@ func dialIn(t *testing.T, s server, addr string) (net.Conn, error) {
 	return dialFromIn(s, "", addr)
 }
 
+// sshRun runs cmd through the lifeline, from 127.0.0.1.
 func sshRun(t *testing.T, s server, cfg *ssh.ClientConfig, cmd string) (string, error) {
 	t.Helper()
-	conn, err := dialIn(t, s, "127.0.0.1:2222")
-	if err != nil {
-		t.Fatalf("dial the lifeline: %v", err)
-	}
-	c, chans, reqs, err := ssh.NewClientConn(conn, "lifeline", cfg)
-	if err != nil {
-		conn.Close()
-		return "", err
-	}
-	client := ssh.NewClient(c, chans, reqs)
-	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		return "", err
-	}
-	defer sess.Close()
-	out, err := sess.CombinedOutput(cmd)
-	return string(out), err
+	return sshFrom(t, s, "", cfg, cmd)
 }
 
 func newKey(t *testing.T) (ssh.Signer, []byte) {
