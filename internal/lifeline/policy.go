@@ -34,6 +34,8 @@ type KeySource struct {
 	// Home is root's home directory; empty: /etc/passwd's, else /root.
 	Home string
 	top  string // where checks of a file outside Home stop ("/"); tests
+	// groups are root's groups' names; nil: from /etc/group. Tests.
+	groups []string
 }
 
 // Resolve reads sshd's configuration (sshd -T) and the keys: the one way
@@ -79,7 +81,10 @@ func LoadPolicy(cfg *SSHDConfig, src KeySource) (*Policy, error) {
 		}
 		p.Files = []string{src.Keys}
 	} else {
-		if err := rootAllowed(cfg, p); err != nil {
+		if src.groups == nil && len(cfg.AllowGroups)+len(cfg.DenyGroups) > 0 {
+			src.groups = rootGroups()
+		}
+		if err := rootAllowed(cfg, p, src.groups); err != nil {
 			return nil, err
 		}
 		home := src.Home
@@ -153,15 +158,47 @@ func keyOnly(methods []string) bool {
 	return len(methods) == 0
 }
 
-// rootAllowed applies PermitRootLogin, AllowUsers and DenyUsers to root:
-// the lifeline's shell is root's. user@host entries become address
-// restrictions of the lifeline.
-func rootAllowed(cfg *SSHDConfig, p *Policy) error {
+// rootGroups are the names of root's groups (its primary one first).
+func rootGroups() []string {
+	var out []string
+	if u, err := user.Lookup("root"); err == nil {
+		ids, _ := u.GroupIds()
+		for _, id := range append([]string{u.Gid}, ids...) {
+			if g, err := user.LookupGroupId(id); err == nil {
+				out = append(out, g.Name)
+			}
+		}
+	}
+	return out
+}
+
+// anyGroup says whether a pattern of pats matches a group of groups.
+func anyGroup(pats, groups []string) string {
+	for _, p := range pats {
+		for _, g := range groups {
+			if matchGlob(p, g) {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// rootAllowed applies PermitRootLogin, AllowUsers, DenyUsers, AllowGroups
+// and DenyGroups to root (of groups): the lifeline's shell is root's.
+// user@host entries become address restrictions of the lifeline.
+func rootAllowed(cfg *SSHDConfig, p *Policy, groups []string) error {
 	switch cfg.PermitRootLogin {
 	case "no":
 		return errors.New("sshd lets no root login in (PermitRootLogin no): root's keys will not open the lifeline either" + fixHint)
 	case "forced-commands-only":
 		return errors.New("sshd lets root in only with a forced command= (PermitRootLogin forced-commands-only), which the lifeline cannot honour" + fixHint)
+	}
+	if g := anyGroup(cfg.DenyGroups, groups); g != "" {
+		return fmt.Errorf("sshd denies root's group (DenyGroups %s)"+fixHint, g)
+	}
+	if len(cfg.AllowGroups) > 0 && anyGroup(cfg.AllowGroups, groups) == "" {
+		return fmt.Errorf("sshd allows only other groups (AllowGroups %s)"+fixHint, strings.Join(cfg.AllowGroups, " "))
 	}
 	for _, e := range cfg.DenyUsers {
 		u, host, at := strings.Cut(e, "@")

@@ -33,6 +33,7 @@ func authLine(k ssh.PublicKey) string { return string(ssh.MarshalAuthorizedKey(k
 func TestLoadPolicySSHDSettings(t *testing.T) {
 	a, b := newSigner(t).PublicKey(), newSigner(t).PublicKey()
 	home, src := keyHome(t, authLine(a)+authLine(b))
+	src.groups = []string{"root", "adm"}
 	revoked := filepath.Join(home, "revoked")
 	os.WriteFile(revoked, []byte("# revoked\n"+authLine(b)), 0o600)
 	krl := filepath.Join(home, "krl")
@@ -63,6 +64,9 @@ func TestLoadPolicySSHDSettings(t *testing.T) {
 		{"AllowUsers root@", func(c *SSHDConfig) { c.AllowUsers = []string{"root@10.0.0.*", "root@192.0.2.0/24"} },
 			[]ssh.PublicKey{a, b}, []string{"10.0.0.*", "192.0.2.0/24"}, nil, ""},
 		{"DenyUsers root", func(c *SSHDConfig) { c.DenyUsers = []string{"bob", "root"} }, nil, nil, nil, "DenyUsers root"},
+		{"AllowGroups ad*", func(c *SSHDConfig) { c.AllowGroups = []string{"wheel", "ad*"} }, []ssh.PublicKey{a, b}, nil, nil, ""},
+		{"AllowGroups wheel", func(c *SSHDConfig) { c.AllowGroups = []string{"wheel", "sudo"} }, nil, nil, nil, "AllowGroups wheel sudo"},
+		{"DenyGroups adm", func(c *SSHDConfig) { c.DenyGroups = []string{"games", "adm"} }, nil, nil, nil, "DenyGroups adm"},
 		{"DenyUsers root@", func(c *SSHDConfig) { c.DenyUsers = []string{"root@192.168.*"} }, []ssh.PublicKey{a, b}, nil, []string{"192.168.*"}, ""},
 		{"AuthorizedKeysFile tokens", func(c *SSHDConfig) {
 			c.AuthorizedKeysFile = []string{"%h/.ssh/authorized_%%%u", "none", ".ssh/authorized_keys"}
@@ -199,5 +203,12 @@ func TestFromAllowed(t *testing.T) {
 	}
 	if !(&Server{}).fromAllowed("192.0.2.1") {
 		t.Error("no restriction refused a client")
+	}
+}
+
+// root's groups come from /etc/group, its primary one first.
+func TestRootGroups(t *testing.T) {
+	if g := rootGroups(); len(g) == 0 || g[0] != "root" {
+		t.Errorf("rootGroups() = %q, want root first", g)
 	}
 }

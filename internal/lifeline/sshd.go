@@ -25,6 +25,8 @@ type SSHDConfig struct {
 	RevokedKeys        string   // "" when none
 	AllowUsers         []string
 	DenyUsers          []string
+	AllowGroups        []string
+	DenyGroups         []string
 }
 
 // defaultSSHD is OpenSSH's default configuration (since 7.0), assumed
@@ -72,6 +74,10 @@ func ParseSSHDConfig(data []byte) (*SSHDConfig, error) {
 			c.AllowUsers = append(c.AllowUsers, strings.Fields(val)...)
 		case "denyusers":
 			c.DenyUsers = append(c.DenyUsers, strings.Fields(val)...)
+		case "allowgroups":
+			c.AllowGroups = append(c.AllowGroups, strings.Fields(val)...)
+		case "denygroups":
+			c.DenyGroups = append(c.DenyGroups, strings.Fields(val)...)
 		}
 	}
 	if !seen {

@@ -24,6 +24,9 @@ func TestParseSSHDConfig(t *testing.T) {
 			AuthMethods:        []string{"publickey,keyboard-interactive:pam", "publickey,password"},
 			RevokedKeys:        "/etc/ssh/revoked_keys",
 			AllowUsers:         []string{"root@10.0.0.*", "admin"}, DenyUsers: []string{"bob", "root@192.168.1.0/24"}}},
+		{"sshd-T-debian12-groups.txt", SSHDConfig{PermitRootLogin: "yes", PubkeyAuth: true, StrictModes: true,
+			AuthorizedKeysFile: []string{".ssh/authorized_keys", ".ssh/authorized_keys2"}, AuthMethods: []string{"any"},
+			AllowGroups: []string{"wheel", "adm*"}, DenyGroups: []string{"games"}}},
 	} {
 		data, err := os.ReadFile("testdata/" + tc.file)
 		if err != nil {
@@ -45,7 +48,7 @@ func TestParseSSHDConfig(t *testing.T) {
 }
 
 func FuzzParseSSHDConfig(f *testing.F) {
-	for _, name := range []string{"sshd-T-debian12-default.txt", "sshd-T-debian12-strict.txt"} {
+	for _, name := range []string{"sshd-T-debian12-default.txt", "sshd-T-debian12-strict.txt", "sshd-T-debian12-groups.txt"} {
 		data, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			f.Fatal(err)
@@ -65,7 +68,7 @@ func FuzzParseSSHDConfig(f *testing.F) {
 		}
 		// Every list entry is one word: an entry with a blank would
 		// match other than sshd matches.
-		for _, l := range [][]string{c.AuthorizedKeysFile, c.AuthMethods, c.AllowUsers, c.DenyUsers} {
+		for _, l := range [][]string{c.AuthorizedKeysFile, c.AuthMethods, c.AllowUsers, c.DenyUsers, c.AllowGroups, c.DenyGroups} {
 			for _, e := range l {
 				if e == "" || strings.ContainsAny(e, " \t\r\n") {
 					t.Fatalf("entry %q", e)
