@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rootswap/rootswap/internal/caplog"
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
@@ -55,7 +56,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if *engine != "" {
 		return runEngine(ctx, env, *engine)
 	}
-	opts, err := flags.Options()
+	opts, err := flags.Options(env)
 	if err != nil {
 		return err
 	}
@@ -193,6 +194,7 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	if err := os.Chdir(dir); err != nil {
 		return err
 	}
+	env = engineLog(env, dir)
 	j, err := journal.OpenAppend(swap.JournalPath(dir), env.Now)
 	if err != nil {
 		return err
@@ -238,6 +240,23 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	archive(dir, env)
 	fmt.Fprintf(env.Stdout, "result: %s\n", res.Phase)
 	return nil
+}
+
+// engineLogShare is the part of the engine's tmpfs its log may hold.
+const engineLogShare = 8
+
+// engineLog is env writing to engine.log (the engine's stdout and
+// stderr) within an eighth of the tmpfs, so that the journal beside it
+// always has room.
+func engineLog(env *cli.Env, dir string) *cli.Env {
+	f, ok := env.Stdout.(*os.File)
+	if !ok {
+		return env
+	}
+	w := caplog.New(f, caplog.Share(dir, engineLogShare))
+	e := *env
+	e.Stdout, e.Stderr = w, w
+	return &e
 }
 
 // archive keeps the journal on whichever root is / now, so status answers

@@ -16,7 +16,7 @@ func DefaultOptions(target string) Options {
 	return Options{
 		Target: target, NewRoot: DefaultNewRoot, PutOld: DefaultPutOld, EngineDir: DefaultEngineDir,
 		ConfirmTimeout: DefaultConfirmTimeout, ReleaseTimeout: DefaultReleaseTimeout, MaxRounds: DefaultMaxRounds,
-		Lifeline: Lifeline{Port: lifeline.DefaultPort, KeysFile: RootKeys},
+		Lifeline: Lifeline{Port: lifeline.DefaultPort},
 		Check:    CheckAuto,
 	}
 }
@@ -50,7 +50,7 @@ func Plan(ctx context.Context, rt *Runtime, opts Options) (*Report, []Step, *Sta
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r.Lifeline = checkLifeline(r, opts.Lifeline)
+	r.Lifeline = checkLifeline(ctx, r, opts.Lifeline)
 	for pid := range Ancestors(rt.ProcRoot, rt.Self) {
 		rt.Session[pid] = true
 	}
