@@ -7,6 +7,7 @@ package journal
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -53,6 +55,7 @@ type Journal struct {
 	f    *os.File
 	kmsg io.Writer // nil: no mirror
 	now  func() time.Time
+	err  error // the first failed write since TakeErr
 }
 
 // Create makes a new journal file at path (0600, must not exist).
@@ -65,13 +68,83 @@ func Create(path string, now func() time.Time) (*Journal, error) {
 }
 
 // OpenAppend reopens an existing journal for more records (rollback from
-// a new session appends to the journal the dead engine left).
+// a new session appends to the journal the dead engine left). A torn last
+// line (the engine died in the middle of a write) is cut off first:
+// appended after the fragment, the next record would make a corrupt line
+// in the middle, and every later read would fail on it.
 func OpenAppend(path string, now func() time.Time) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := open(path, os.O_RDWR|os.O_APPEND)
 	if err != nil {
 		return nil, err
 	}
+	if err := repairTail(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s: repairing its torn last line: %w", path, err)
+	}
 	return &Journal{f: f, now: now}, nil
+}
+
+// open opens a journal without following a symbolic link and without
+// blocking (a FIFO would hang the reader), then checks what it opened:
+// a regular file of root's (or the caller's), writable by nobody else.
+// Records are what rollback acts on: a journal someone else could write
+// would be a way to make root run things.
+func open(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
+		err = fmt.Errorf("%w: not a regular file (mode %#o)", ErrUnsafe, st.Mode)
+	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+		err = fmt.Errorf("%w: owned by uid %d, not root", ErrUnsafe, st.Uid)
+	case st.Mode&0o022 != 0:
+		err = fmt.Errorf("%w: writable by group or others (mode %#o)", ErrUnsafe, st.Mode&0o7777)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// ErrUnsafe refuses a journal that is not a regular file of root's
+// writable by root alone.
+var ErrUnsafe = errors.New("refused")
+
+// repairTail makes the file end with a whole record: a last line without
+// its newline is completed when it is a whole record, else cut off.
+func repairTail(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	// Records are small; a tail longer than the read limit is corrupt
+	// anyway and cut back to the last newline found.
+	n := min(fi.Size(), 4<<20)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, fi.Size()-n); err != nil {
+		return err
+	}
+	if buf[n-1] == '\n' {
+		return nil
+	}
+	nl := int64(bytes.LastIndexByte(buf, '\n')) + 1 // 0: no newline in the tail
+	var rec Record
+	if json.Unmarshal(buf[nl:], &rec) == nil {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+	} else if err := f.Truncate(fi.Size() - n + nl); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // MirrorTo sends a one-line copy of every record to w (the kernel log), so
@@ -91,16 +164,34 @@ func (j *Journal) Add(r Record) error {
 	}
 	b = append(b, '\n')
 	if _, err := j.f.Write(b); err != nil {
-		return fmt.Errorf("journal %s: %w", j.f.Name(), err)
+		return j.failed(fmt.Errorf("journal %s: %w", j.f.Name(), err))
 	}
 	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal %s: fsync: %w", j.f.Name(), err)
+		return j.failed(fmt.Errorf("journal %s: fsync: %w", j.f.Name(), err))
 	}
 	if j.kmsg != nil {
 		// Best effort: the kernel log is a mirror, not the record.
 		fmt.Fprintf(j.kmsg, "rootswap: %s\n", r.Line())
 	}
 	return nil
+}
+
+func (j *Journal) failed(err error) error {
+	if j.err == nil {
+		j.err = err
+	}
+	return err
+}
+
+// TakeErr returns the first write that failed since the last call, and
+// forgets it. The engine asks after each step: a step whose records could
+// not be written has failed, whatever it did (ENOSPC in the tmpfs).
+func (j *Journal) TakeErr() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.err
+	j.err = nil
+	return err
 }
 
 // Close closes the file.
@@ -156,9 +247,10 @@ func Read(r io.Reader) ([]Record, error) {
 	return out, sc.Err()
 }
 
-// ReadFile reads the journal at path.
+// ReadFile reads the journal at path, refused unless it is a regular file
+// of root's that nobody else can write (see open).
 func ReadFile(path string) ([]Record, error) {
-	f, err := os.Open(path)
+	f, err := open(path, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
