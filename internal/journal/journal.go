@@ -34,6 +34,8 @@ const (
 	KindRollback = "rollback"  // rollback asked for (by a failure, a timeout or the admin)
 	KindDone     = "done"      // the run ended; Result is succeeded, failed or rolled-back
 	KindHolders  = "holders"   // what still holds the old root and what the engine does about it: Data["holders"], Data["finish"] (JSON)
+	KindIntent   = "intent"    // a mount, move, unmount, remount or pivot_root about to be made: Data["op"], ["source"], ["target"], ["state"]
+	KindOutcome  = "outcome"   // how that operation ended: Err empty when done
 )
 
 // Record is one line of the journal.
