@@ -241,7 +241,7 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 		return fmt.Errorf("preflight: %s", msg)
 	}
 	res := eng.Run(context.WithoutCancel(ctx), steps, state)
-	if err := swap.ArchiveJournal(swap.JournalPath(dir), env.Now()); err != nil {
+	if err := swap.ArchiveJournal(swap.ArchiveDir, swap.JournalPath(dir), env.Now()); err != nil {
 		fmt.Fprintf(env.Stdout, "journal not archived: %v\n", err)
 	}
 	fmt.Fprintf(env.Stdout, "result: %s\n", res.Phase)

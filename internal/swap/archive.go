@@ -45,20 +45,20 @@ func checkArchiveDir(dir string) error {
 	return err
 }
 
-// ArchiveJournal keeps the journal at path in ArchiveDir (as
+// ArchiveJournal keeps the journal at path in dir, ArchiveDir (as
 // STAMP.journal and last.journal, on whichever root is / now), so status
 // answers after the engine's tmpfs is gone. Each file is written under a
 // temporary name and renamed into place: a link planted at last.journal
 // is replaced, never followed.
-func ArchiveJournal(path string, now time.Time) error {
+func ArchiveJournal(dir, path string, now time.Time) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if err := os.Mkdir(ArchiveDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	dfd, err := openArchiveDir(ArchiveDir)
+	dfd, err := openArchiveDir(dir)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func ArchiveJournal(path string, now time.Time) error {
 	stamp := now.UTC().Format("20060102T150405Z")
 	for _, name := range []string{stamp + ".journal", "last.journal"} {
 		if err := writeAt(dfd, name, b); err != nil {
-			return fmt.Errorf("archive %s: %w", filepath.Join(ArchiveDir, name), err)
+			return fmt.Errorf("archive %s: %w", filepath.Join(dir, name), err)
 		}
 	}
 	return nil
