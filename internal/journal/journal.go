@@ -86,34 +86,54 @@ func OpenAppend(path string, now func() time.Time) (*Journal, error) {
 	return &Journal{f: f, now: now}, nil
 }
 
-// open opens a journal without following a symbolic link and without
-// blocking (a FIFO would hang the reader), then checks what it opened:
-// a regular file of root's (or the caller's), writable by nobody else.
-// Records are what rollback acts on: a journal someone else could write
-// would be a way to make root run things.
+// open opens a journal, refused unless OpenChecked accepts it as a
+// regular file. Records are what rollback acts on: a journal someone else
+// could write would be a way to make root run things.
 func open(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	f, err := OpenChecked(path, flag)
+	if err == nil && !f.mode.IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("journal %s: %w: not a regular file (%v)", path, ErrUnsafe, f.mode.Type())
+	}
 	if err != nil {
 		return nil, err
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		f.Close()
-		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	return f.File, nil
+}
+
+// Checked is a file OpenChecked opened, with its mode.
+type Checked struct {
+	*os.File
+	mode os.FileMode
+}
+
+// OpenChecked opens path without following a symbolic link and without
+// blocking (a FIFO would hang the reader), then checks what it opened: it
+// must be root's (or the caller's) and writable by nobody else. The
+// journal and its archive directory are opened so.
+func OpenChecked(path string, flag int) (Checked, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return Checked{}, err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return Checked{}, err
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
 	switch {
-	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
-		err = fmt.Errorf("%w: not a regular file (mode %#o)", ErrUnsafe, st.Mode)
+	case st == nil:
 	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
 		err = fmt.Errorf("%w: owned by uid %d, not root", ErrUnsafe, st.Uid)
-	case st.Mode&0o022 != 0:
-		err = fmt.Errorf("%w: writable by group or others (mode %#o)", ErrUnsafe, st.Mode&0o7777)
+	case fi.Mode()&0o022 != 0:
+		err = fmt.Errorf("%w: writable by group or others (mode %v)", ErrUnsafe, fi.Mode())
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("journal %s: %w", path, err)
+		return Checked{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return f, nil
+	return Checked{f, fi.Mode()}, nil
 }
 
 // ErrUnsafe refuses a journal that is not a regular file of root's

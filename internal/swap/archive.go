@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rootswap/rootswap/internal/journal"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,33 +15,18 @@ import (
 // what it opened: a directory of root's that nobody else can write. On
 // Ubuntu /var/log is writable by the syslog group: whoever is in it could
 // otherwise put a link at /var/log/rootswap and have root write through it.
-func openArchiveDir(dir string) (int, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+func openArchiveDir(dir string) (*os.File, error) {
+	d, err := journal.OpenChecked(dir, os.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return -1, &os.PathError{Op: "open (O_DIRECTORY|O_NOFOLLOW)", Path: dir, Err: err}
+		return nil, fmt.Errorf("archive: %w", err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, &os.PathError{Op: "fstat", Path: dir, Err: err}
-	}
-	switch {
-	case st.Uid != 0:
-		err = fmt.Errorf("archive %s: owned by uid %d, not root: refused", dir, st.Uid)
-	case st.Mode&0o022 != 0:
-		err = fmt.Errorf("archive %s: writable by group or others (mode %#o): refused", dir, st.Mode&0o7777)
-	}
-	if err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	return d.File, nil
 }
 
 func checkArchiveDir(dir string) error {
-	fd, err := openArchiveDir(dir)
+	d, err := openArchiveDir(dir)
 	if err == nil {
-		unix.Close(fd)
+		d.Close()
 	}
 	return err
 }
@@ -58,11 +44,12 @@ func ArchiveJournal(dir, path string, now time.Time) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	dfd, err := openArchiveDir(dir)
+	d, err := openArchiveDir(dir)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(dfd)
+	defer d.Close()
+	dfd := int(d.Fd())
 	stamp := now.UTC().Format("20060102T150405Z")
 	for _, name := range []string{stamp + ".journal", "last.journal"} {
 		if err := writeAt(dfd, name, b); err != nil {

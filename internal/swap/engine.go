@@ -33,7 +33,7 @@ type Engine struct {
 // is also asked after each such operation (fault points STEP/OP#N).
 func (e *Engine) Journaled(rt *Runtime, inject func(string) error) {
 	e.wal = &wal{j: e.Journal, fault: inject}
-	rt.Mounter = walMounter{rt.Mounter, e.wal}
+	rt.Mounter = &walMounter{rt.Mounter, e.wal}
 }
 
 func (e *Engine) enter(step string, undo bool, s *State) {

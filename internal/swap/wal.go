@@ -2,7 +2,9 @@ package swap
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/mountinfo"
@@ -44,7 +46,7 @@ type walMounter struct {
 
 const propagationFlags = unix.MS_PRIVATE | unix.MS_SHARED | unix.MS_SLAVE | unix.MS_UNBINDABLE
 
-func (m walMounter) Mount(source, target, fstype string, flags uintptr, data string) error {
+func (m *walMounter) Mount(source, target, fstype string, flags uintptr, data string) error {
 	op := "mount"
 	switch {
 	case flags&propagationFlags != 0:
@@ -57,11 +59,11 @@ func (m walMounter) Mount(source, target, fstype string, flags uintptr, data str
 	return m.w.do(op, source, target, flags, func() error { return m.Mounter.Mount(source, target, fstype, flags, data) })
 }
 
-func (m walMounter) Unmount(target string, flags int) error {
+func (m *walMounter) Unmount(target string, flags int) error {
 	return m.w.do("unmount", "", target, 0, func() error { return m.Mounter.Unmount(target, flags) })
 }
 
-func (m walMounter) PivotRoot(newroot, putold string) error {
+func (m *walMounter) PivotRoot(newroot, putold string) error {
 	return m.w.do("pivot", newroot, putold, 0, func() error { return m.Mounter.PivotRoot(newroot, putold) })
 }
 
@@ -101,39 +103,32 @@ func (w *wal) do(op, source, target string, flags uintptr, call func() error) er
 	return err
 }
 
-// walOp is one journaled operation as rollback reads it back.
-type walOp struct {
-	op, source, target, flags string
-	undo                      bool
-	outcome                   bool // an outcome record follows
-	err                       string
-}
-
 // replayIntents brings state, saved at the last step boundary or intent,
 // up to date with the operations of the step that was running when the
 // engine died. recs are the records after that step's begin (or undo)
 // record; t is the live mount table, which settles an operation whose
-// outcome was never written. It returns what it changed, for the admin.
+// outcome was never written. It returns what it settled so, for the admin.
 func replayIntents(s *State, step string, recs []journal.Record, t mountinfo.Table) []string {
-	var ops []walOp
-	for _, r := range recs {
-		switch r.Kind {
-		case journal.KindIntent:
-			ops = append(ops, walOp{op: r.Data["op"], source: r.Data["source"], target: r.Data["target"], flags: r.Data["flags"], undo: r.Data["undo"] == "1"})
-		case journal.KindOutcome:
-			if n := len(ops); n > 0 && !ops[n-1].outcome && ops[n-1].target == r.Data["target"] {
-				ops[n-1].outcome, ops[n-1].err = true, r.Err
+	var notes []string
+	for i, r := range recs {
+		if r.Kind != journal.KindIntent {
+			continue
+		}
+		done, settled := false, false
+		for _, o := range recs[i+1:] {
+			if o.Kind == journal.KindIntent {
+				break
+			}
+			if o.Kind == journal.KindOutcome {
+				done, settled = o.Err == "", true
+				break
 			}
 		}
-	}
-	var notes []string
-	for _, o := range ops {
-		done := o.outcome && o.err == ""
-		if !o.outcome {
-			done = liveDone(s, o, t)
-			notes = append(notes, fmt.Sprintf("%s %s: killed before its outcome was written; the mount table says it was done: %v", o.op, o.target, done))
+		if !settled {
+			done = liveDone(s, r.Data, t)
+			notes = append(notes, fmt.Sprintf("%s: killed before its outcome was written; the mount table says done: %v", r.Describe, done))
 		}
-		applyOp(s, step, o, done)
+		applyOp(s, step, r.Data, done)
 	}
 	return notes
 }
@@ -144,24 +139,22 @@ func isMountPoint(t mountinfo.Table, p string) (mountinfo.Mount, bool) {
 	return m, ok && m.Point == p
 }
 
-// liveDone tells, from the mount table, whether an operation the engine
-// was killed in took place.
-func liveDone(s *State, o walOp, t mountinfo.Table) bool {
-	switch o.op {
+// liveDone tells, from the mount table, whether an operation (an intent
+// record's data) the engine was killed in took place.
+func liveDone(s *State, d map[string]string, t mountinfo.Table) bool {
+	m, ok := isMountPoint(t, d["target"])
+	switch d["op"] {
 	case "pivot":
-		return pivotedLive(s, t) != o.undo
+		return pivotedLive(s, t) != (d["undo"] != "")
 	case "move":
-		_, still := isMountPoint(t, o.source)
+		_, still := isMountPoint(t, d["source"])
 		return !still
 	case "mount":
-		_, ok := isMountPoint(t, o.target)
 		return ok
 	case "unmount":
-		_, ok := isMountPoint(t, o.target)
 		return !ok
 	case "remount":
-		m, ok := isMountPoint(t, o.target)
-		return ok && m.ReadOnly() == (o.flags != "" && containsWord(o.flags, "MS_RDONLY"))
+		return ok && m.ReadOnly() == strings.Contains(d["flags"], "MS_RDONLY")
 	}
 	return false
 }
@@ -173,62 +166,48 @@ func pivotedLive(s *State, t mountinfo.Table) bool {
 	return ok && m.Dev() == s.OldRoot.Dev()
 }
 
-func containsWord(flags, w string) bool {
-	for i := 0; i+len(w) <= len(flags); i++ {
-		if flags[i:i+len(w)] == w && (i+len(w) == len(flags) || flags[i+len(w)] == '|') {
-			return true
-		}
-	}
-	return false
-}
-
 // applyOp changes s as the step would have after the operation. Each
 // change is idempotent: the state may already hold it.
-func applyOp(s *State, step string, o walOp, done bool) {
-	switch {
-	case o.op == "pivot" && done:
-		s.Pivoted = !o.undo
-	case step == StepMoveMounts && o.op == "move" && done && !o.undo:
-		s.Moved = addOnce(s.Moved, o.target)
-	case step == StepMoveMounts && o.op == "move" && done:
-		s.Moved = remove(s.Moved, o.source)
-	case step == StepMoveMounts && o.op == "mount" && done:
-		s.Remounted = addOnce(s.Remounted, o.target)
-	case step == StepMoveMounts && o.op == "unmount" && done:
-		s.Remounted = remove(s.Remounted, o.target)
-	case step == StepRemountRO && o.op == "remount" && done:
-		s.ReadOnly = !o.undo
-	case step == stepMountNew && o.op == "mount" && done:
-		s.Mounted = true
-	case step == stepMountNew && o.op == "unmount" && done:
-		s.Mounted = false
-	case step == stepUnmountExtra && o.op == "unmount" && !done && !o.undo:
-		// The step lists a mount before unmounting it: one still mounted
-		// must not be mounted a second time by the undo.
-		for i, m := range s.Unmounted {
-			if m.Point == o.target {
-				s.Unmounted = append(s.Unmounted[:i:i], s.Unmounted[i+1:]...)
-				break
+func applyOp(s *State, step string, d map[string]string, done bool) {
+	op, target, undo := d["op"], d["target"], d["undo"] != ""
+	if !done {
+		if step == stepUnmountExtra && op == "unmount" && !undo {
+			// The step lists a mount before unmounting it: one still
+			// mounted must not be mounted a second time by the undo.
+			for i, m := range s.Unmounted {
+				if m.Point == target {
+					s.Unmounted = append(s.Unmounted[:i:i], s.Unmounted[i+1:]...)
+					break
+				}
 			}
 		}
+		return
+	}
+	switch step + " " + op {
+	case StepPivot + " pivot":
+		s.Pivoted = !undo
+	case StepMoveMounts + " move":
+		if undo {
+			target = d["source"]
+		}
+		s.Moved = setMember(s.Moved, target, !undo)
+	case StepMoveMounts + " mount", StepMoveMounts + " unmount":
+		s.Remounted = setMember(s.Remounted, target, op == "mount")
+	case StepRemountRO + " remount":
+		s.ReadOnly = !undo
+	case stepMountNew + " mount", stepMountNew + " unmount":
+		s.Mounted = op == "mount"
 	}
 }
 
-func addOnce(l []string, p string) []string {
-	for _, x := range l {
-		if x == p {
-			return l
-		}
+// setMember adds p to l (once, at the end: the order is the undo's) or
+// takes it out.
+func setMember(l []string, p string, in bool) []string {
+	if !in {
+		return slices.DeleteFunc(l, func(x string) bool { return x == p })
 	}
-	return append(l, p)
-}
-
-func remove(l []string, p string) []string {
-	out := l[:0:0]
-	for _, x := range l {
-		if x != p {
-			out = append(out, x)
-		}
+	if !slices.Contains(l, p) {
+		l = append(l, p)
 	}
-	return out
+	return l
 }
