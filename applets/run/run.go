@@ -214,8 +214,14 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	}
 	jpath := swap.JournalPath(dir)
 	rt.Confirmed = func() (bool, error) { return swap.ConfirmState(jpath) }
+	for _, n := range swap.ProtectEngine(env.ProcRoot) {
+		j.Add(journal.Record{Kind: journal.KindNote, Describe: n})
+	}
 	eng := &swap.Engine{Journal: j, Log: func(f string, a ...any) { fmt.Fprintf(env.Stdout, f+"\n", a...) }}
-	eng.Inject = swap.InjectFromEnv(env.Getenv(swap.FaultEnv))
+	eng.Inject = swap.InjectFromEnv(env.Getenv(swap.FaultEnv), func(n string) {
+		j.Add(journal.Record{Kind: journal.KindNote, Describe: n})
+	})
+	eng.Journaled(rt, eng.Inject)
 	if !cfg.Opts.Lifeline.Off {
 		// Before the first step: the way back in must exist before anything
 		// can go wrong.
@@ -237,7 +243,9 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 		return fmt.Errorf("preflight: %s", msg)
 	}
 	res := eng.Run(context.WithoutCancel(ctx), steps, state)
-	archive(dir, env)
+	if err := swap.ArchiveJournal(swap.ArchiveDir, swap.JournalPath(dir), env.Now()); err != nil {
+		fmt.Fprintf(env.Stdout, "journal not archived: %v\n", err)
+	}
 	fmt.Fprintf(env.Stdout, "result: %s\n", res.Phase)
 	return nil
 }
@@ -257,21 +265,6 @@ func engineLog(env *cli.Env, dir string) *cli.Env {
 	e := *env
 	e.Stdout, e.Stderr = w, w
 	return &e
-}
-
-// archive keeps the journal on whichever root is / now, so status answers
-// after the tmpfs is gone.
-func archive(dir string, env *cli.Env) {
-	b, err := os.ReadFile(swap.JournalPath(dir))
-	if err != nil {
-		return
-	}
-	if err := os.MkdirAll(swap.ArchiveDir, 0o700); err != nil {
-		return
-	}
-	stamp := env.Now().UTC().Format("20060102T150405Z")
-	os.WriteFile(filepath.Join(swap.ArchiveDir, stamp+".journal"), b, 0o600)
-	os.WriteFile(filepath.Join(swap.ArchiveDir, "last.journal"), b, 0o600)
 }
 
 func signalIgnore() {

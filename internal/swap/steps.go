@@ -228,7 +228,7 @@ func killAndWait(procRoot string, pid int, grace time.Duration) {
 
 type unmountExtra struct{ rt *Runtime }
 
-func (*unmountExtra) Name() string { return "unmount-extra" }
+func (*unmountExtra) Name() string { return stepUnmountExtra }
 func (*unmountExtra) Fatal() bool  { return true }
 func (st *unmountExtra) Describe(*State) string {
 	if len(st.rt.Report.Unmount) == 0 {
@@ -254,10 +254,13 @@ func (st *unmountExtra) Do(ctx context.Context, s *State) error {
 			st.rt.logf("    %s: already unmounted by its service's stop", ms[i].Point)
 			continue
 		}
+		// Listed first: the journal's intent record carries the state, so
+		// a rollback after a kill in the unmount knows what to mount again.
+		s.Unmounted = append(s.Unmounted, ms[i])
 		if err := st.rt.Mounter.Unmount(ms[i].Point, 0); err != nil {
+			s.Unmounted = s.Unmounted[:len(s.Unmounted)-1]
 			return err
 		}
-		s.Unmounted = append(s.Unmounted, ms[i])
 	}
 	return nil
 }
