@@ -42,7 +42,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if len(rest) > 0 {
 		return cli.UsageError("unexpected argument %q", rest[0])
 	}
-	opts, err := flags.Options()
+	opts, err := flags.Options(env)
 	if err != nil {
 		return err
 	}

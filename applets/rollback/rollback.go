@@ -73,7 +73,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := swap.RollbackFromJournal(ctx, rt, *path, j)
+	res, err := swap.RollbackFromJournal(ctx, rt, *path, st.Trusted, j)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rootswap/rootswap/applets/plan"
 	"github.com/rootswap/rootswap/internal/cli"
+	"github.com/rootswap/rootswap/internal/testutil"
 )
 
 // fakeMachine is a /proc and /sys that hold still between plan and run:
@@ -134,5 +135,40 @@ func TestSharedUsageErrors(t *testing.T) {
 				t.Errorf("%s %q: exit %d, want 2 (usage)\n%s", name, args, code, out)
 			}
 		}
+	}
+}
+
+// The lifeline's options as plan and run both show and check them: the
+// address of the admin's SSH session by default, --lifeline-keys (a file
+// of root's that nobody else may write) in place of root's keys.
+func TestLifelineOptionsInPlanAndRun(t *testing.T) {
+	testutil.RequireRoot(t) // --lifeline-keys must be root's
+	// Not under /tmp, which others may write: the check goes up to /.
+	dir, err := os.MkdirTemp("/run", "rootswap-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	keys := filepath.Join(dir, "lifeline-keys")
+	line := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin\n"
+	if err := os.WriteFile(keys, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSH_CONNECTION", "192.0.2.9 50000 127.0.0.77 22")
+	args := []string{"--to", "/dev/rootswap-contract-test-missing", "--no-bpf", "--lifeline-keys", keys}
+	want := "11. lifeline: SSH port 2222 on 127.0.0.77, 1 key(s) from " + keys + " ("
+	for name, main := range map[string]func(context.Context, *cli.Env, []string) error{"plan": plan.Main, "run": Main} {
+		proc, sys := fakeMachine(t)
+		if out, _ := invoke(t, main, args, proc, sys); !strings.Contains(out, want) {
+			t.Errorf("%s: output lacks %q:\n%s", name, want, out)
+		}
+		if err := os.Chmod(keys, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		out, code := invoke(t, main, args, proc, sys)
+		if code != 3 || !strings.Contains(out, "lifeline SSH: "+keys+" (for "+keys+") is writable by group or others") {
+			t.Errorf("%s with a world-writable --lifeline-keys: exit %d\n%s", name, code, out)
+		}
+		os.Chmod(keys, 0o600)
 	}
 }

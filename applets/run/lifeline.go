@@ -13,16 +13,17 @@ import (
 	"github.com/rootswap/rootswap/rescue"
 )
 
-// startLifeline starts the engine's own SSH server: keys read once, host
-// key in memory, the rescue shell in-process for every session. Its
-// fingerprint goes to the log and the journal before the first step.
+// startLifeline starts the engine's own SSH server: keys and sshd's
+// policy resolved once as plan resolved them, host key in memory, the
+// rescue shell in-process for every session. Its fingerprint goes to the
+// log and the journal before the first step.
 func startLifeline(ctx context.Context, env *cli.Env, lc swap.Lifeline, j *journal.Journal, jpath string) (*lifeline.Server, error) {
-	keys, err := lifeline.LoadAuthorizedKeys(lc.KeysFile)
-	if err != nil && len(keys) == 0 {
+	pol, err := lifeline.Resolve(ctx, lifeline.KeySource{Keys: lc.KeysFile})
+	if err != nil {
 		return nil, err
 	}
-	if err != nil {
-		fmt.Fprintf(env.Stdout, "lifeline: %v\n", err)
+	for _, n := range pol.Notes {
+		fmt.Fprintf(env.Stdout, "lifeline: %s\n", n)
 	}
 	prompt := func() string {
 		if st, err := swap.LoadStatus(env.ProcRoot, jpath); err == nil && !st.Deadline.IsZero() {
@@ -31,8 +32,8 @@ func startLifeline(ctx context.Context, env *cli.Env, lc swap.Lifeline, j *journ
 		return "lifeline# "
 	}
 	srv, err := lifeline.Start(ctx, lifeline.Options{
-		Listen: lc.Listen, Port: lc.Port, AuthorizedKeys: keys, Env: env, Log: env.Stdout,
-		Banner: func() string { return "rootswap lifeline: " + prompt() + "\n" },
+		Listen: lc.Listen, Port: lc.Port, AuthorizedKeys: pol.Keys, From: pol.From, NotFrom: pol.NotFrom,
+		Env: env, Log: env.Stdout,
 		Shell: func(ctx context.Context, e *cli.Env, args []string) error {
 			environ := append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 			if t := e.Getenv("TERM"); t != "" {

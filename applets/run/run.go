@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rootswap/rootswap/internal/caplog"
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
@@ -55,7 +56,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if *engine != "" {
 		return runEngine(ctx, env, *engine)
 	}
-	opts, err := flags.Options()
+	opts, err := flags.Options(env)
 	if err != nil {
 		return err
 	}
@@ -193,6 +194,7 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	if err := os.Chdir(dir); err != nil {
 		return err
 	}
+	env = engineLog(env, dir)
 	j, err := journal.OpenAppend(swap.JournalPath(dir), env.Now)
 	if err != nil {
 		return err
@@ -212,8 +214,14 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 	}
 	jpath := swap.JournalPath(dir)
 	rt.Confirmed = func() (bool, error) { return swap.ConfirmState(jpath) }
+	for _, n := range swap.ProtectEngine(env.ProcRoot) {
+		j.Add(journal.Record{Kind: journal.KindNote, Describe: n})
+	}
 	eng := &swap.Engine{Journal: j, Log: func(f string, a ...any) { fmt.Fprintf(env.Stdout, f+"\n", a...) }}
-	eng.Inject = swap.InjectFromEnv(env.Getenv(swap.FaultEnv))
+	eng.Inject = swap.InjectFromEnv(env.Getenv(swap.FaultEnv), func(n string) {
+		j.Add(journal.Record{Kind: journal.KindNote, Describe: n})
+	})
+	eng.Journaled(rt, eng.Inject)
 	if !cfg.Opts.Lifeline.Off {
 		// Before the first step: the way back in must exist before anything
 		// can go wrong.
@@ -235,24 +243,28 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 		return fmt.Errorf("preflight: %s", msg)
 	}
 	res := eng.Run(context.WithoutCancel(ctx), steps, state)
-	archive(dir, env)
+	if err := swap.ArchiveJournal(swap.ArchiveDir, swap.JournalPath(dir), env.Now()); err != nil {
+		fmt.Fprintf(env.Stdout, "journal not archived: %v\n", err)
+	}
 	fmt.Fprintf(env.Stdout, "result: %s\n", res.Phase)
 	return nil
 }
 
-// archive keeps the journal on whichever root is / now, so status answers
-// after the tmpfs is gone.
-func archive(dir string, env *cli.Env) {
-	b, err := os.ReadFile(swap.JournalPath(dir))
-	if err != nil {
-		return
+// engineLogShare is the part of the engine's tmpfs its log may hold.
+const engineLogShare = 8
+
+// engineLog is env writing to engine.log (the engine's stdout and
+// stderr) within an eighth of the tmpfs, so that the journal beside it
+// always has room.
+func engineLog(env *cli.Env, dir string) *cli.Env {
+	f, ok := env.Stdout.(*os.File)
+	if !ok {
+		return env
 	}
-	if err := os.MkdirAll(swap.ArchiveDir, 0o700); err != nil {
-		return
-	}
-	stamp := env.Now().UTC().Format("20060102T150405Z")
-	os.WriteFile(filepath.Join(swap.ArchiveDir, stamp+".journal"), b, 0o600)
-	os.WriteFile(filepath.Join(swap.ArchiveDir, "last.journal"), b, 0o600)
+	w := caplog.New(f, caplog.Share(dir, engineLogShare))
+	e := *env
+	e.Stdout, e.Stderr = w, w
+	return &e
 }
 
 func signalIgnore() {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,5 +139,23 @@ func TestStatusShowsOldRootHolders(t *testing.T) {
 		!strings.Contains(got, "to finish the release by hand:\n  kill -HUP 500   # sshd\n  umount /mnt/oldroot\n") ||
 		!strings.Contains(got, "note: WARNING: /mnt/oldroot is still mounted") {
 		t.Errorf("succeeded with holders left: %d\n%s", c, got)
+	}
+}
+
+// A FIFO given as the journal is refused at once (it hung status, which
+// then ignored SIGTERM); so is a journal others may write.
+func TestStatusRefusesUnsafeJournal(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := write(t, journal.Record{Kind: journal.KindStart, PID: 4242})
+	os.Chmod(open, 0o666)
+	for p, want := range map[string]string{fifo: "not a regular file", open: "writable by group or others"} {
+		out, code := run(t, "--journal", p)
+		if code != -1 || !strings.Contains(out, want) {
+			t.Errorf("status --journal %s = %d %q, want an error: %s", filepath.Base(p), code, out, want)
+		}
 	}
 }

@@ -47,6 +47,9 @@ func synthetic() synthBTF {
 		"mount.mnt":         32, "mount.mnt_id": 280,
 		"vm_area_struct.vm_start": 0, "vm_area_struct.vm_end": 8, "vm_area_struct.vm_pgoff": 136,
 		"vm_area_struct.vm_flags": 32, "vm_area_struct.vm_file": 160,
+		"task_struct.files": 1072, "files_struct.fdt": 32, "fdtable.fd": 8,
+		"super_block.s_inodes": 1352, "inode.i_sb_list": 280, "inode.i_mapping": 48,
+		"address_space.i_mmap.rb_root.rb_node": 72, "list_head.next": 0,
 	}
 }
 
@@ -66,6 +69,7 @@ func TestGoldenPrograms(t *testing.T) {
 		{"maps_nameless-devs", func(s kernelBTF) ([]byte, error) { return mapsProgram(s, devs, false) }},
 		{"vmas-devs", func(s kernelBTF) ([]byte, error) { return vmasProgram(s, devs) }},
 		{"tasks", tasksProgram},
+		{"mapped-devs", func(s kernelBTF) ([]byte, error) { return mappedProgram(s, devs, []int32{3, 7}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prog, err := tc.build(synthetic())
@@ -88,7 +92,8 @@ func TestProgramsNeedEveryField(t *testing.T) {
 		_, e2 := mapsProgram(s, nil, true)
 		_, e3 := tasksProgram(s)
 		_, e4 := vmasProgram(s, nil)
-		if e1 == nil && e2 == nil && e3 == nil && e4 == nil {
+		_, e5 := mappedProgram(s, []uint64{1}, []int32{3})
+		if e1 == nil && e2 == nil && e3 == nil && e4 == nil && e5 == nil {
 			t.Errorf("without %s every program built: the field is unused", field)
 		}
 	}

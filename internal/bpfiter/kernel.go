@@ -53,6 +53,9 @@ func (k *Kernel) Notes() []string {
 	return append([]string(nil), k.notes...)
 }
 
+// Note adds s to the notes (a caller's account of what it skipped).
+func (k *Kernel) Note(s string) { k.note(s) }
+
 func (k *Kernel) note(s string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -77,6 +80,11 @@ func (e *RefusedError) Unwrap() error { return ErrUnsupported }
 // function is attachFunc, reads everything it writes in one walk, and
 // decodes it.
 func walk[T any](k *Kernel, name, attachFunc string, build func(kernelBTF) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
+	return walkTask(k, name, attachFunc, 0, build, decode)
+}
+
+// walkTask is walk narrowed to the one thread tid (0: every task).
+func walkTask[T any](k *Kernel, name, attachFunc string, tid int, build func(kernelBTF) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
 	id, err := k.spec.FuncID(attachFunc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
@@ -89,7 +97,7 @@ func walk[T any](k *Kernel, name, attachFunc string, build func(kernelBTF) ([]by
 	if k.Refuse[name] {
 		return nil, &RefusedError{Program: name, Err: fmt.Errorf("refused on request")}
 	}
-	it, err := loadIter(name, prog, id, k.VerifierLog)
+	it, err := loadIter(name, prog, id, tid, k.VerifierLog)
 	if err != nil {
 		return nil, err
 	}

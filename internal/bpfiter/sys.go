@@ -53,6 +53,10 @@ type linkCreateAttr struct {
 	_           uint32
 }
 
+// iterTaskInfo is union bpf_iter_link_info for a task iterator: one
+// thread (tid), one process (pid) or a pidfd's.
+type iterTaskInfo struct{ tid, pid, pidFd uint32 }
+
 // iterCreateAttr is union bpf_attr for BPF_ITER_CREATE.
 type iterCreateAttr struct {
 	linkFd uint32
@@ -100,8 +104,9 @@ func load(name string, attr progLoadAttr, prog []byte, withLog bool) (int, error
 
 // loadIter loads an iterator program for target ("task_file") whose
 // attach point has BTF id funcID, and returns a readable iterator fd:
-// every read of it runs the program over the next tasks.
-func loadIter(name string, prog []byte, funcID uint32, withLog bool) (*os.File, error) {
+// every read of it runs the program over the next tasks, or only over
+// thread tid when it is not 0 (Linux 6.1+).
+func loadIter(name string, prog []byte, funcID uint32, tid int, withLog bool) (*os.File, error) {
 	progFd, err := load(name, progLoadAttr{
 		progType:           unix.BPF_PROG_TYPE_TRACING,
 		expectedAttachType: unix.BPF_TRACE_ITER,
@@ -113,7 +118,13 @@ func loadIter(name string, prog []byte, funcID uint32, withLog bool) (*os.File, 
 	defer unix.Close(progFd)
 
 	link := linkCreateAttr{progFd: uint32(progFd), attachType: unix.BPF_TRACE_ITER}
+	info := iterTaskInfo{tid: uint32(tid)}
+	if tid != 0 {
+		link.iterInfo = uint64(uintptr(unsafe.Pointer(&info)))
+		link.iterInfoLen = uint32(unsafe.Sizeof(info))
+	}
 	linkFd, err := bpf(unix.BPF_LINK_CREATE, unsafe.Pointer(&link), unsafe.Sizeof(link))
+	runtime.KeepAlive(&info)
 	if err != nil {
 		return nil, fmt.Errorf("%w: attach %s iterator: %v", ErrUnsupported, name, err)
 	}

@@ -1,10 +1,12 @@
 package ext
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Group descriptor flags, honoured only with uninit_bg or metadata_csum.
@@ -60,6 +62,9 @@ func readLayout(r io.ReaderAt, sb *Superblock) (*layout, error) {
 		return nil, fmt.Errorf("ext: inode table of %d blocks does not fit %d blocks", l.itableBlocks, sb.BlocksCount)
 	}
 	if err := l.readDescriptors(); err != nil {
+		return nil, err
+	}
+	if err := l.checkOverlaps(); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -176,6 +181,44 @@ func (l *layout) checkRange(g uint64, what string, start, n uint64) error {
 	if start < first || start >= l.sb.BlocksCount || n > l.sb.BlocksCount-start {
 		return fmt.Errorf("ext: group %d: %s at blocks %d-%d is outside the filesystem (blocks %d-%d)",
 			g, what, start, start+n-1, first, l.sb.BlocksCount-1)
+	}
+	return nil
+}
+
+// Kinds of metadata, for checkOverlaps' messages.
+var metaKinds = [...]string{"superblock or group descriptors", "block bitmap", "inode bitmap", "inode table"}
+
+// checkOverlaps refuses a layout where two pieces of metadata share a
+// block: a bitmap pointer of 0 on a 4 KiB filesystem names the superblock's
+// own block, and reading that as the bitmap would silently drop every
+// block it does not mark (the root directory among them). Metadata never
+// shares a block on a filesystem mke2fs or resize2fs made.
+func (l *layout) checkOverlaps() error {
+	// groupRange reused (its sort is already in the binary): g holds the
+	// group times 4 plus the kind, start and end are absolute blocks.
+	rs := make([]groupRange, 0, 4*l.groups)
+	for g := uint64(0); g < l.groups; g++ {
+		l.baseMetadata(g, func(start, n uint64) {
+			if n > 0 {
+				rs = append(rs, groupRange{g * 4, start, start + n})
+			}
+		})
+		d := l.descs[g]
+		rs = append(rs, groupRange{g*4 + 1, d.blockBitmap, d.blockBitmap + 1},
+			groupRange{g*4 + 2, d.inodeBitmap, d.inodeBitmap + 1},
+			groupRange{g*4 + 3, d.inodeTable, d.inodeTable + l.itableBlocks})
+	}
+	slices.SortStableFunc(rs, func(a, b groupRange) int { return cmp.Compare(a.start, b.start) })
+	last := 0
+	for i := 1; i < len(rs); i++ {
+		if rs[i].start < rs[last].end {
+			a, b := rs[last], rs[i]
+			return fmt.Errorf("ext: group %d: %s at blocks %d-%d overlaps group %d's %s at blocks %d-%d: impossible layout, refused",
+				b.g/4, metaKinds[b.g%4], b.start, b.end-1, a.g/4, metaKinds[a.g%4], a.start, a.end-1)
+		}
+		if rs[i].end > rs[last].end {
+			last = i
+		}
 	}
 	return nil
 }

@@ -246,6 +246,18 @@ func TestUsedExtentsCorrupt(t *testing.T) {
 			le.PutUint32(desc(b, 0)[0x8:], uint32(sb.BlocksCount-1))
 			return b
 		}, "group 0: inode table", nil},
+		// Block 0 of a 4 KiB filesystem is the superblock's: read as the
+		// bitmap it lost the root directory, exit 0.
+		{"block bitmap at block 0", func(b []byte) []byte { le.PutUint32(desc(b, 0)[0x0:], 0); return b }, "group 0: block bitmap at blocks 0-0 overlaps", nil},
+		{"inode bitmap on the descriptors", func(b []byte) []byte { le.PutUint32(desc(b, 0)[0x4:], 1); return b }, "overlaps group 0's superblock or group descriptors", nil},
+		{"block bitmap inside the inode table", func(b []byte) []byte {
+			le.PutUint32(desc(b, 0)[0x0:], le.Uint32(desc(b, 0)[0x8:])+1)
+			return b
+		}, "overlaps group 0's inode table", nil},
+		{"inode table over the block bitmap", func(b []byte) []byte {
+			le.PutUint32(desc(b, 0)[0x8:], le.Uint32(desc(b, 0)[0x0:]))
+			return b
+		}, "overlaps group 0's block bitmap", nil},
 		{"block bitmap high half set", func(b []byte) []byte { le.PutUint32(desc(b, 0)[0x20:], 1); return b }, "outside the filesystem", nil},
 		{"device shorter than the fs", func(b []byte) []byte { return b[:len(b)-int(sb.BlockSize)] }, "larger than its device", nil},
 		{"block count beyond the device", func(b []byte) []byte { le.PutUint32(b[1024+0x4:], uint32(sb.BlocksCount*4)); return b }, "larger than its device", nil},

@@ -7,6 +7,7 @@ package journal
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +34,8 @@ const (
 	KindRollback = "rollback"  // rollback asked for (by a failure, a timeout or the admin)
 	KindDone     = "done"      // the run ended; Result is succeeded, failed or rolled-back
 	KindHolders  = "holders"   // what still holds the old root and what the engine does about it: Data["holders"], Data["finish"] (JSON)
+	KindIntent   = "intent"    // a mount, move, unmount, remount or pivot_root about to be made: Data["op"], ["source"], ["target"], ["state"]
+	KindOutcome  = "outcome"   // how that operation ended: Err empty when done
 )
 
 // Record is one line of the journal.
@@ -53,6 +57,7 @@ type Journal struct {
 	f    *os.File
 	kmsg io.Writer // nil: no mirror
 	now  func() time.Time
+	err  error // the first failed write since TakeErr
 }
 
 // Create makes a new journal file at path (0600, must not exist).
@@ -65,13 +70,103 @@ func Create(path string, now func() time.Time) (*Journal, error) {
 }
 
 // OpenAppend reopens an existing journal for more records (rollback from
-// a new session appends to the journal the dead engine left).
+// a new session appends to the journal the dead engine left). A torn last
+// line (the engine died in the middle of a write) is cut off first:
+// appended after the fragment, the next record would make a corrupt line
+// in the middle, and every later read would fail on it.
 func OpenAppend(path string, now func() time.Time) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := open(path, os.O_RDWR|os.O_APPEND)
 	if err != nil {
 		return nil, err
 	}
+	if err := repairTail(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s: repairing its torn last line: %w", path, err)
+	}
 	return &Journal{f: f, now: now}, nil
+}
+
+// open opens a journal, refused unless OpenChecked accepts it as a
+// regular file. Records are what rollback acts on: a journal someone else
+// could write would be a way to make root run things.
+func open(path string, flag int) (*os.File, error) {
+	f, err := OpenChecked(path, flag)
+	if err == nil && !f.mode.IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("journal %s: %w: not a regular file (%v)", path, ErrUnsafe, f.mode.Type())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.File, nil
+}
+
+// Checked is a file OpenChecked opened, with its mode.
+type Checked struct {
+	*os.File
+	mode os.FileMode
+}
+
+// OpenChecked opens path without following a symbolic link and without
+// blocking (a FIFO would hang the reader), then checks what it opened: it
+// must be root's (or the caller's) and writable by nobody else. The
+// journal and its archive directory are opened so.
+func OpenChecked(path string, flag int) (Checked, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return Checked{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return Checked{}, err
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case st == nil:
+	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+		err = fmt.Errorf("%w: owned by uid %d, not root", ErrUnsafe, st.Uid)
+	case fi.Mode()&0o022 != 0:
+		err = fmt.Errorf("%w: writable by group or others (mode %v)", ErrUnsafe, fi.Mode())
+	}
+	if err != nil {
+		f.Close()
+		return Checked{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return Checked{f, fi.Mode()}, nil
+}
+
+// ErrUnsafe refuses a journal that is not a regular file of root's
+// writable by root alone.
+var ErrUnsafe = errors.New("refused")
+
+// repairTail makes the file end with a whole record: a last line without
+// its newline is completed when it is a whole record, else cut off.
+func repairTail(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	// Records are small; a tail longer than the read limit is corrupt
+	// anyway and cut back to the last newline found.
+	n := min(fi.Size(), 4<<20)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, fi.Size()-n); err != nil {
+		return err
+	}
+	if buf[n-1] == '\n' {
+		return nil
+	}
+	nl := int64(bytes.LastIndexByte(buf, '\n')) + 1 // 0: no newline in the tail
+	var rec Record
+	if json.Unmarshal(buf[nl:], &rec) == nil {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+	} else if err := f.Truncate(fi.Size() - n + nl); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // MirrorTo sends a one-line copy of every record to w (the kernel log), so
@@ -91,16 +186,34 @@ func (j *Journal) Add(r Record) error {
 	}
 	b = append(b, '\n')
 	if _, err := j.f.Write(b); err != nil {
-		return fmt.Errorf("journal %s: %w", j.f.Name(), err)
+		return j.failed(fmt.Errorf("journal %s: %w", j.f.Name(), err))
 	}
 	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal %s: fsync: %w", j.f.Name(), err)
+		return j.failed(fmt.Errorf("journal %s: fsync: %w", j.f.Name(), err))
 	}
 	if j.kmsg != nil {
 		// Best effort: the kernel log is a mirror, not the record.
 		fmt.Fprintf(j.kmsg, "rootswap: %s\n", r.Line())
 	}
 	return nil
+}
+
+func (j *Journal) failed(err error) error {
+	if j.err == nil {
+		j.err = err
+	}
+	return err
+}
+
+// TakeErr returns the first write that failed since the last call, and
+// forgets it. The engine asks after each step: a step whose records could
+// not be written has failed, whatever it did (ENOSPC in the tmpfs).
+func (j *Journal) TakeErr() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.err
+	j.err = nil
+	return err
 }
 
 // Close closes the file.
@@ -156,9 +269,10 @@ func Read(r io.Reader) ([]Record, error) {
 	return out, sc.Err()
 }
 
-// ReadFile reads the journal at path.
+// ReadFile reads the journal at path, refused unless it is a regular file
+// of root's that nobody else can write (see open).
 func ReadFile(path string) ([]Record, error) {
-	f, err := os.Open(path)
+	f, err := open(path, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

@@ -17,9 +17,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -54,24 +56,23 @@ type Options struct {
 	// ProcRoot, SysRoot, Now, Getenv, Self are kept; the streams are
 	// replaced. nil means cli.OSEnv().
 	Env *cli.Env
+	// From, when set, is the only clients let in (AllowUsers root@HOST in
+	// sshd's configuration); NotFrom the clients refused (DenyUsers
+	// root@HOST). Address patterns as sshd's: * and ? wildcards, a
+	// leading ! negates, CIDR blocks.
+	From, NotFrom []string
 	// Log receives one line per connection, authentication attempt and
-	// session. nil discards.
+	// session, each bounded in length; unauthenticated events in rate.
+	// nil discards.
 	Log io.Writer
-	// Banner, if set, is shown to clients before authentication (the
-	// remaining confirm time, say).
-	Banner func() string
 
-	// ptmx overrides /dev/ptmx in tests.
+	// ptmx overrides /dev/ptmx in tests; lim the limits.
 	ptmx string
+	lim  limits
 }
 
-// Limits on what an unauthenticated peer can hold: the lifeline listens on
-// every address by default, where scanners will find it.
-const (
-	handshakeTimeout  = 30 * time.Second
-	maxHandshakes     = 16
-	closeWaitSessions = 10 * time.Second
-)
+// closeWaitSessions bounds how long Close waits for shells to return.
+const closeWaitSessions = 10 * time.Second
 
 // Server is a running lifeline.
 type Server struct {
@@ -86,7 +87,14 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loops, connections, sessions
-	slots  chan struct{}  // handshakes in progress
+	lim    limits
+	gate   gate         // unauthenticated connections
+	open   atomic.Int32 // sessions of all connections
+
+	// The rate of unauthenticated log lines (logMu).
+	tokens     float64
+	tokensAt   time.Time
+	suppressed int
 
 	mu     sync.Mutex
 	closed bool
@@ -134,20 +142,22 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		hostKey: signer,
 		log:     opts.Log,
 		now:     opts.Env.Now,
-		slots:   make(chan struct{}, maxHandshakes),
+		lim:     opts.lim.withDefaults(),
 		conns:   map[net.Conn]bool{},
 	}
+	s.gate = gate{l: &s.lim, src: map[string]int{}}
 	if s.log == nil {
 		s.log = io.Discard
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.tokens, s.tokensAt = float64(s.lim.logBurst), s.now()
 	s.config = s.serverConfig()
 	s.config.AddHostKey(signer)
 
 	for _, a := range addrs {
-		l, err := net.Listen("tcp", a)
+		l, err := listenTCP(a)
 		if err != nil {
 			for _, l := range s.listeners {
 				l.Close()
@@ -200,27 +210,45 @@ func listenAddrs(listen []string, port int) ([]string, error) {
 	return out, nil
 }
 
+// listenTCP listens on "IP:port" (or ":port"). IP addresses only:
+// net.Listen would bring in Go's DNS resolver, some 220 KB of binary, for
+// names nobody gives here.
+func listenTCP(a string) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return nil, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: bad port", a)
+	}
+	ta := &net.TCPAddr{Port: int(p)}
+	if host != "" {
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q: not an IP address", a)
+		}
+		ta = net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p)))
+	}
+	return net.ListenTCP("tcp", ta)
+}
+
 // serverConfig accepts public keys only. With PasswordCallback and
 // KeyboardInteractiveCallback nil, x/crypto/ssh neither offers those
-// methods nor has anything to call when a client tries them anyway.
+// methods nor has anything to call when a client tries them anyway. The
+// version string is x/crypto's default and there is no banner: nothing
+// tells a peer before login that a swap is running.
 func (s *Server) serverConfig() *ssh.ServerConfig {
-	cfg := &ssh.ServerConfig{
-		ServerVersion:             "SSH-2.0-rootswap_lifeline",
+	return &ssh.ServerConfig{
 		PublicKeyCallback:         s.checkKey,
 		VerifiedPublicKeyCallback: s.keyVerified,
 		AuthLogCallback:           s.authLog,
+		MaxAuthTries:              s.lim.authTries,
 	}
-	if s.opts.Banner != nil {
-		cfg.BannerCallback = func(ssh.ConnMetadata) string {
-			b := s.opts.Banner()
-			if b != "" && !strings.HasSuffix(b, "\n") {
-				b += "\n"
-			}
-			return b
-		}
-	}
-	return cfg
 }
+
+// userOf is the user name a client sent, bounded for the log.
+func userOf(conn ssh.ConnMetadata) string { return clip(conn.User(), maxLogName) }
 
 // permFingerprint carries the accepted key's fingerprint to the session log.
 const permFingerprint = "lifeline-key"
@@ -237,7 +265,7 @@ func (s *Server) checkKey(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 		match |= subtle.ConstantTimeCompare(offered, k.Marshal())
 	}
 	if match != 1 {
-		s.logf("refused %s key %s for %q from %s: not an authorized key", key.Type(), ssh.FingerprintSHA256(key), conn.User(), conn.RemoteAddr())
+		s.noisef("refused %s key %s for %q from %s: not an authorized key", key.Type(), ssh.FingerprintSHA256(key), userOf(conn), conn.RemoteAddr())
 		return nil, errors.New("lifeline: key not authorized")
 	}
 	return &ssh.Permissions{Extensions: map[string]string{permFingerprint: key.Type() + " " + ssh.FingerprintSHA256(key)}}, nil
@@ -245,7 +273,7 @@ func (s *Server) checkKey(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 
 // keyVerified runs once the client has proved it holds the private key.
 func (s *Server) keyVerified(conn ssh.ConnMetadata, key ssh.PublicKey, perms *ssh.Permissions, _ string) (*ssh.Permissions, error) {
-	s.logf("accepted %s key %s for %q from %s", key.Type(), ssh.FingerprintSHA256(key), conn.User(), conn.RemoteAddr())
+	s.logf("accepted %s key %s for %q from %s", key.Type(), ssh.FingerprintSHA256(key), userOf(conn), conn.RemoteAddr())
 	return perms, nil
 }
 
@@ -257,7 +285,7 @@ func (s *Server) authLog(conn ssh.ConnMetadata, method string, err error) {
 		return // "none" is every client's opening probe; keys are logged above
 	}
 	if err != nil {
-		s.logf("refused %s authentication for %q from %s: only public keys are accepted", method, conn.User(), conn.RemoteAddr())
+		s.noisef("refused %s authentication for %q from %s: only public keys are accepted", clip(method, maxLogName), userOf(conn), conn.RemoteAddr())
 	}
 }
 
@@ -325,19 +353,24 @@ func (s *Server) acceptLoop(l net.Listener) {
 			}
 			continue
 		}
+		src := sourceOf(c.RemoteAddr())
+		if !s.fromAllowed(src) {
+			s.noisef("refused connection from %s: not allowed by sshd's AllowUsers/DenyUsers for root", c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		if why := s.gate.admit(src); why != "" {
+			s.noisef("dropped connection from %s: %s", c.RemoteAddr(), why)
+			c.Close()
+			continue
+		}
 		if !s.track(c) {
+			s.gate.release(src)
 			c.Close()
 			return
 		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.logf("dropped connection from %s: %d handshakes already in progress", c.RemoteAddr(), maxHandshakes)
-			s.untrack(c)
-			continue
-		}
 		s.wg.Add(1)
-		go s.serveConn(c)
+		go s.serveConn(c, src)
 	}
 }
 
@@ -359,16 +392,17 @@ func (s *Server) untrack(c net.Conn) {
 	c.Close()
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, src string) {
 	defer s.wg.Done()
 	defer s.untrack(c)
 
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	// LoginGraceTime: the handshake and authentication together.
+	c.SetDeadline(time.Now().Add(s.lim.grace))
 	sconn, chans, reqs, err := ssh.NewServerConn(c, s.config)
-	<-s.slots
+	s.gate.release(src)
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.logf("connection from %s closed before login: %v", c.RemoteAddr(), err)
+			s.noisef("connection from %s closed before login: %s", c.RemoteAddr(), clip(err.Error(), maxLogName*2))
 		}
 		return
 	}
@@ -376,25 +410,95 @@ func (s *Server) serveConn(c net.Conn) {
 	defer sconn.Close()
 	go ssh.DiscardRequests(reqs)
 
-	who := fmt.Sprintf("%q from %s (%s)", sconn.User(), sconn.RemoteAddr(), sconn.Permissions.Extensions[permFingerprint])
+	who := fmt.Sprintf("%q from %s (%s)", clip(sconn.User(), maxLogName), sconn.RemoteAddr(), sconn.Permissions.Extensions[permFingerprint])
+	var open atomic.Int32 // this connection's sessions
+	done := make(chan struct{})
+	defer close(done)
+	go s.keepAlive(sconn, &open, done, who)
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			nc.Reject(ssh.UnknownChannelType, "the lifeline offers sessions only")
 			continue
 		}
+		// MaxSessions, per connection and in all: each may hold a PTY.
+		// The total is taken before it is checked: connections race for it.
+		if all := s.open.Add(1); open.Load() >= int32(s.lim.connSessions) || all > int32(s.lim.sessions) {
+			s.open.Add(-1)
+			s.logf("%s: session refused: %d open on this connection, %d in all (at most %d, %d)",
+				who, open.Load(), all-1, s.lim.connSessions, s.lim.sessions)
+			nc.Reject(ssh.ResourceShortage, "too many sessions")
+			continue
+		}
+		open.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.open.Add(-1)
+			defer open.Add(-1)
 			s.serveSession(who, nc)
 		}()
 	}
 	s.logf("%s disconnected", who)
 }
 
-// logf writes one line; lines from concurrent sessions never interleave.
-func (s *Server) logf(format string, args ...any) {
-	line := s.now().UTC().Format(time.RFC3339) + " lifeline: " + fmt.Sprintf(format, args...) + "\n"
+// keepAlive asks the client for an answer every alive interval (sshd's
+// ClientAliveInterval) and hangs up after aliveMax unanswered ones, or
+// when the login held no session for unused intervals: a dead or idle
+// client must not keep its connection for ever.
+func (s *Server) keepAlive(sconn *ssh.ServerConn, open *atomic.Int32, done <-chan struct{}, who string) {
+	t := time.NewTicker(s.lim.alive)
+	defer t.Stop()
+	answered := make(chan struct{}, 1)
+	answered <- struct{}{}
+	missed, unused := 0, 0
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		select {
+		case <-answered:
+			missed = 0
+			go func() {
+				sconn.SendRequest("keepalive@openssh.com", true, nil)
+				answered <- struct{}{}
+			}()
+		default:
+			missed++
+		}
+		if unused++; open.Load() > 0 {
+			unused = 0
+		}
+		why := "no answer to keepalives"
+		if missed < s.lim.aliveMax {
+			if why = "no session for a while"; unused < s.lim.unused {
+				continue
+			}
+		}
+		s.logf("%s: closed: %s", who, why)
+		sconn.Close()
+		return
+	}
+}
+
+// logf writes one line, at most maxLogLine bytes; lines from concurrent
+// sessions never interleave.
+func (s *Server) logf(format string, args ...any) { s.write(false, format, args) }
+
+// noisef is logf for what any peer can cause before login: rate-limited.
+func (s *Server) noisef(format string, args ...any) { s.write(true, format, args) }
+
+func (s *Server) write(noisy bool, format string, args []any) {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	io.WriteString(s.log, line)
+	if noisy && !s.logAllowed() {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if s.suppressed > 0 {
+		msg = fmt.Sprintf("(%d lines about unauthenticated peers left out) %s", s.suppressed, msg)
+		s.suppressed = 0
+	}
+	io.WriteString(s.log, s.now().UTC().Format(time.RFC3339)+" lifeline: "+clip(msg, maxLogLine)+"\n")
 }

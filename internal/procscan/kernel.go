@@ -55,7 +55,12 @@ func monotonicNow() uint64 {
 // It returns once the task and file walks are done; the maps walk may
 // still run (settle waits for it). Each walk falls back on its own: a
 // program the kernel refuses is noted and its part read from /proc.
-func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
+func kernelScan(procRoot string, live bool, opt Options, roots []*os.File) (kd *kernelData, err error) {
+	defer func() {
+		if kd == nil {
+			closeAll(roots) // no walk: nothing will check with them
+		}
+	}()
 	if !live || opt.NoBPF || opt.PIDs != nil && len(opt.PIDs) < minKernelScan {
 		return nil, nil
 	}
@@ -77,39 +82,60 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 	if len(devs) > bpfiter.MaxDevs {
 		devs = nil
 	}
-	kd := &kernelData{devs: devs, kernel: k, mapsReady: make(chan struct{})}
+	rootFDs := make([]int, len(roots)) // the numbers, before the check closes them
+	for i, r := range roots {
+		rootFDs[i] = int(r.Fd())
+	}
+	kd = &kernelData{devs: devs, kernel: k, mapsReady: make(chan struct{})}
 	// The walks are independent and each runs on one CPU in the kernel.
 	// A process that started before a walk began is in it if it holds
 	// anything the walk reports; one that started later is read from
 	// /proc.
+	var (
+		tasks     []bpfiter.Task
+		files     []bpfiter.File
+		tasksOnce sync.Once
+		tasksDone = make(chan struct{})
+	)
+	// The task walk runs once, on whichever side is free first.
+	walkTasks := func() {
+		tasksOnce.Do(func() {
+			defer close(tasksDone)
+			tasks, kd.tasksErr = k.Tasks()
+		})
+	}
+	walkFiles := func() {
+		kd.filesSince = monotonicNow()
+		files, kd.filesErr = k.Files(devs)
+	}
 	go func() {
-		defer close(kd.mapsReady)
 		kd.mapsSince = monotonicNow()
+		none, why := unmapped(k, devs, roots)
+		closeAll(roots)
+		if none {
+			// Nothing to walk: this side takes the task walk instead.
+			kd.maps = map[int][]bpfiter.Map{}
+			k.Note("mappings not walked: " + why)
+			close(kd.mapsReady)
+			walkTasks()
+			return
+		}
+		defer close(kd.mapsReady)
 		maps, err := k.Maps(devs)
 		if kd.mapsErr = err; err == nil {
 			kd.maps = byPID(maps, func(m *bpfiter.Map) int { return m.PID })
 		}
 	}()
-	var (
-		tasks []bpfiter.Task
-		files []bpfiter.File
-	)
-	walkTasks := func() { tasks, kd.tasksErr = k.Tasks() }
-	walkFiles := func() {
-		kd.filesSince = monotonicNow()
-		files, kd.filesErr = k.Files(devs)
-	}
 	if runtime.GOMAXPROCS(0) >= 3 {
-		var wg sync.WaitGroup
-		wg.Go(walkTasks)
+		go walkTasks()
 		walkFiles()
-		wg.Wait()
 	} else {
 		// The maps walk holds the one other CPU: a third walk beside
 		// them would only take turns with the first two.
-		walkTasks()
 		walkFiles()
+		walkTasks()
 	}
+	<-tasksDone
 	if kd.tasksErr == nil {
 		kd.tasks = make(map[int]*bpfiter.Task, len(tasks))
 		for i := range tasks {
@@ -117,9 +143,67 @@ func kernelScan(procRoot string, live bool, opt Options) (*kernelData, error) {
 		}
 	}
 	if kd.filesErr == nil {
-		kd.files = byPID(files, func(f *bpfiter.File) int { return f.PID })
+		kd.files = byPID(dropRoots(files, rootFDs), func(f *bpfiter.File) int { return f.PID })
 	}
 	return kd, nil
+}
+
+// openRoots opens, for each of devs, the root of a mount of it in table
+// (O_PATH): the mapped-files check reaches each filesystem through one.
+// nil when one is not mounted there.
+func openRoots(table mountinfo.Table, devs []uint64, want bool) []*os.File {
+	if !want || len(devs) == 0 || len(devs) > bpfiter.MaxDevs {
+		return nil
+	}
+	roots := make([]*os.File, 0, len(devs))
+	for _, d := range devs {
+		on := table.ByDev(d)
+		if len(on) == 0 {
+			closeAll(roots)
+			return nil
+		}
+		f, err := os.OpenFile(on[0].Point, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll(roots)
+			return nil
+		}
+		roots = append(roots, f)
+	}
+	return roots
+}
+
+// dropRoots leaves out the scanner's own descriptors from openRoots: they
+// are the scan's, not the process's.
+func dropRoots(files []bpfiter.File, fds []int) []bpfiter.File {
+	if len(fds) == 0 {
+		return files
+	}
+	self := os.Getpid()
+	return slices.DeleteFunc(files, func(f bpfiter.File) bool {
+		return f.PID == self && slices.Contains(fds, f.FD)
+	})
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// unmapped asks the kernel whether no process maps a file of devs (see
+// bpfiter.Kernel.Unmapped), through roots; a check that cannot run is
+// "maybe", noted.
+func unmapped(k *bpfiter.Kernel, devs []uint64, roots []*os.File) (bool, string) {
+	if len(roots) == 0 || len(roots) != len(devs) {
+		return false, ""
+	}
+	none, why, err := k.Unmapped(devs, roots)
+	if err != nil {
+		k.Note(fmt.Sprintf("%v; mappings walked", err))
+	} else if !none {
+		k.Note("mappings walked: " + why)
+	}
+	return none, why
 }
 
 // settle waits for the maps walk and gathers every walk's notes.

@@ -217,19 +217,7 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 		k   *kernelData
 		err error
 	}
-	walked := make(chan kernelResult, 1)
-	go func() {
-		k, err := kernelScan(procRoot, s.live, opt)
-		walked <- kernelResult{k, err}
-	}()
-	received := false
-	defer func() {
-		if !received {
-			<-walked // an error return leaves no walk running behind it
-		}
-	}()
 	var err error
-
 	// The calling thread's own view: "thread-self" because a Go program
 	// may have unshared its mount namespace on one thread only.
 	s.self, err = mountinfo.Read(procRoot, "thread-self")
@@ -238,6 +226,20 @@ func Scan(procRoot string, opt Options) (*Snapshot, error) {
 			return nil, err
 		}
 	}
+	// Descriptors on the filesystems a narrowed scan wants, opened here,
+	// in this thread's view, for the kernel's mapped-files check.
+	roots := openRoots(s.self, opt.Devs, s.live && !opt.NoBPF)
+	walked := make(chan kernelResult, 1)
+	go func() {
+		k, err := kernelScan(procRoot, s.live, opt, roots) // closes roots
+		walked <- kernelResult{k, err}
+	}()
+	received := false
+	defer func() {
+		if !received {
+			<-walked // an error return leaves no walk running behind it
+		}
+	}()
 	selfNS, err := os.Readlink(procRoot + "/thread-self/ns/mnt")
 	if err != nil {
 		selfNS, _ = os.Readlink(procRoot + "/self/ns/mnt")

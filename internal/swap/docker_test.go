@@ -308,7 +308,7 @@ func TestDockerRollbackAfterStop(t *testing.T) {
 		}
 		f.calls = nil
 		f.rt.Report = nil // a new session has no preflight
-		res, err := RollbackFromJournal(context.Background(), f.rt, path, j)
+		res, err := RollbackFromJournal(context.Background(), f.rt, path, true, j)
 		if err != nil || res.Phase != journal.RolledBack {
 			t.Fatalf("RollbackFromJournal = %+v, %v", res, err)
 		}

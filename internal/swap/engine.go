@@ -23,6 +23,31 @@ type Engine struct {
 	// returns fails the step without running it. Root tests use it
 	// (through ROOTSWAP_TEST_FAULT) to prove rollback from every step.
 	Inject func(step string) error
+
+	wal *wal // set by Journaled: the steps' mount operations, journaled
+}
+
+// Journaled wires the engine's journal into rt: every mount, move,
+// unmount, remount and pivot_root the steps make through rt.Mounter gets
+// an intent record before it and an outcome after it. inject, when set,
+// is also asked after each such operation (fault points STEP/OP#N).
+func (e *Engine) Journaled(rt *Runtime, inject func(string) error) {
+	e.wal = &wal{j: e.Journal, fault: inject}
+	rt.Mounter = &walMounter{rt.Mounter, e.wal}
+}
+
+func (e *Engine) enter(step string, undo bool, s *State) {
+	if e.wal != nil {
+		e.wal.enter(step, undo, s)
+	}
+}
+
+// journalErr is the first journal write that failed since the last call.
+func (e *Engine) journalErr() error {
+	if e.Journal == nil {
+		return nil
+	}
+	return e.Journal.TakeErr()
 }
 
 // Result is how a run ended.
@@ -38,27 +63,52 @@ type Result struct {
 // Run executes steps in order. When a fatal step fails, it undoes every
 // completed step in reverse and returns the rolled-back result. State is
 // saved in every end record so that a new session can rebuild it.
+//
+// A journal that cannot be written (ENOSPC) fails the step: a step is not
+// begun unless its begin record is written, and one whose records were
+// lost has failed, whatever it did, and is rolled back with the others.
 func (e *Engine) Run(ctx context.Context, steps []Step, s *State) Result {
-	e.add(journal.Record{Kind: journal.KindStart, PID: os.Getpid(), Data: map[string]string{"state": s.Marshal()}})
+	data := EngineIdentity("/proc", os.Getpid())
+	data["state"] = s.Marshal()
+	e.add(journal.Record{Kind: journal.KindStart, PID: os.Getpid(), Data: data})
+	if err := e.journalErr(); err != nil {
+		e.logf("!!! the journal cannot be written: %v", err)
+		return Result{Phase: journal.Failed, Err: err}
+	}
 	var done []Step
 	for _, st := range steps {
 		desc := st.Describe(s)
 		e.logf("==> %s: %s", st.Name(), desc)
 		e.add(journal.Record{Kind: journal.KindBegin, Step: st.Name(), Describe: desc})
-		var err error
-		if e.Inject != nil {
+		err := e.journalErr()
+		jfail := err != nil // fatal whatever the step: nothing may go on unrecorded
+		if jfail {
+			err = fmt.Errorf("not begun: the journal cannot record it: %w", err)
+		}
+		if err == nil && e.Inject != nil {
 			err = e.Inject(st.Name())
 		}
 		if err == nil {
+			e.enter(st.Name(), false, s)
 			err = st.Do(ctx, s)
+			e.enter("", false, nil)
+			if jerr := e.journalErr(); err == nil && jerr != nil {
+				// Done but not recorded: undone with the others.
+				done = append(done, st)
+				err, jfail = fmt.Errorf("the journal cannot record it: %w", jerr), true
+			}
 		}
 		if err == nil {
 			done = append(done, st)
 			e.add(journal.Record{Kind: journal.KindEnd, Step: st.Name(), Data: map[string]string{"state": s.Marshal()}})
-			continue
+			if jerr := e.journalErr(); jerr != nil {
+				err, jfail = fmt.Errorf("the journal cannot record its end: %w", jerr), true
+			} else {
+				continue
+			}
 		}
 		e.add(journal.Record{Kind: journal.KindFail, Step: st.Name(), Err: err.Error(), Data: map[string]string{"state": s.Marshal()}})
-		if !st.Fatal() {
+		if !st.Fatal() && !jfail {
 			e.logf("    %s failed (not fatal, going on): %v", st.Name(), err)
 			e.add(journal.Record{Kind: journal.KindNote, Describe: fmt.Sprintf("%s failed, not fatal: %v", st.Name(), err)})
 			continue
@@ -90,7 +140,10 @@ func (e *Engine) Rollback(ctx context.Context, done []Step, s *State, why string
 		st := done[i]
 		e.logf("<== undo %s", st.Name())
 		e.add(journal.Record{Kind: journal.KindUndo, Step: st.Name()})
-		if err := st.Undo(ctx, s); err != nil {
+		e.enter(st.Name(), true, s)
+		err := st.Undo(ctx, s)
+		e.enter("", false, nil)
+		if err != nil {
 			e.logf("!!! undo %s failed: %v", st.Name(), err)
 			res.UndoErrors[st.Name()] = err
 			e.add(journal.Record{Kind: journal.KindUndoFail, Step: st.Name(), Err: err.Error(), Data: map[string]string{"state": s.Marshal()}})

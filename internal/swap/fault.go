@@ -8,12 +8,16 @@ import (
 
 // FaultEnv names steps (comma-separated) that the engine fails on purpose
 // before running them; "STEP:hang" blocks there instead, so a test can
-// kill the engine at that point. It exists for the root tests that prove
+// kill the engine at that point. "STEP/OP#N:hang" blocks right after the
+// step's Nth operation of that kind (pivot, move, mount, unmount,
+// remount), before its outcome is journaled: "pivot/pivot#1:hang",
+// "move-mounts/move#2:hang". It exists for the root tests that prove
 // rollback from every step; an admin never sets it.
 const FaultEnv = "ROOTSWAP_TEST_FAULT"
 
-// InjectFromEnv turns the value of FaultEnv into an Engine.Inject.
-func InjectFromEnv(v string) func(string) error {
+// InjectFromEnv turns the value of FaultEnv into an Engine.Inject. note,
+// when set, is told the point before the engine hangs there.
+func InjectFromEnv(v string, note func(string)) func(string) error {
 	if v == "" {
 		return nil
 	}
@@ -28,6 +32,9 @@ func InjectFromEnv(v string) func(string) error {
 	}
 	return func(step string) error {
 		if hang[step] {
+			if note != nil {
+				note("fault injected: hanging at " + step)
+			}
 			for {
 				time.Sleep(time.Hour)
 			}

@@ -51,7 +51,7 @@ func Follow(ctx context.Context, logf, jf *os.File, procRoot string, w io.Writer
 			return s
 		case stepDone(s, StepRestartSSHD):
 			return s
-		case s.EnginePID > 0 && !engineAlive(procRoot, s.EnginePID) && procOK(procRoot):
+		case s.EnginePID > 0 && !engineAlive(procRoot, s.EnginePID, s.Data) && procOK(procRoot):
 			s.Phase, s.Err = journal.Failed, "the engine died"
 			return s
 		}

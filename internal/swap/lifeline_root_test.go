@@ -3,68 +3,28 @@ package swap_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rootswap/rootswap/internal/sandbox"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 )
 
 // dialIn connects to addr inside the server's network namespace (it has
-// only loopback): the socket is made on a thread that joined it.
+// only loopback).
 func dialIn(t *testing.T, s server, addr string) (net.Conn, error) {
 	t.Helper()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies in the server's netns
-		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", s.PID1()))
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{nil, fmt.Errorf("setns: %w", err)}
-			return
-		}
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		ch <- res{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+	return dialFromIn(s, "", addr)
 }
 
+// sshRun runs cmd through the lifeline, from 127.0.0.1.
 func sshRun(t *testing.T, s server, cfg *ssh.ClientConfig, cmd string) (string, error) {
 	t.Helper()
-	conn, err := dialIn(t, s, "127.0.0.1:2222")
-	if err != nil {
-		t.Fatalf("dial the lifeline: %v", err)
-	}
-	c, chans, reqs, err := ssh.NewClientConn(conn, "lifeline", cfg)
-	if err != nil {
-		conn.Close()
-		return "", err
-	}
-	client := ssh.NewClient(c, chans, reqs)
-	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		return "", err
-	}
-	defer sess.Close()
-	out, err := sess.CombinedOutput(cmd)
-	return string(out), err
+	return sshFrom(t, s, "", cfg, cmd)
 }
 
 func newKey(t *testing.T) (ssh.Signer, []byte) {

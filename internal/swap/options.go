@@ -1,8 +1,10 @@
 package swap
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -15,7 +17,7 @@ import (
 const (
 	DefaultConfirmTimeout = 2 * time.Minute
 	DefaultReleaseTimeout = 5 * time.Minute
-	// RootKeys are the keys the lifeline accepts.
+	// RootKeys is where root's keys usually are (sshd -T says).
 	RootKeys = "/root/.ssh/authorized_keys"
 )
 
@@ -24,9 +26,10 @@ type Lifeline struct {
 	Off    bool     `json:"off,omitempty"`
 	Port   int      `json:"port"`
 	Listen []string `json:"listen,omitempty"`
-	// KeysFile is read by the preflight (plan and run's foreground); the
-	// engine reads it again before its first step.
-	KeysFile string `json:"keys_file"`
+	// KeysFile is --lifeline-keys; empty: root's AuthorizedKeysFile, as
+	// sshd -T gives it. The preflight (plan and run's foreground) and the
+	// engine, before its first step, resolve it with lifeline.Resolve.
+	KeysFile string `json:"keys_file,omitempty"`
 }
 
 // FlagsUsage is the option text of every flag Flags defines; plan and
@@ -40,12 +43,19 @@ const FlagsUsage = `  --to DEV              the new root's block device (must be
   --precopy-rate R      read at most R bytes a second while / is live (0: no cap)
   --no-bpf              scan processes through /proc only (no BPF iterators)
   --force               overwrite a target that carries a signature
+  --fsck WHEN           auto: check the copy in the read-only window only where it is
+                        needed, else check the old root read-only once released;
+                        always: a forced check of the copy before the pivot (auto)
   --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
                         login, else roll back by itself (120s; 0: confirm at once)
   --release-timeout D   how long to wait for the last holders of the old root before
                         leaving it mounted read-only with the commands to finish (5m)
   --lifeline-port N     the engine's own SSH server for the rescue shell (2222)
-  --lifeline-listen A   listen on address A only (repeatable; default every address)
+  --lifeline-listen A   listen on address A (repeatable; default: the local address of
+                        this SSH session, else every address)
+  --lifeline-keys FILE  the lifeline's keys (root's file, not writable by others), for
+                        admins who log in as a user and sudo (default: root's
+                        AuthorizedKeysFile, if sshd's configuration lets root in)
   --no-lifeline         no lifeline SSH server (it needs a key in ` + RootKeys + `)
 Durations are seconds (90) or carry a unit (90s, 2m).
 `
@@ -54,11 +64,11 @@ Durations are seconds (90) or carry a unit (90s, 2m).
 // them with AddFlags and read them with Options, so that plan, given
 // run's flags, plans exactly what run will do.
 type Flags struct {
-	to, backup                 *string
+	to, backup, keys           *string
 	kill, noBPF, force, noLife *bool
 	confirm, release           *time.Duration
 	port, rounds               *int
-	rate                       *string
+	rate, check                *string
 	stop, keep, listen         cli.StringList
 }
 
@@ -67,6 +77,7 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{
 		to:      fs.String("to", "", ""),
 		backup:  fs.String("backup", "", ""),
+		keys:    fs.String("lifeline-keys", "", ""),
 		kill:    fs.Bool("kill", false, ""),
 		noBPF:   fs.Bool("no-bpf", false, ""),
 		force:   fs.Bool("force", false, ""),
@@ -76,6 +87,7 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 		port:    fs.Int("lifeline-port", lifeline.DefaultPort, ""),
 		rounds:  fs.Int("max-rounds", DefaultMaxRounds, ""),
 		rate:    fs.String("precopy-rate", "0", ""),
+		check:   fs.String("fsck", CheckAuto, ""),
 	}
 	// The old name of --release-timeout, kept for scripts.
 	fs.Var((*cli.Duration)(f.release), "release-wait", "")
@@ -86,8 +98,9 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 }
 
 // Options checks the parsed flags and returns the options; a bad value
-// is a usage error, found before anything is inspected.
-func (f *Flags) Options() (Options, error) {
+// is a usage error, found before anything is inspected. env gives the
+// lifeline's default address: that of the admin's SSH session.
+func (f *Flags) Options(env *cli.Env) (Options, error) {
 	if *f.to == "" {
 		return Options{}, cli.UsageError("--to DEV is required")
 	}
@@ -104,19 +117,28 @@ func (f *Flags) Options() (Options, error) {
 	if err != nil || rate > 1<<50 {
 		return Options{}, cli.UsageError("--precopy-rate %q: a size a second (50M, 1G; 0 for no cap)", *f.rate)
 	}
+	if *f.check != CheckAuto && *f.check != CheckAlways {
+		return Options{}, cli.UsageError("--fsck %q: auto or always", *f.check)
+	}
 	o := DefaultOptions(*f.to)
+	o.Check = *f.check
 	o.MaxRounds, o.PrecopyRate = *f.rounds, int64(rate)
 	o.Backup, o.Stop, o.Keep = *f.backup, f.stop, f.keep
 	o.Kill, o.NoBPF, o.Force = *f.kill, *f.noBPF, *f.force
 	o.ConfirmTimeout, o.ReleaseTimeout = *f.confirm, *f.release
-	o.Lifeline = Lifeline{Off: *f.noLife, Port: *f.port, Listen: f.listen, KeysFile: RootKeys}
+	o.Lifeline = Lifeline{Off: *f.noLife, Port: *f.port, Listen: f.listen, KeysFile: *f.keys}
+	if len(o.Lifeline.Listen) == 0 {
+		if a := lifeline.SessionAddr(env.ProcRoot, env.Getenv, Ancestors(env.ProcRoot, os.Getpid())); a != "" {
+			o.Lifeline.Listen = []string{a}
+		}
+	}
 	return o, nil
 }
 
 // checkLifeline is the preflight of the lifeline: without a usable key
 // nobody could log in through it, so the swap is refused unless the
 // admin turns it off. It returns the line plan prints about it.
-func checkLifeline(r *Report, l Lifeline) string {
+func checkLifeline(ctx context.Context, r *Report, l Lifeline) string {
 	if l.Off {
 		return "off (--no-lifeline)"
 	}
@@ -124,16 +146,23 @@ func checkLifeline(r *Report, l Lifeline) string {
 	if len(l.Listen) > 0 {
 		where = strings.Join(l.Listen, ", ")
 	}
-	keys, err := lifeline.LoadAuthorizedKeys(l.KeysFile)
-	if len(keys) == 0 {
-		if err == nil {
-			err = fmt.Errorf("%s holds no usable key", l.KeysFile)
-		}
-		r.block("lifeline SSH: "+err.Error(), "add your key to "+l.KeysFile+" or pass --no-lifeline")
-		return fmt.Sprintf("SSH port %d on %s: NO USABLE KEY (see below)", l.Port, where)
-	}
+	p, err := lifeline.Resolve(ctx, lifeline.KeySource{Keys: l.KeysFile})
 	if err != nil {
-		r.warn("lifeline: " + err.Error())
+		problem, fix, ok := strings.Cut(err.Error(), "; ")
+		if !ok {
+			fix = "fix it or pass --no-lifeline"
+		}
+		r.block("lifeline SSH: "+problem, fix)
+		return fmt.Sprintf("SSH port %d on %s: REFUSED (see below)", l.Port, where)
 	}
-	return fmt.Sprintf("SSH port %d on %s, %d key(s) from %s, the rescue shell for each session", l.Port, where, len(keys), l.KeysFile)
+	for _, n := range p.Notes {
+		r.warn("lifeline: " + n)
+	}
+	if len(p.From) > 0 {
+		where += ", clients from " + strings.Join(p.From, " ")
+	}
+	if len(p.NotFrom) > 0 {
+		where += ", none from " + strings.Join(p.NotFrom, " ")
+	}
+	return fmt.Sprintf("SSH port %d on %s, %d key(s) from %s (%s), the rescue shell for each session", l.Port, where, len(p.Keys), strings.Join(p.Files, ", "), p.SSHD)
 }

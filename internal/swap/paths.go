@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rootswap/rootswap/internal/journal"
+	"golang.org/x/sys/unix"
 )
 
 // Default places. The engine's tmpfs sits under /run so that it travels
@@ -52,6 +53,10 @@ type Status struct {
 	journal.Summary
 	Path        string
 	EngineAlive bool
+	// Trusted: the journal is the engine's own (its tmpfs or the
+	// archive), not any file given with --journal: rollback runs the
+	// command lines only of a trusted journal.
+	Trusted bool
 	// Holders is what held the old root when release last looked (empty
 	// once it is released); Finish, the commands to finish the release
 	// by hand when the engine stopped waiting.
@@ -75,7 +80,7 @@ func LoadStatus(procRoot, path string) (Status, error) {
 			json.Unmarshal([]byte(r.Data["finish"]), &st.Finish)
 		}
 	}
-	st.EngineAlive = engineAlive(procRoot, st.EnginePID)
+	st.EngineAlive = engineAlive(procRoot, st.EnginePID, st.Data)
 	ended := st.Phase == journal.Succeeded || st.Phase == journal.Failed || st.Phase == journal.RolledBack
 	if !ended && !st.EngineAlive {
 		st.Phase = journal.Failed
@@ -86,12 +91,42 @@ func LoadStatus(procRoot, path string) (Status, error) {
 	return st, nil
 }
 
-func engineAlive(procRoot string, pid int) bool {
+// engineAlive says whether pid is still the engine that wrote the
+// journal: same start time and same executable as the start record says
+// (a pid is reused; a name proves nothing). A journal without them (from
+// an older engine) falls back on the name.
+func engineAlive(procRoot string, pid int, started map[string]string) bool {
 	if pid <= 0 {
 		return false
 	}
-	comm, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "comm"))
-	return err == nil && strings.HasPrefix(strings.TrimSpace(string(comm)), "rootswap")
+	if started["start_time"] == "" && started["exe"] == "" {
+		comm, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "comm"))
+		return err == nil && strings.HasPrefix(strings.TrimSpace(string(comm)), "rootswap")
+	}
+	now := EngineIdentity(procRoot, pid)
+	return now["start_time"] == started["start_time"] && now["exe"] == started["exe"]
+}
+
+// EngineIdentity is what tells a process apart from a later one with the
+// same pid: its start time in clock ticks since boot (field 22 of
+// /proc/PID/stat) and its executable's device and inode.
+func EngineIdentity(procRoot string, pid int) map[string]string {
+	d := map[string]string{}
+	dir := filepath.Join(procRoot, strconv.Itoa(pid))
+	if b, err := os.ReadFile(filepath.Join(dir, "stat")); err == nil {
+		// The name (field 2) may hold spaces and parentheses: count
+		// from the last ')'; field 3 is the first after it.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 19 {
+				d["start_time"] = f[19]
+			}
+		}
+	}
+	var st unix.Stat_t
+	if unix.Stat(filepath.Join(dir, "exe"), &st) == nil {
+		d["exe"] = strconv.FormatUint(st.Dev, 10) + ":" + strconv.FormatUint(st.Ino, 10)
+	}
+	return d
 }
 
 // Step names that status and the windows refer to.
@@ -103,6 +138,8 @@ const (
 	StepMoveMounts    = "move-mounts"
 	StepRestartSSHD   = "restart-sshd"
 	StepStartServices = "start-services"
+	stepMountNew      = "mount-new"
+	stepUnmountExtra  = "unmount-extra"
 )
 
 func exists(p string) bool {
@@ -126,11 +163,34 @@ func LiveProcRoot(procRoot string) string {
 // empty) and loads its status, with procfs wherever it is right now. It is
 // what status, confirm and rollback all start with.
 func CurrentStatus(procRoot, path string) (Status, error) {
-	if path == "" {
+	trusted := path == ""
+	if trusted {
 		var err error
 		if path, err = FindJournal(DefaultEngineDir); err != nil {
 			return Status{}, err
 		}
+	} else {
+		trusted = TrustedJournal(path)
 	}
-	return LoadStatus(LiveProcRoot(procRoot), path)
+	st, err := LoadStatus(LiveProcRoot(procRoot), path)
+	st.Trusted = trusted
+	return st, err
+}
+
+// TrustedJournal says whether path is the engine's own journal: the live
+// one in its tmpfs (wherever the pivot put it), or one in the archive,
+// compared by device and inode, not by name.
+func TrustedJournal(path string) bool {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return false
+	}
+	live := JournalPath(DefaultEngineDir)
+	for _, p := range []string{live, filepath.Join("/", DefaultPutOld, live), filepath.Join(DefaultNewRoot, live)} {
+		var o unix.Stat_t
+		if unix.Stat(p, &o) == nil && o.Dev == st.Dev && o.Ino == st.Ino {
+			return true
+		}
+	}
+	return filepath.Dir(filepath.Clean(path)) == ArchiveDir && checkArchiveDir(ArchiveDir) == nil
 }

@@ -231,24 +231,40 @@ func TestFaultAtEachStepRollsBack(t *testing.T) {
 	}
 }
 
-// The engine dies mid-swap (SIGKILL); rootswap rollback from a new
-// session undoes its journaled steps, before and after the pivot.
+// killPoints are where TestRollbackAfterEngineKilled kills the engine:
+// at the start of every step, and in the middle of the pivot and of the
+// move of the submounts, right after a mount operation and before its
+// outcome reached the journal.
+func killPoints() []string {
+	var out []string
+	for _, st := range swap.Steps(&swap.Runtime{}) {
+		out = append(out, st.Name())
+	}
+	return append(out, "remount-ro/remount#1", "mount-new/mount#1", "pivot/pivot#1", "move-mounts/move#1", "move-mounts/move#3")
+}
+
+// The engine dies (SIGKILL) at a step boundary or in the middle of the
+// pivot or of the moves; rootswap rollback from a new session reads the
+// journal it left (the write-ahead intent of a mount operation settled by
+// the live mount table) and ends on the old root, read-write, with every
+// daemon running from it.
 func TestRollbackAfterEngineKilled(t *testing.T) {
-	for _, step := range []string{"copy", "move-mounts", "start-services"} {
-		t.Run(step, func(t *testing.T) {
+	for _, point := range killPoints() {
+		t.Run(strings.ReplaceAll(point, "/", ":"), func(t *testing.T) {
+			step, _, _ := strings.Cut(point, "/")
 			s := start(t, sandbox.Options{})
 			// The foreground returns when the engine stops advancing only
 			// after the pivot; run it in the background.
-			s.sh([]string{"ROOTSWAP_TEST_FAULT=" + step + ":hang"},
+			s.sh([]string{"ROOTSWAP_TEST_FAULT=" + point + ":hang"},
 				"/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0 >/run/run.out 2>&1 &")
 			deadline := time.Now().Add(time.Minute)
 			for {
 				st, _ := s.sh(nil, "/usr/sbin/rootswap status")
-				if strings.HasPrefix(st, "running "+step) {
+				if strings.HasPrefix(st, "running "+step) && strings.Contains(st, "hanging at "+point+"\n") {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("never reached %s:\n%s", step, st)
+					t.Fatalf("never reached %s:\n%s", point, st)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -278,9 +294,12 @@ func TestRollbackAfterEngineKilled(t *testing.T) {
 			}
 			st, code = s.sh(nil, "/usr/sbin/rootswap status")
 			if code != 1 || !strings.HasPrefix(st, "rolled-back") {
-				t.Errorf("status after rollback exited %d:\n%s", code, st)
+				t.Errorf("status after rollback exited %d:\n%s\nrollback:\n%s", code, st, out)
 			}
 			s.checkOn(s.snapshot(), s.RootDev)
+			if t.Failed() {
+				t.Logf("rollback:\n%s", out)
+			}
 		})
 	}
 }

@@ -16,7 +16,8 @@ func DefaultOptions(target string) Options {
 	return Options{
 		Target: target, NewRoot: DefaultNewRoot, PutOld: DefaultPutOld, EngineDir: DefaultEngineDir,
 		ConfirmTimeout: DefaultConfirmTimeout, ReleaseTimeout: DefaultReleaseTimeout, MaxRounds: DefaultMaxRounds,
-		Lifeline: Lifeline{Port: lifeline.DefaultPort, KeysFile: RootKeys},
+		Lifeline: Lifeline{Port: lifeline.DefaultPort},
+		Check:    CheckAuto,
 	}
 }
 
@@ -27,15 +28,16 @@ func NewRuntime(ctx context.Context, procRoot, sysRoot string, out io.Writer) (*
 		return nil, err
 	}
 	return &Runtime{
-		ProcRoot: procRoot,
-		SysRoot:  sysRoot,
-		Out:      out,
-		Mounter:  mountops.System{},
-		Init:     sys,
-		Command:  RealCommand,
-		Self:     os.Getpid(),
-		Session:  map[int]bool{},
-		Now:      time.Now,
+		ProcRoot:     procRoot,
+		SysRoot:      sysRoot,
+		Out:          out,
+		Mounter:      mountops.System{},
+		ParallelSSHD: true,
+		Init:         sys,
+		Command:      RealCommand,
+		Self:         os.Getpid(),
+		Session:      map[int]bool{},
+		Now:          time.Now,
 	}, nil
 }
 
@@ -48,7 +50,7 @@ func Plan(ctx context.Context, rt *Runtime, opts Options) (*Report, []Step, *Sta
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r.Lifeline = checkLifeline(r, opts.Lifeline)
+	r.Lifeline = checkLifeline(ctx, r, opts.Lifeline)
 	for pid := range Ancestors(rt.ProcRoot, rt.Self) {
 		rt.Session[pid] = true
 	}

@@ -29,7 +29,16 @@ type Options struct {
 	Lifeline       Lifeline      `json:"lifeline"`
 	MaxRounds      int           `json:"max_rounds"`             // live rounds of the pre-copy after the first
 	PrecopyRate    int64         `json:"precopy_rate,omitempty"` // bytes a second the live pre-copy may read; 0: no cap
+	// Check says when the forced check of the copy runs inside the
+	// read-only window: CheckAuto only where the copy needs it.
+	Check string `json:"check,omitempty"`
 }
+
+// When the copy is checked (--fsck).
+const (
+	CheckAuto   = "auto"   // in the window only where needed, else the old root after its release
+	CheckAlways = "always" // always in the window, before the pivot
+)
 
 // State is everything the steps learn and change, saved in the journal
 // after each step so that rollback from a new session can rebuild it.

@@ -32,25 +32,27 @@ func Steps(rt *Runtime) []Step {
 		&resizeNew{rt},
 		&newUUID{rt},
 		&mountNew{rt},
-		&growMounted{rt},
 		&pivot{rt},
 		&moveMounts{rt},
 		&remakeBinds{rt},
 		&rebackLoops{rt},
 		&swapOn{rt},
-		// sshd first (new logins from the new root), then at once the
-		// stopped writers: PID 1 already resolves paths in the new root,
-		// so their outage ends here, not after udev and init have been
-		// restarted; a slow service start (dockerd) no longer delays sshd.
+		// sshd and the stopped writers together: PID 1 already resolves
+		// paths in the new root, so the writers' outage ends here, not
+		// after udev and init have been restarted, and a slow service
+		// start (dockerd) does not delay new logins. restart-sshd
+		// restarts it in the background; start-services waits for it.
 		&remountExtra{rt},
 		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
 		&startServices{rt},
+		&growRoot{rt},
 		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},
 		&reexecInit{rt},
 		&restartGettys{rt},
 		&restartHolders{rt},
 		&waitConfirm{rt},
 		&releaseOldRoot{rt},
+		&checkOld{rt},
 	}
 }
 
@@ -226,7 +228,7 @@ func killAndWait(procRoot string, pid int, grace time.Duration) {
 
 type unmountExtra struct{ rt *Runtime }
 
-func (*unmountExtra) Name() string { return "unmount-extra" }
+func (*unmountExtra) Name() string { return stepUnmountExtra }
 func (*unmountExtra) Fatal() bool  { return true }
 func (st *unmountExtra) Describe(*State) string {
 	if len(st.rt.Report.Unmount) == 0 {
@@ -252,10 +254,13 @@ func (st *unmountExtra) Do(ctx context.Context, s *State) error {
 			st.rt.logf("    %s: already unmounted by its service's stop", ms[i].Point)
 			continue
 		}
+		// Listed first: the journal's intent record carries the state, so
+		// a rollback after a kill in the unmount knows what to mount again.
+		s.Unmounted = append(s.Unmounted, ms[i])
 		if err := st.rt.Mounter.Unmount(ms[i].Point, 0); err != nil {
+			s.Unmounted = s.Unmounted[:len(s.Unmounted)-1]
 			return err
 		}
-		s.Unmounted = append(s.Unmounted, ms[i])
 	}
 	return nil
 }

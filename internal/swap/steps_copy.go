@@ -131,13 +131,23 @@ type checkNew struct{ rt *Runtime }
 func (*checkNew) Name() string { return "fsck" }
 func (*checkNew) Fatal() bool  { return true }
 func (st *checkNew) Describe(s *State) string {
+	in, why := checkInWindow(st.rt, s)
+	if !in {
+		return "no forced check in the read-only window: the copy is read back and proven equal to / as remount-ro left it clean (fsck-old checks the old root read-only once released; --fsck always checks here), unless / turns out unclean"
+	}
 	args, err := fstools.CheckArgs(st.rt.Report.Root.FSType, s.Opts.Target, fstools.Preen)
 	if err != nil {
 		return "check the copy: " + err.Error()
 	}
-	return fmt.Sprintf("%v (a forced check of the copy)", args)
+	return fmt.Sprintf("%v (a forced check of the copy: %s)", args, why)
 }
 func (st *checkNew) Do(ctx context.Context, s *State) error {
+	in, why := checkInWindow(st.rt, s)
+	if !in {
+		st.rt.logf("    no forced check here: the copy equals / as frozen clean; the old root is checked read-only once released")
+		return nil
+	}
+	st.rt.logf("    %s", why)
 	fstype := st.rt.Report.Root.FSType
 	args, err := fstools.CheckArgs(fstype, s.Opts.Target, fstools.Preen)
 	if err != nil {
@@ -165,6 +175,8 @@ func (*checkNew) Undo(context.Context, *State) error { return nil }
 
 // ---- resize ---------------------------------------------------------------
 
+// resizeNew grows an ext copy unmounted, in the window, only where it
+// cannot grow mounted after the pivot (the grow step).
 type resizeNew struct{ rt *Runtime }
 
 func (*resizeNew) Name() string { return "resize" }
@@ -173,21 +185,18 @@ func (*resizeNew) Name() string { return "resize" }
 func (*resizeNew) Fatal() bool { return false }
 func (st *resizeNew) Describe(s *State) string {
 	r := st.rt.Report
+	g := planGrow(st.rt)
 	switch {
-	case r.Target.Size <= r.Root.Size:
+	case !g.need:
 		return "the target is the size of / : nothing to grow"
-	case !isExt(r.Root.FSType):
-		return fmt.Sprintf("nothing yet: %s grows mounted (grow-mounted, after mount-new)", r.Root.FSType)
+	case g.offline == "":
+		return "nothing here: the copy grows online after the pivot (grow), outside the read-only window"
 	}
-	return fmt.Sprintf("grow the copy from %s to the device's %s (resize2fs)", human(r.Root.Size), human(r.Target.Size))
+	return fmt.Sprintf("grow the copy from %s to the device's %s (resize2fs), unmounted: %s", human(r.Root.Size), human(r.Target.Size), g.offline)
 }
 func (st *resizeNew) Do(ctx context.Context, s *State) error {
-	r := st.rt.Report
-	if r.Target.Size <= r.Root.Size {
+	if g := planGrow(st.rt); !g.need || g.offline == "" {
 		return nil
-	}
-	if !isExt(r.Root.FSType) {
-		return nil // grow-mounted grows it
 	}
 	out, err := st.rt.Command(ctx, "resize2fs", s.Opts.Target)
 	if err != nil {
@@ -197,59 +206,10 @@ func (st *resizeNew) Do(ctx context.Context, s *State) error {
 }
 func (*resizeNew) Undo(context.Context, *State) error { return nil }
 
-// ---- grow-mounted ---------------------------------------------------------
-
-// growMounted grows an xfs or btrfs copy to its device: both grow only
-// mounted, so it runs once mount-new has mounted the copy (ext copies
-// were grown unmounted by resize).
-type growMounted struct{ rt *Runtime }
-
-func (*growMounted) Name() string { return "grow-mounted" }
-
-// A failed grow leaves a valid filesystem of the old size: reported.
-func (*growMounted) Fatal() bool { return false }
-func (st *growMounted) Describe(s *State) string {
-	r := st.rt.Report
-	argv := growMountedArgv(r.Root.FSType, s.Opts.NewRoot)
-	if r.Target.Size <= r.Root.Size || argv == nil {
-		return "nothing to grow here"
-	}
-	return fmt.Sprintf("grow the copy, mounted at %s, from %s to the device's %s (%s)", s.Opts.NewRoot, human(r.Root.Size), human(r.Target.Size), strings.Join(argv, " "))
-}
-func (st *growMounted) Do(ctx context.Context, s *State) error {
-	r := st.rt.Report
-	argv := growMountedArgv(r.Root.FSType, s.Opts.NewRoot)
-	if r.Target.Size <= r.Root.Size || argv == nil {
-		return nil
-	}
-	out, err := st.rt.Command(ctx, argv[0], argv[1:]...)
-	if err != nil {
-		return fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out)
-	}
-	if last := lastLine(out); last != "" {
-		st.rt.logf("    %s: %s", argv[0], last)
-	}
-	return nil
-}
-
 // lastLine is the last non-empty line of a tool's output.
 func lastLine(out []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-func (*growMounted) Undo(context.Context, *State) error { return nil }
-
-// growMountedArgv is the command that grows a mounted filesystem of type
-// fstype at mountpoint to its whole device, nil for the types resize
-// grows unmounted.
-func growMountedArgv(fstype, mountpoint string) []string {
-	switch fstype {
-	case "xfs":
-		return []string{"xfs_growfs", "-d", mountpoint}
-	case "btrfs":
-		return []string{"btrfs", "filesystem", "resize", "max", mountpoint}
-	}
-	return nil
 }
 
 // ---- new-uuid -------------------------------------------------------------

@@ -17,7 +17,7 @@ import (
 
 type mountNew struct{ rt *Runtime }
 
-func (*mountNew) Name() string { return "mount-new" }
+func (*mountNew) Name() string { return stepMountNew }
 func (*mountNew) Fatal() bool  { return true }
 func (st *mountNew) Describe(s *State) string {
 	root := st.rt.Report.Root.Mount

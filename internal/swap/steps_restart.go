@@ -69,7 +69,11 @@ type restartService struct {
 func (st *restartService) Name() string { return st.name }
 func (st *restartService) Fatal() bool  { return st.fatal }
 func (st *restartService) Describe(*State) string {
-	return "restart the first running of " + strings.Join(st.candidates, ", ") + " so it runs from the new root"
+	d := "restart the first running of " + strings.Join(st.candidates, ", ") + " so it runs from the new root"
+	if st.name == StepRestartSSHD && st.rt.ParallelSSHD {
+		d += ", in the background while start-services starts the stopped services; start-services waits for it and, if it does not come back, rolls back"
+	}
+	return d
 }
 
 // running is the first candidate that runs, under the name ServiceOf
@@ -86,15 +90,34 @@ func (st *restartService) running(ctx context.Context) (initsys.Service, bool) {
 	return initsys.Service{}, false
 }
 func (st *restartService) Do(ctx context.Context, s *State) error {
+	if st.name == StepRestartSSHD && st.rt.ParallelSSHD {
+		done := make(chan sshdResult, 1)
+		st.rt.sshdRestart = done
+		go func() {
+			name, err := st.restartAndWait(ctx)
+			done <- sshdResult{name, err}
+		}()
+		st.rt.logf("    restarting in the background: start-services starts the stopped services meanwhile and waits for it")
+		return nil
+	}
+	name, err := st.restartAndWait(ctx)
+	if name != "" {
+		s.Restarted = append(s.Restarted, name)
+	}
+	return err
+}
+
+// restartAndWait restarts the first running candidate and waits until it
+// runs again; name is the service restarted ("" when none ran).
+func (st *restartService) restartAndWait(ctx context.Context) (string, error) {
 	svc, ok := st.running(ctx)
 	if !ok {
 		st.rt.logf("    none of %s runs here: nothing to restart", strings.Join(st.candidates, ", "))
-		return nil
+		return "", nil
 	}
 	if err := restart(ctx, st.rt, svc); err != nil {
-		return err
+		return "", err
 	}
-	s.Restarted = append(s.Restarted, svc.Name)
 	// A daemon that did not come back leaves nobody able to log in
 	// (sshd): that is worth a rollback, while the old root still can.
 	// A daemon writes its pidfile a moment after its script returns.
@@ -102,17 +125,17 @@ func (st *restartService) Do(ctx context.Context, s *State) error {
 	for {
 		ok, err := st.rt.Init.Running(ctx, svc)
 		if err == nil && ok {
-			return nil
+			return svc.Name, nil
 		}
 		if st.rt.Now().After(deadline) {
 			why := "it is not running"
 			if err != nil {
 				why = err.Error()
 			}
-			return fmt.Errorf("%s did not come back after its restart from the new root: %s", svc.Name, why)
+			return svc.Name, fmt.Errorf("%s did not come back after its restart from the new root: %s", svc.Name, why)
 		}
 		if err := st.rt.sleep(ctx, 200*time.Millisecond); err != nil {
-			return err
+			return svc.Name, err
 		}
 	}
 }
@@ -279,6 +302,27 @@ func (st *startServices) Describe(s *State) string {
 // before docker, which stop-services stopped first), then the containers
 // stop-services stopped before their live-restore daemon.
 func (st *startServices) Do(ctx context.Context, s *State) error {
+	err := st.start(ctx, s)
+	// sshd, restarted beside this step: without it nobody can log in
+	// again, which is worth a rollback. The engine does not undo a step
+	// that failed, so this one stops what it started first.
+	if ch := st.rt.sshdRestart; ch != nil {
+		st.rt.sshdRestart = nil
+		res := <-ch
+		if res.name != "" {
+			s.Restarted = append(s.Restarted, res.name)
+		}
+		if res.err != nil {
+			err = errors.Join(fmt.Errorf("restart-sshd (beside this step): %w", res.err), err)
+			if uerr := st.Undo(ctx, s); uerr != nil {
+				err = fmt.Errorf("%w; stopping again what was started: %v", err, uerr)
+			}
+		}
+	}
+	return err
+}
+
+func (st *startServices) start(ctx context.Context, s *State) error {
 	if st.rt.Init.Kind() == initsys.KindSystemd {
 		initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
 	}

@@ -122,3 +122,26 @@ func WaitExec(t testing.TB, pid int, what string, match func(exe string) bool) b
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Tmpfs mounts a tmpfs of size (mount's size= value, "8m") on a temporary
+// directory and unmounts it in Cleanup: a small filesystem to fill.
+func Tmpfs(t testing.TB, size string) string {
+	t.Helper()
+	RequireRoot(t)
+	dir := t.TempDir()
+	if err := unix.Mount("rootswap-test", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Fatalf("mount tmpfs (size=%s) on %s: %v", size, dir, err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// FreeBytes is the room left at dir (statfs's f_bavail).
+func FreeBytes(t testing.TB, dir string) int64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
