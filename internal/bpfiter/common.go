@@ -56,6 +56,29 @@ func (b *builder) identity(devs []uint64, keepSock bool, drop string) {
 	b.text(storeInode)
 }
 
+// devFilter keeps a record whose kernel dev_t (in r4) is one of devs,
+// or, with keepSock, whose i_mode (in r5) is a socket's; any other jumps
+// to drop, a kept one to the label wanted. No devs: keeps everything.
+func (b *builder) devFilter(devs []uint64, keepSock bool, drop string) {
+	if len(devs) == 0 {
+		return
+	}
+	for _, d := range devs {
+		b.def("kdev", kernelDev(d))
+		b.text("if w4 == kdev goto wanted")
+	}
+	if keepSock {
+		b.text(keepSocket)
+	}
+	b.text("goto " + drop)
+}
+
+const keepSocket = `
+	r0 = r5
+	r0 &= S_IFMT
+	if r0 == S_IFSOCK goto wanted
+`
+
 // loadInode loads the file's inode into r2, its superblock's dev_t into
 // r4 and its mode into r5: what a device filter looks at.
 const loadInode = `
@@ -134,3 +157,6 @@ const segment = `
 
 // userDev converts the kernel's dev_t (major<<20 | minor) to stat's.
 func userDev(kdev uint32) uint64 { return unix.Mkdev(kdev>>20, kdev&(1<<20-1)) }
+
+// kernelDev converts stat's dev_t to the kernel's.
+func kernelDev(d uint64) int64 { return int64(unix.Major(d)<<20 | unix.Minor(d)&(1<<20-1)) }

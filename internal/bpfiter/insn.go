@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // The few eBPF instructions the iterator programs use, encoded by hand:
@@ -80,14 +78,6 @@ func ldx(size uint8, dst, src uint8, off int16) insn {
 	return insn{code: clsLDX | modeMEM | size, dst: dst, src: src, off: off}
 }
 
-func stx(size uint8, dst uint8, off int16, src uint8) insn {
-	return insn{code: clsSTX | modeMEM | size, dst: dst, src: src, off: off}
-}
-
-func st(size uint8, dst uint8, off int16, imm int32) insn {
-	return insn{code: clsST | modeMEM | size, dst: dst, off: off, imm: imm}
-}
-
 func movReg(dst, src uint8) insn { return insn{code: clsALU64 | aluMOV | srcX, dst: dst, src: src} }
 func movImm(dst uint8, imm int32) insn {
 	return insn{code: clsALU64 | aluMOV | srcK, dst: dst, imm: imm}
@@ -101,38 +91,11 @@ func jmpImm(op uint8, dst uint8, imm int32, target string) insn {
 	return insn{code: clsJMP | op | srcK, dst: dst, imm: imm, target: target}
 }
 
-// devFilter keeps a record whose kernel dev_t (in r4) is one of devs,
-// or, with keepSock, whose i_mode (in r5) is a socket's; any other jumps
-// to drop, a kept one to the label wanted. No devs: keeps everything.
-func (b *builder) devFilter(devs []uint64, keepSock bool, drop string) {
-	if len(devs) == 0 {
-		return
-	}
-	for _, d := range devs {
-		b.def("kdev", int64(uint32(unix.Major(d))<<20|uint32(unix.Minor(d))&(1<<20-1)))
-		b.text("if w4 == kdev goto wanted")
-	}
-	if keepSock {
-		b.text(keepSocket)
-	}
-	b.text("goto " + drop)
-}
-
-const keepSocket = `
-	r0 = r5
-	r0 &= S_IFMT
-	if r0 == S_IFSOCK goto wanted
-`
-
 // MaxDevs is the most filesystems a walk can be narrowed to; more, and
 // it reports every file.
 const MaxDevs = 16
 
-func jmp(target string) insn { return insn{code: clsJMP | jmpJA, target: target} }
-func call(fn int32) insn     { return insn{code: clsJMP | jmpCALL, imm: fn} }
-func exit() insn             { return insn{code: clsJMP | jmpEXIT} }
-
-func (i insn) at(label string) insn { i.label = label; return i }
+func call(fn int32) insn { return insn{code: clsJMP | jmpCALL, imm: fn} }
 
 // asm encodes a program, resolving jump labels to relative offsets.
 func asm(prog []insn) ([]byte, error) {

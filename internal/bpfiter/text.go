@@ -33,15 +33,10 @@ import (
 //     *(...*(rN+OFF1)+OFF2...) read with bpf_probe_read_kernel, a read a
 //     hop, the pointers in between passing through the slot at r10-8.
 //     A NULL on the way makes the reads fail and zero the slot.
+//   - rD = probe_read(SZ, rS OFF, SLOT, FAIL) reads SZ bytes at rS+OFF
+//     into the stack slot at r10+SLOT with bpf_probe_read_kernel, jumps
+//     to FAIL when the read fails, and loads the slot into rD.
 //   - // starts a comment.
-//
-// A program of insn constructors (insn.go) converts line by line:
-// ldx(sizeDW, r7, r6, o) is r7 = *(u64 *)(r6 +o), stx(sizeW, fp, o, r1)
-// *(u32 *)(r10 +o) = r1, st(...) the same with an immediate, movImm,
-// movReg, addImm r3 = 1, r3 = r1, r3 += 1, jmpImm(jmpJNE, r1, 0, "l")
-// if r1 != 0 goto l, insn{code: clsJMP32...} the same with w1, .at("l")
-// a label; f.off("a", "b") is a.b, f.kfunc(n) call kfunc n. The golden
-// listings prove the bytes unchanged.
 
 // sym is a name the program text may use for a number.
 type sym struct {
@@ -49,7 +44,7 @@ type sym struct {
 	v    int64
 }
 
-// builder assembles one program from text and instructions built in Go.
+// builder assembles one program from pieces of text.
 type builder struct {
 	fields         // the kernel's BTF; the first error is kept
 	syms    []sym  // searched last to first: a later definition wins
@@ -386,6 +381,8 @@ func (b *builder) line(s string) bool {
 			}
 			b.emit(i, hi)
 			return c.ok && c.s == ""
+		case op == aluMOV && c.eat("probe_read("):
+			return c.probeRead(i.dst)
 		case op == aluMOV && c.eat("atomic64_fetch_add((u64 *)("):
 			src := i.dst
 			i.code = clsSTX | modeATOMIC | sizeDW
@@ -441,4 +438,31 @@ func (c *cursor) probeChain(dst int16, size uint8) bool {
 	}
 	c.must(")")
 	return c.ok && c.s == ""
+}
+
+// probeRead reads the rest of "rD = probe_read(SZ, rS OFF, SLOT, FAIL)"
+// and emits it.
+func (c *cursor) probeRead(dst uint8) bool {
+	size := sizeCode(c.word())
+	n := int32(8)
+	switch size {
+	case sizeW:
+		n = 4
+	case sizeH:
+		n = 2
+	case sizeB:
+		n = 1
+	}
+	c.must(", ")
+	src, _ := c.reg()
+	c.must(" ")
+	off := int32(c.expr())
+	c.must(", ")
+	slot := int16(c.expr())
+	c.must(", ")
+	fail := c.b.label(c.word())
+	c.must(")")
+	c.b.emit(movReg(r3, src), addImm(r3, off), movReg(r1, fp), addImm(r1, int32(slot)), movImm(r2, n),
+		call(fnProbeReadKernel), jmpImm(jmpJNE, r0, 0, fail), ldx(size, dst, fp, slot))
+	return c.ok && size <= sizeDW && c.s == ""
 }

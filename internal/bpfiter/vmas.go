@@ -23,8 +23,6 @@ const enoent = -2
 // BTF id, not a helper number.
 const pseudoKfuncCall = 2
 
-func kcall(id int32) insn { return insn{code: clsJMP | jmpCALL, src: pseudoKfuncCall, imm: id} }
-
 // vmasProgram builds the task program that reports every file mapping
 // of each process, narrowed to devs, without names.
 func vmasProgram(s kernelBTF, devs []uint64) ([]byte, error) {
