@@ -63,14 +63,21 @@ func commonSyms() []sym {
 	}
 }
 
+// newBuilder, def, fail, eat and must are not inlined: the assembler
+// runs a few times per walk, and their 80 inlined copies cost the binary
+// 12 KB.
+//
+//go:noinline
 func newBuilder(s kernelBTF, syms []sym) *builder {
 	// Room for the longest program but the mapped check's: few regrowths.
 	return &builder{fields: fields{spec: s}, syms: append(commonSyms(), syms...), prog: make([]insn, 0, 256)}
 }
 
 // def defines (or redefines) symbol name.
+//go:noinline
 func (b *builder) def(name string, v int64) { b.syms = append(b.syms, sym{name, v}) }
 
+//go:noinline
 func (b *builder) fail(err error) {
 	if b.err == nil {
 		b.err = err
@@ -129,6 +136,7 @@ type cursor struct {
 	ok bool
 }
 
+//go:noinline
 func (c *cursor) eat(p string) bool {
 	if strings.HasPrefix(c.s, p) {
 		c.s = c.s[len(p):]
@@ -137,6 +145,7 @@ func (c *cursor) eat(p string) bool {
 	return false
 }
 
+//go:noinline
 func (c *cursor) must(p string) {
 	if !c.eat(p) {
 		c.ok = false
