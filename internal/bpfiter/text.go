@@ -74,6 +74,7 @@ func newBuilder(s kernelBTF, syms []sym) *builder {
 }
 
 // def defines (or redefines) symbol name.
+//
 //go:noinline
 func (b *builder) def(name string, v int64) { b.syms = append(b.syms, sym{name, v}) }
 
