@@ -85,21 +85,32 @@ func walk[T any](k *Kernel, name, attachFunc string, build func(kernelBTF) ([]by
 
 // walkTask is walk narrowed to the one thread tid (0: every task).
 func walkTask[T any](k *Kernel, name, attachFunc string, tid int, build func(kernelBTF) ([]byte, error), decode func(io.Reader) ([]T, error)) ([]T, error) {
+	var out []T
+	err := k.iterate(name, attachFunc, tid, build, func(r io.Reader) (err error) {
+		out, err = decode(r)
+		return err
+	})
+	return out, err
+}
+
+// iterate is walkTask's work, the same for every record type: one copy
+// in the binary, not one per type.
+func (k *Kernel) iterate(name, attachFunc string, tid int, build func(kernelBTF) ([]byte, error), decode func(io.Reader) error) error {
 	id, err := k.spec.FuncID(attachFunc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+		return fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
 	prog, err := build(k.spec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s program: %v", ErrUnsupported, name, err)
+		return fmt.Errorf("%w: %s program: %v", ErrUnsupported, name, err)
 	}
 	k.spec.save()
 	if k.Refuse[name] {
-		return nil, &RefusedError{Program: name, Err: fmt.Errorf("refused on request")}
+		return &RefusedError{Program: name, Err: fmt.Errorf("refused on request")}
 	}
 	it, err := loadIter(name, prog, id, tid, k.VerifierLog)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer it.Close()
 	return decode(it)
