@@ -223,6 +223,7 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 		j.Add(journal.Record{Kind: journal.KindNote, Describe: n})
 	})
 	eng.Journaled(rt, eng.Inject)
+	rt.Fault = eng.Inject
 	closeLifeline := func() {}
 	if !cfg.Opts.Lifeline.Off {
 		// Before the first step: the way back in must exist before anything

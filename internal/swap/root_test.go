@@ -240,7 +240,8 @@ func killPoints() []string {
 	for _, st := range swap.Steps(&swap.Runtime{}) {
 		out = append(out, st.Name())
 	}
-	return append(out, "remount-ro/remount#1", "mount-new/mount#1", "pivot/pivot#1", "move-mounts/move#1", "move-mounts/move#3")
+	return append(out, "precopy/round#1", "copy/frozen",
+		"remount-ro/remount#1", "mount-new/mount#1", "pivot/pivot#1", "move-mounts/move#1", "move-mounts/move#3")
 }
 
 // The engine dies (SIGKILL) at a step boundary or in the middle of the
