@@ -34,59 +34,86 @@ func (f *fields) off(typ string, field ...string) int16 {
 	return int16(o)
 }
 
-// leaderOnly loads the task's (in register task) thread group id into r1
-// and jumps to out unless it is the group's leader: one record per
-// process. Clobbers r2.
-func leaderOnly(f *fields, task uint8, out string) []insn {
-	return []insn{
-		ldx(sizeW, r1, task, f.off("task_struct", "tgid")),
-		ldx(sizeW, r2, task, f.off("task_struct", "pid")),
-		{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, target: out},
-	}
+// leaderOnly loads the thread group id of the task in register rTask
+// into r1 and jumps to out unless it is the group's leader: one record
+// per process. Clobbers r2.
+const leaderOnly = `
+	r1 = *(u32 *)(rTask +task_struct.tgid)
+	r2 = *(u32 *)(rTask +task_struct.pid)
+	if r1 != r2 goto out
+`
+
+// identity emits the loads of the identity of the struct file in
+// register rFile, shared by the files and maps programs, and stores it
+// at the stack slots idDev, idMode, idIno, idSize, idNlink, idMntID
+// and idRdev; with devs, a file of another filesystem (and, unless
+// keepSock, a socket) jumps to drop first. Loads through BTF pointers
+// fault to 0 rather than oops, so a missing inode or superblock reads as
+// zeros. Clobbers r0-r5.
+func (b *builder) identity(devs []uint64, keepSock bool, drop string) {
+	b.text(loadInode)
+	b.devFilter(devs, keepSock, drop)
+	b.text(storeInode)
 }
 
-// The loads of a struct file's identity, shared by the files and maps
-// programs. Loads through BTF pointers fault to 0 rather than oops, so a
-// missing inode or superblock reads as zeros.
-
-// loadInode loads the inode of the struct file in reg into r2, its
-// superblock's dev_t into r4 and its mode into r5: what a device filter
-// looks at.
-func loadInode(f *fields, file uint8) []insn {
-	return []insn{
-		ldx(sizeDW, r2, file, f.off("file", "f_inode")),
-		ldx(sizeDW, r3, r2, f.off("inode", "i_sb")),
-		ldx(sizeW, r4, r3, f.off("super_block", "s_dev")),
-		ldx(sizeH, r5, r2, f.off("inode", "i_mode")),
+// devFilter keeps a record whose kernel dev_t (in r4) is one of devs,
+// or, with keepSock, whose i_mode (in r5) is a socket's; any other jumps
+// to drop, a kept one to the label wanted. No devs: keeps everything.
+func (b *builder) devFilter(devs []uint64, keepSock bool, drop string) {
+	if len(devs) == 0 {
+		return
 	}
+	for _, d := range devs {
+		b.def("kdev", kernelDev(d))
+		b.text("if w4 == kdev goto wanted")
+	}
+	if keepSock {
+		b.text(keepSocket)
+	}
+	b.text("goto " + drop)
 }
 
-// identity says where a record keeps a file's identity (stack offsets).
-type identity struct{ dev, mode, ino, size, nlink, mntID, rdev int16 }
+const keepSocket = `
+	r0 = r5
+	r0 &= S_IFMT
+	if r0 == S_IFSOCK goto wanted
+`
+
+// loadInode loads the file's inode into r2, its superblock's dev_t into
+// r4 and its mode into r5: what a device filter looks at.
+const loadInode = `
+	r2 = *(u64 *)(rFile +file.f_inode)
+	r3 = *(u64 *)(r2 +inode.i_sb)
+	r4 = *(u32 *)(r3 +super_block.s_dev)
+	r5 = *(u16 *)(r2 +inode.i_mode)
+`
 
 // storeInode stores what loadInode loaded (r2 still the inode), the
 // inode number, size and link count, and the id of the mount the file
-// was opened through. Clobbers r0-r5.
-func storeInode(f *fields, file uint8, at identity) []insn {
-	return []insn{
-		stx(sizeW, fp, at.dev, r4),
-		stx(sizeW, fp, at.mode, r5),
-		ldx(sizeDW, r1, r2, f.off("inode", "i_ino")), stx(sizeDW, fp, at.ino, r1),
-		ldx(sizeW, r1, r2, f.off("inode", "i_rdev")), stx(sizeW, fp, at.rdev, r1),
-		ldx(sizeDW, r1, r2, f.off("inode", "i_size")), stx(sizeDW, fp, at.size, r1),
-		ldx(sizeW, r1, r2, f.off("inode", "__i_nlink")), stx(sizeW, fp, at.nlink, r1),
-
-		// struct vfsmount is embedded in struct mount, whose mnt_id is
-		// fdinfo's: container_of by hand, read with probe_read_kernel
-		// because the verifier knows only the vfsmount's bounds.
-		st(sizeW, fp, at.mntID, 0),
-		ldx(sizeDW, r3, file, f.off("file", "f_path")+f.off("path", "mnt")),
-		addImm(r3, int32(f.off("mount", "mnt_id")-f.off("mount", "mnt"))),
-		movReg(r1, fp), addImm(r1, int32(at.mntID)),
-		movImm(r2, 4),
-		call(fnProbeReadKernel),
-	}
-}
+// was opened through.
+const storeInode = `
+wanted:
+	*(u32 *)(r10 +idDev) = r4
+	*(u32 *)(r10 +idMode) = r5
+	r1 = *(u64 *)(r2 +inode.i_ino)
+	*(u64 *)(r10 +idIno) = r1
+	r1 = *(u32 *)(r2 +inode.i_rdev)
+	*(u32 *)(r10 +idRdev) = r1
+	r1 = *(u64 *)(r2 +inode.i_size)
+	*(u64 *)(r10 +idSize) = r1
+	r1 = *(u32 *)(r2 +inode.__i_nlink)
+	*(u32 *)(r10 +idNlink) = r1
+	// struct vfsmount is embedded in struct mount, whose mnt_id is
+	// fdinfo's: container_of by hand, read with probe_read_kernel
+	// because the verifier knows only the vfsmount's bounds.
+	*(u32 *)(r10 +idMntID) = 0
+	r3 = *(u64 *)(rFile +file.f_path+path.mnt)
+	r3 += mount.mnt_id-mount.mnt
+	r1 = r10
+	r1 += idMntID
+	r2 = 4
+	call bpf_probe_read_kernel
+`
 
 // A path segment: d_path's return (length with the NUL, or -errno; 0
 // for no path) as a native int32, then that many bytes. Its buffer sits
@@ -97,30 +124,39 @@ const (
 )
 
 // segment emits "d_path(r1) as a segment" when r1 is non-zero, an empty
-// segment otherwise; label must be unique in the program.
-func segment(label string) []insn {
-	return []insn{
-		st(sizeW, fp, segRet, 0),
-		jmpImm(jmpJEQ, r1, 0, label+"_write"),
-		movReg(r2, fp), addImm(r2, segBuf),
-		movImm(r3, pathMax),
-		call(fnDPath),
-		stx(sizeW, fp, segRet, r0),
-		jmpImm(jmpJSGT, r0, 0, label+"_pos"),
-		movImm(r0, 0),
-		jmpImm(jmpJGT, r0, pathMax, label+"_clamp").at(label + "_pos"),
-		jmp(label + "_len"),
-		movImm(r0, pathMax).at(label + "_clamp"),
-		movReg(r3, r0).at(label + "_len"),
-		jmp(label + "_emit"),
-		movImm(r3, 0).at(label + "_write"),
-		addImm(r3, 4).at(label + "_emit"),
-		ldx(sizeDW, r1, r6, ctxMeta),
-		ldx(sizeDW, r1, r1, 0),
-		movReg(r2, fp), addImm(r2, segRet),
-		call(fnSeqWrite),
-	}
-}
+// segment otherwise; its labels are local (the builder's scope must be
+// unique in the program).
+const segment = `
+	*(u32 *)(r10 +segRet) = 0
+	if r1 == 0 goto .write
+	r2 = r10
+	r2 += segBuf
+	r3 = pathMax
+	call bpf_d_path
+	*(u32 *)(r10 +segRet) = r0
+	if r0 s> 0 goto .pos
+	r0 = 0
+.pos:
+	if r0 > pathMax goto .clamp
+	goto .len
+.clamp:
+	r0 = pathMax
+.len:
+	r3 = r0
+	goto .emit
+.write:
+	r3 = 0
+.emit:
+	r3 += 4
+	r1 = *(u64 *)(r6 +ctxMeta)
+	r1 = *(u64 *)(r1 +0)
+	r2 = r10
+	r2 += segRet
+	call bpf_seq_write
+`
 
 // userDev converts the kernel's dev_t (major<<20 | minor) to stat's.
 func userDev(kdev uint32) uint64 { return unix.Mkdev(kdev>>20, kdev&(1<<20-1)) }
+
+// kernelDev converts stat's dev_t to the kernel's.
+func kernelDev(d uint64) int64 { return int64(unix.Major(d)<<20 | unix.Minor(d)&(1<<20-1)) }

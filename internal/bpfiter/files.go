@@ -74,63 +74,68 @@ const (
 
 // filesProgram builds the task_file program from the kernel's field offsets.
 func filesProgram(s kernelBTF, devs []uint64) ([]byte, error) {
-	f := &fields{spec: s}
-	const buf = int16(-512)
-	at := func(o int) int16 { return buf + int16(o) }
-	var (
-		tgid    = f.off("task_struct", "tgid")
-		tid     = f.off("task_struct", "pid")
-		fFlags  = f.off("file", "f_flags")
-		fPos    = f.off("file", "f_pos")
-		fPath   = f.off("file", "f_path")
-		pathBuf = buf + recHeader
-	)
-	prog := []insn{
-		movReg(r6, r1),
-		ldx(sizeDW, r7, r6, ctxFile),
-		jmpImm(jmpJEQ, r7, 0, "out"), // the final call, after the last task, has no file
-		ldx(sizeDW, r8, r6, ctxTask),
-		jmpImm(jmpJEQ, r8, 0, "out"),
-
-		ldx(sizeW, r1, r8, tgid), stx(sizeW, fp, at(recPID), r1),
-		ldx(sizeW, r1, r8, tid), stx(sizeW, fp, at(recTID), r1),
-		ldx(sizeW, r1, r6, ctxFD), stx(sizeW, fp, at(recFD), r1),
-		ldx(sizeW, r1, r7, fFlags), stx(sizeW, fp, at(recFlags), r1),
-		ldx(sizeDW, r1, r7, fPos), stx(sizeDW, fp, at(recPos), r1),
-		st(sizeW, fp, at(recMagic), magic),
-	}
-	prog = append(prog, loadInode(f, r7)...)
-	prog = append(prog, devFilter(devs, r4, true, r5, "out", "wanted")...)
-	prog = append(prog, label("wanted", storeInode(f, r7, identity{
-		dev: at(recDev), mode: at(recMode), ino: at(recIno), size: at(recSize), nlink: at(recNlink), mntID: at(recMntID), rdev: at(recRdev),
-	}))...)
-	if f.err != nil {
-		return nil, f.err
-	}
-	prog = append(prog,
-		movReg(r1, r7), addImm(r1, int32(fPath)),
-		movReg(r2, fp), addImm(r2, int32(pathBuf)),
-		movImm(r3, pathMax),
-		call(fnDPath),
-		stx(sizeW, fp, at(recPathRet), r0),
-		// Write the header and as much of the path as d_path produced;
-		// the bounds checks let the verifier prove the length fits.
-		jmpImm(jmpJSGT, r0, 0, "positive"),
-		movImm(r0, 0),
-		jmpImm(jmpJGT, r0, pathMax, "clamp").at("positive"),
-		jmp("write"),
-		movImm(r0, pathMax).at("clamp"),
-		movReg(r3, r0).at("write"),
-		addImm(r3, recHeader),
-		ldx(sizeDW, r1, r6, ctxMeta),
-		ldx(sizeDW, r1, r1, 0), // meta->seq
-		movReg(r2, fp), addImm(r2, int32(buf)),
-		call(fnSeqWrite),
-		movImm(r0, 0).at("out"),
-		exit(),
-	)
-	return asm(prog)
+	const buf = -512 // the record
+	b := newBuilder(s, []sym{
+		{"buf", buf}, {"recPID", recPID}, {"recTID", recTID}, {"recFD", recFD}, {"recFlags", recFlags},
+		{"recPos", recPos}, {"recMagic", recMagic}, {"magic", magic}, {"recPathRet", recPathRet}, {"recHeader", recHeader},
+		{"idDev", buf + recDev}, {"idMode", buf + recMode}, {"idIno", buf + recIno}, {"idSize", buf + recSize},
+		{"idNlink", buf + recNlink}, {"idMntID", buf + recMntID}, {"idRdev", buf + recRdev}, {"rFile", r7},
+	})
+	b.text(filesHead)
+	b.identity(devs, true, "out")
+	b.text(filesTail)
+	return b.assemble()
 }
+
+const filesHead = `
+	r6 = r1
+	r7 = *(u64 *)(r6 +ctxFile)
+	if r7 == 0 goto out // the final call, after the last task, has no file
+	r8 = *(u64 *)(r6 +ctxTask)
+	if r8 == 0 goto out
+	r1 = *(u32 *)(r8 +task_struct.tgid)
+	*(u32 *)(r10 +buf+recPID) = r1
+	r1 = *(u32 *)(r8 +task_struct.pid)
+	*(u32 *)(r10 +buf+recTID) = r1
+	r1 = *(u32 *)(r6 +ctxFD)
+	*(u32 *)(r10 +buf+recFD) = r1
+	r1 = *(u32 *)(r7 +file.f_flags)
+	*(u32 *)(r10 +buf+recFlags) = r1
+	r1 = *(u64 *)(r7 +file.f_pos)
+	*(u64 *)(r10 +buf+recPos) = r1
+	*(u32 *)(r10 +buf+recMagic) = magic
+`
+
+// The path right after the header, then one write of both.
+const filesTail = `
+	r1 = r7
+	r1 += file.f_path
+	r2 = r10
+	r2 += buf+recHeader
+	r3 = pathMax
+	call bpf_d_path
+	*(u32 *)(r10 +buf+recPathRet) = r0
+	// Write the header and as much of the path as d_path produced;
+	// the bounds checks let the verifier prove the length fits.
+	if r0 s> 0 goto positive
+	r0 = 0
+positive:
+	if r0 > pathMax goto clamp
+	goto write
+clamp:
+	r0 = pathMax
+write:
+	r3 = r0
+	r3 += recHeader
+	r1 = *(u64 *)(r6 +ctxMeta)
+	r1 = *(u64 *)(r1 +0) // meta->seq
+	r2 = r10
+	r2 += buf
+	call bpf_seq_write
+out:
+	r0 = 0
+	exit
+`
 
 // Files returns every open descriptor of every process, in pid order
 // and, within a process, in descriptor order. With devs (st_dev values,

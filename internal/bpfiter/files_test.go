@@ -93,12 +93,9 @@ func TestReadFilesErrors(t *testing.T) {
 }
 
 func TestAsm(t *testing.T) {
-	prog, err := asm([]insn{
-		jmpImm(jmpJEQ, r1, 0, "out"),
-		movImm(r0, 1),
-		movImm(r0, 0).at("out"),
-		exit(),
-	})
+	b := newBuilder(nil, nil)
+	b.text("if r1 == 0 goto out\nr0 = 1\nout: r0 = 0\nexit")
+	prog, err := b.assemble()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +108,13 @@ func TestAsm(t *testing.T) {
 	if !bytes.Equal(prog, want) {
 		t.Errorf("got % x\nwant % x", prog, want)
 	}
-	if _, err := asm([]insn{jmp("nowhere")}); err == nil {
+	if _, err := asm([]insn{{code: clsJMP | jmpJA, target: "nowhere"}}); err == nil {
 		t.Error("jump to a missing label: no error")
 	}
 	// Register fields: dst in the low nibble, src in the high one.
-	b, _ := asm([]insn{stx(sizeDW, fp, -8, r3)})
-	if b[0] != 0x7b || b[1] != 0x3a {
-		t.Errorf("stx: got % x", b[:2])
+	p, _ := asm([]insn{{code: clsSTX | modeMEM | sizeDW, dst: fp, src: r3, off: -8}})
+	if p[0] != 0x7b || p[1] != 0x3a {
+		t.Errorf("stx: got % x", p[:2])
 	}
 }
 

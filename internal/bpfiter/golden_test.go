@@ -123,8 +123,8 @@ func TestInsnString(t *testing.T) {
 		want string
 	}{
 		{ldx(sizeDW, r7, r6, 16), "(79) r7 = *(u64 *)(r6 +16)"},
-		{st(sizeW, fp, -452, 0), "(62) *(u32 *)(r10 -452) = 0"},
-		{stx(sizeDW, fp, -8, r1), "(7b) *(u64 *)(r10 -8) = r1"},
+		{insn{code: clsST | modeMEM | sizeW, dst: fp, off: -452}, "(62) *(u32 *)(r10 -452) = 0"},
+		{insn{code: clsSTX | modeMEM | sizeDW, dst: fp, src: r1, off: -8}, "(7b) *(u64 *)(r10 -8) = r1"},
 		{movReg(r2, fp), "(bf) r2 = r10"},
 		{addImm(r2, -448), "(07) r2 += -448"},
 		{movImm(r3, 448), "(b7) r3 = 448"},
@@ -132,8 +132,9 @@ func TestInsnString(t *testing.T) {
 		{insn{code: clsJMP | jmpJEQ | srcK, dst: r1, off: 12}, "(15) if r1 == 0x0 goto pc+12"},
 		{insn{code: clsJMP32 | jmpJEQ | srcK, dst: r4, imm: 0x800001, off: 3}, "(16) if w4 == 0x800001 goto pc+3"},
 		{insn{code: clsJMP | jmpJNE | srcX, dst: r1, src: r2, off: 40}, "(5d) if r1 != r2 goto pc+40"},
-		{exit(), "(95) exit"},
-		{kcall(63717), "(85) call kfunc#63717"},
+		{insn{code: clsJMP | jmpEXIT}, "(95) exit"},
+		{insn{code: clsJMP | jmpCALL, src: pseudoKfuncCall, imm: 63717}, "(85) call kfunc#63717"},
+		{insn{code: clsJMP | jmpJA, target: "out"}, "(05) goto out"},
 	} {
 		if got := tc.i.String(); got != tc.want {
 			t.Errorf("got %q, want %q", got, tc.want)

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // The few eBPF instructions the iterator programs use, encoded by hand:
@@ -80,14 +78,6 @@ func ldx(size uint8, dst, src uint8, off int16) insn {
 	return insn{code: clsLDX | modeMEM | size, dst: dst, src: src, off: off}
 }
 
-func stx(size uint8, dst uint8, off int16, src uint8) insn {
-	return insn{code: clsSTX | modeMEM | size, dst: dst, src: src, off: off}
-}
-
-func st(size uint8, dst uint8, off int16, imm int32) insn {
-	return insn{code: clsST | modeMEM | size, dst: dst, off: off, imm: imm}
-}
-
 func movReg(dst, src uint8) insn { return insn{code: clsALU64 | aluMOV | srcX, dst: dst, src: src} }
 func movImm(dst uint8, imm int32) insn {
 	return insn{code: clsALU64 | aluMOV | srcK, dst: dst, imm: imm}
@@ -101,37 +91,11 @@ func jmpImm(op uint8, dst uint8, imm int32, target string) insn {
 	return insn{code: clsJMP | op | srcK, dst: dst, imm: imm, target: target}
 }
 
-// devFilter keeps a record whose kernel dev_t (in reg) is one of devs,
-// or, with keepSock, whose i_mode (in modeReg) is a socket's; any other
-// jumps to drop. No devs: keeps everything.
-func devFilter(devs []uint64, reg uint8, keepSock bool, modeReg uint8, drop, keep string) []insn {
-	if len(devs) == 0 {
-		return nil
-	}
-	var out []insn
-	for _, d := range devs {
-		kdev := int32(uint32(unix.Major(d))<<20 | uint32(unix.Minor(d))&(1<<20-1))
-		out = append(out, insn{code: clsJMP32 | jmpJEQ | srcK, dst: reg, imm: kdev, target: keep})
-	}
-	if keepSock {
-		out = append(out,
-			movReg(r0, modeReg),
-			insn{code: clsALU64 | aluAND | srcK, dst: r0, imm: unix.S_IFMT},
-			jmpImm(jmpJEQ, r0, unix.S_IFSOCK, keep),
-		)
-	}
-	return append(out, jmp(drop))
-}
-
 // MaxDevs is the most filesystems a walk can be narrowed to; more, and
 // it reports every file.
 const MaxDevs = 16
 
-func jmp(target string) insn { return insn{code: clsJMP | jmpJA, target: target} }
-func call(fn int32) insn     { return insn{code: clsJMP | jmpCALL, imm: fn} }
-func exit() insn             { return insn{code: clsJMP | jmpEXIT} }
-
-func (i insn) at(label string) insn { i.label = label; return i }
+func call(fn int32) insn { return insn{code: clsJMP | jmpCALL, imm: fn} }
 
 // asm encodes a program, resolving jump labels to relative offsets.
 func asm(prog []insn) ([]byte, error) {
@@ -160,6 +124,8 @@ func asm(prog []insn) ([]byte, error) {
 // helperName names a helper the programs call, as the verifier does.
 func helperName(fn int32) string {
 	switch fn {
+	case fnMapLookupElem:
+		return "bpf_map_lookup_elem"
 	case fnProbeReadKernel:
 		return "bpf_probe_read_kernel"
 	case fnSeqWrite:
@@ -188,6 +154,12 @@ func jmpOp(op uint8) string {
 		return "=="
 	case jmpJGT:
 		return ">"
+	case jmpJGE:
+		return ">="
+	case jmpJLT:
+		return "<"
+	case jmpJLE:
+		return "<="
 	case jmpJNE:
 		return "!="
 	case jmpJSGT:

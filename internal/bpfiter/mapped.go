@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,119 +57,105 @@ const (
 // (reached through the scanner's descriptor fds[i]), whether a file of
 // it is memory-mapped.
 func mappedProgram(s kernelBTF, devs []uint64, fds []int32) ([]byte, error) {
-	f := &fields{spec: s}
-	var (
-		iterNew = f.kfunc("bpf_iter_num_new")
-		next    = f.kfunc("bpf_iter_num_next")
-		destroy = f.kfunc("bpf_iter_num_destroy")
-		sbList  = int32(f.off("inode", "i_sb_list"))
-	)
-	rec := func(o int16) int16 { return mappedRec + o }
-	prog := []insn{
-		movReg(r6, r1),
-		ldx(sizeDW, r7, r6, ctxTask),
-		jmpImm(jmpJEQ, r7, 0, "out"),
-	}
+	b := newBuilder(s, []sym{
+		{"mappedRec", mappedRec}, {"mappedTmp", mappedTmp}, {"mappedIter", mappedIter},
+		{"mappedMagicValue", mappedMagicValue}, {"mappedRecLen", mappedRecLen}, {"mappedLimit", mappedLimit},
+		{"verdictUnmapped", verdictUnmapped}, {"verdictMapped", verdictMapped}, {"verdictDevice", verdictDevice},
+		{"verdictTooMany", verdictTooMany}, {"verdictChanged", verdictChanged}, {"verdictUnreadable", verdictUnreadable},
+		{"S_IFCHR", unix.S_IFCHR}, {"S_IFBLK", unix.S_IFBLK},
+	})
+	b.text(`
+	r6 = r1
+	r7 = *(u64 *)(r6 +ctxTask)
+	if r7 == 0 goto out
+`)
 	for i, d := range devs {
-		p := fmt.Sprintf("d%d_", i)
-		kdev := int32(uint32(unix.Major(d))<<20 | uint32(unix.Minor(d))&(1<<20-1))
-		prog = append(prog,
-			st(sizeW, fp, rec(0), mappedMagicValue),
-			st(sizeW, fp, rec(4), int32(i)),
-			st(sizeW, fp, rec(8), verdictUnreadable),
-			st(sizeW, fp, rec(12), 0),
-		)
-		// The descriptor's file: task->files->fdt->fd[n], every step a
-		// plain read: a typed load from the trusted task would have the
-		// verifier search the kernel's BTF by name for each (~0.5 ms).
-		prog = append(prog, probeRead(r1, r7, int32(f.off("task_struct", "files")), sizeDW, p+"emit")...)
-		prog = append(prog, probeRead(r1, r1, int32(f.off("files_struct", "fdt")), sizeDW, p+"emit")...)
-		prog = append(prog, probeRead(r1, r1, int32(f.off("fdtable", "fd")), sizeDW, p+"emit")...)
-		prog = append(prog, probeRead(r1, r1, 8*fds[i], sizeDW, p+"emit")...)
-		prog = append(prog, probeRead(r1, r1, int32(f.off("file", "f_inode")), sizeDW, p+"emit")...)
-		prog = append(prog, probeRead(r8, r1, int32(f.off("inode", "i_sb")), sizeDW, p+"emit")...)
-		prog = append(prog, probeRead(r1, r8, int32(f.off("super_block", "s_dev")), sizeW, p+"emit")...)
-		prog = append(prog,
-			insn{code: clsJMP32 | jmpJNE | srcK, dst: r1, imm: kdev, target: p + "emit"},
-			addImm(r8, int32(f.off("super_block", "s_inodes"))), // the list's head
-		)
-		prog = append(prog, probeRead(r9, r8, int32(f.off("list_head", "next")), sizeDW, p+"emit")...)
-		prog = append(prog,
-			st(sizeW, fp, rec(8), verdictTooMany),
-			movReg(r1, fp), addImm(r1, mappedIter),
-			movImm(r2, 0),
-			movImm(r3, mappedLimit),
-			kcall(iterNew),
-			movReg(r1, fp).at(p+"loop"), addImm(r1, mappedIter),
-			kcall(next),
-			jmpImm(jmpJEQ, r0, 0, p+"end"),
-			insn{code: clsJMP | jmpJEQ | srcX, dst: r9, src: r8, target: p + "unmapped"},
-		)
-		// r9 is the inode's i_sb_list.
-		prog = append(prog, probeRead(r1, r9, int32(f.off("inode", "i_mode"))-sbList, sizeH, p+"fault")...)
-		prog = append(prog,
-			insn{code: clsALU64 | aluAND | srcK, dst: r1, imm: unix.S_IFMT},
-			jmpImm(jmpJEQ, r1, unix.S_IFCHR, p+"device"),
-			jmpImm(jmpJEQ, r1, unix.S_IFBLK, p+"device"),
-		)
-		prog = append(prog, probeRead(r1, r9, int32(f.off("inode", "i_mapping"))-sbList, sizeDW, p+"fault")...)
-		prog = append(prog, jmpImm(jmpJEQ, r1, 0, p+"counted"))
-		prog = append(prog, probeRead(r1, r1, int32(f.off("address_space", "i_mmap", "rb_root", "rb_node")), sizeDW, p+"fault")...)
-		prog = append(prog,
-			jmpImm(jmpJNE, r1, 0, p+"mapped"),
-			ldx(sizeW, r1, fp, rec(12)).at(p+"counted"),
-			addImm(r1, 1),
-			stx(sizeW, fp, rec(12), r1),
-		)
-		prog = append(prog, probeRead(r1, r9, int32(f.off("list_head", "next")), sizeDW, p+"fault")...)
-		prog = append(prog,
-			// list_del_init points a removed entry at itself.
-			insn{code: clsJMP | jmpJEQ | srcX, dst: r1, src: r9, target: p + "changed"},
-			movReg(r9, r1),
-			jmp(p+"loop"),
-			st(sizeW, fp, rec(8), verdictUnmapped).at(p+"unmapped"), jmp(p+"end"),
-			st(sizeW, fp, rec(8), verdictMapped).at(p+"mapped"), jmp(p+"end"),
-			st(sizeW, fp, rec(8), verdictDevice).at(p+"device"), jmp(p+"end"),
-			st(sizeW, fp, rec(8), verdictChanged).at(p+"changed"), jmp(p+"end"),
-			st(sizeW, fp, rec(8), verdictUnreadable).at(p+"fault"),
-			movReg(r1, fp).at(p+"end"), addImm(r1, mappedIter),
-			kcall(destroy),
-			ldx(sizeDW, r1, r6, ctxMeta).at(p+"emit"),
-			ldx(sizeDW, r1, r1, 0),
-			movReg(r2, fp), addImm(r2, mappedRec),
-			movImm(r3, mappedRecLen),
-			call(fnSeqWrite),
-		)
+		b.scope = "d" + strconv.Itoa(i)
+		b.def("i", int64(i))
+		b.def("fdOff", 8*int64(fds[i]))
+		b.def("kdev", kernelDev(d))
+		b.text(mappedCheck)
 	}
-	prog = append(prog, movImm(r0, 0).at("out"), exit())
-	if f.err != nil {
-		return nil, f.err
-	}
-	return asm(prog)
+	b.text("out: r0 = 0\nexit")
+	return b.assemble()
 }
 
-// probeRead loads size bytes at src+off into dst through the tmp slot,
-// jumping to fail when the read faults. Not inlined: the program calls
-// it a dozen times, and each inlined copy costs the binary ~1 KB.
-//
-//go:noinline
-func probeRead(dst, src uint8, off int32, size uint8, fail string) []insn {
-	n := int32(8)
-	switch size {
-	case sizeW:
-		n = 4
-	case sizeH:
-		n = 2
-	}
-	return []insn{
-		movReg(r3, src), addImm(r3, off),
-		movReg(r1, fp), addImm(r1, mappedTmp),
-		movImm(r2, n),
-		call(fnProbeReadKernel),
-		jmpImm(jmpJNE, r0, 0, fail),
-		ldx(size, dst, fp, mappedTmp),
-	}
-}
+// mappedCheck checks the filesystem i of devs, kernel dev_t kdev, whose
+// descriptor is at fdOff in the descriptor array, and writes its record.
+const mappedCheck = `
+	*(u32 *)(r10 +mappedRec) = mappedMagicValue
+	*(u32 *)(r10 +mappedRec+4) = i
+	*(u32 *)(r10 +mappedRec+8) = verdictUnreadable
+	*(u32 *)(r10 +mappedRec+12) = 0
+	// The descriptor's file: task->files->fdt->fd[n], every step a
+	// plain read: a typed load from the trusted task would have the
+	// verifier search the kernel's BTF by name for each (~0.5 ms).
+	r1 = probe_read(u64, r7 +task_struct.files, mappedTmp, .emit)
+	r1 = probe_read(u64, r1 +files_struct.fdt, mappedTmp, .emit)
+	r1 = probe_read(u64, r1 +fdtable.fd, mappedTmp, .emit)
+	r1 = probe_read(u64, r1 +fdOff, mappedTmp, .emit)
+	r1 = probe_read(u64, r1 +file.f_inode, mappedTmp, .emit)
+	r8 = probe_read(u64, r1 +inode.i_sb, mappedTmp, .emit)
+	r1 = probe_read(u32, r8 +super_block.s_dev, mappedTmp, .emit)
+	if w1 != kdev goto .emit
+	r8 += super_block.s_inodes // the list's head
+	r9 = probe_read(u64, r8 +list_head.next, mappedTmp, .emit)
+	*(u32 *)(r10 +mappedRec+8) = verdictTooMany
+	r1 = r10
+	r1 += mappedIter
+	r2 = 0
+	r3 = mappedLimit
+	call kfunc bpf_iter_num_new
+.loop:
+	r1 = r10
+	r1 += mappedIter
+	call kfunc bpf_iter_num_next
+	if r0 == 0 goto .end
+	if r9 == r8 goto .unmapped
+	// r9 is the inode's i_sb_list.
+	r1 = probe_read(u16, r9 +inode.i_mode-inode.i_sb_list, mappedTmp, .fault)
+	r1 &= S_IFMT
+	if r1 == S_IFCHR goto .device
+	if r1 == S_IFBLK goto .device
+	r1 = probe_read(u64, r9 +inode.i_mapping-inode.i_sb_list, mappedTmp, .fault)
+	if r1 == 0 goto .counted
+	r1 = probe_read(u64, r1 +address_space.i_mmap.rb_root.rb_node, mappedTmp, .fault)
+	if r1 != 0 goto .mapped
+.counted:
+	r1 = *(u32 *)(r10 +mappedRec+12)
+	r1 += 1
+	*(u32 *)(r10 +mappedRec+12) = r1
+	r1 = probe_read(u64, r9 +list_head.next, mappedTmp, .fault)
+	// list_del_init points a removed entry at itself.
+	if r1 == r9 goto .changed
+	r9 = r1
+	goto .loop
+.unmapped:
+	*(u32 *)(r10 +mappedRec+8) = verdictUnmapped
+	goto .end
+.mapped:
+	*(u32 *)(r10 +mappedRec+8) = verdictMapped
+	goto .end
+.device:
+	*(u32 *)(r10 +mappedRec+8) = verdictDevice
+	goto .end
+.changed:
+	*(u32 *)(r10 +mappedRec+8) = verdictChanged
+	goto .end
+.fault:
+	*(u32 *)(r10 +mappedRec+8) = verdictUnreadable
+.end:
+	r1 = r10
+	r1 += mappedIter
+	call kfunc bpf_iter_num_destroy
+.emit:
+	r1 = *(u64 *)(r6 +ctxMeta)
+	r1 = *(u64 *)(r1 +0)
+	r2 = r10
+	r2 += mappedRec
+	r3 = mappedRecLen
+	call bpf_seq_write
+`
 
 // Unmapped reports whether the kernel shows that no process maps a file
 // of the filesystems devs; roots[i] is a descriptor open on a file of

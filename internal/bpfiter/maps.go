@@ -64,68 +64,87 @@ const ctxVMA = 16
 // verifier allows from any pointer, and the caller reads the names of
 // the processes it wants from /proc/PID/maps.
 func mapsProgram(s kernelBTF, devs []uint64, names bool) ([]byte, error) {
-	f := &fields{spec: s}
-	at := func(o int) int16 { return mapBuf + int16(o) }
-	prog := []insn{
-		movReg(r6, r1),
-		ldx(sizeDW, r7, r6, ctxVMA),
-		jmpImm(jmpJEQ, r7, 0, "out"),
-		ldx(sizeDW, r8, r6, ctxTask),
-		jmpImm(jmpJEQ, r8, 0, "out"),
-	}
-	prog = append(prog, leaderOnly(f, r8, "out")...) // threads share the leader's mm
-	prog = append(prog,
-		ldx(sizeDW, r9, r7, f.off("vm_area_struct", "vm_file")),
-		jmpImm(jmpJEQ, r9, 0, "out"), // anonymous memory
-		stx(sizeW, fp, at(mapPID), r1),
-		st(sizeW, fp, at(mapMagic), mapMagicValue),
-	)
-	prog = append(prog, mapping(f, r7, r9, devs, "out")...)
+	b := newBuilder(s, mapSyms())
+	b.def("rTask", r8)
+	b.def("rVMA", r7)
+	b.text(mapsHead)
+	b.mapping(devs, "out")
 	if names {
-		prog = append(prog,
-			ldx(sizeDW, r1, r6, ctxMeta),
-			ldx(sizeDW, r1, r1, 0),
-			movReg(r2, fp), addImm(r2, mapBuf),
-			movImm(r3, mapHeader),
-			call(fnSeqWrite),
-			movReg(r1, r9), addImm(r1, int32(f.off("file", "f_path"))),
-		)
-		prog = append(prog, segment("path")...)
+		b.text(mapsNamed)
+		b.scope = "path"
+		b.text(segment)
 	} else {
 		// The header and a segment that says "no path" (-1), in one write.
-		prog = append(prog,
-			st(sizeW, fp, at(mapHeader), -1),
-			ldx(sizeDW, r1, r6, ctxMeta),
-			ldx(sizeDW, r1, r1, 0),
-			movReg(r2, fp), addImm(r2, mapBuf),
-			movImm(r3, mapHeader+4),
-			call(fnSeqWrite),
-		)
+		b.text("*(u32 *)(r10 +mapBuf+mapHeader) = -1")
+		b.text(writeNameless)
 	}
-	prog = append(prog, movImm(r0, 0).at("out"), exit())
-	if f.err != nil {
-		return nil, f.err
-	}
-	return asm(prog)
+	b.text("out: r0 = 0\nexit")
+	return b.assemble()
 }
 
+// mapSyms names the map record's layout for the maps and vmas programs;
+// the mapped file is in r9.
+func mapSyms() []sym {
+	return []sym{
+		{"mapBuf", mapBuf}, {"mapPID", mapPID}, {"mapMagic", mapMagic}, {"mapMagicValue", mapMagicValue},
+		{"mapBusyMagicValue", mapBusyMagicValue}, {"mapHeader", mapHeader},
+		{"mapStart", mapBuf + mapStart}, {"mapEnd", mapBuf + mapEnd}, {"mapPgoff", mapBuf + mapPgoff}, {"mapFlags", mapBuf + mapFlags},
+		{"idDev", mapBuf + mapDev}, {"idMode", mapBuf + mapMode}, {"idIno", mapBuf + mapIno}, {"idSize", mapBuf + mapSize},
+		{"idNlink", mapBuf + mapNlink}, {"idMntID", mapBuf + mapMntID}, {"idRdev", mapBuf + mapRdev}, {"rFile", r9},
+	}
+}
+
+const mapsHead = `
+	r6 = r1
+	r7 = *(u64 *)(r6 +ctxVMA)
+	if r7 == 0 goto out
+	r8 = *(u64 *)(r6 +ctxTask)
+	if r8 == 0 goto out
+` + leaderOnly + ` // threads share the leader's mm
+	r9 = *(u64 *)(r7 +vm_area_struct.vm_file)
+	if r9 == 0 goto out // anonymous memory
+	*(u32 *)(r10 +mapBuf+mapPID) = r1
+	*(u32 *)(r10 +mapBuf+mapMagic) = mapMagicValue
+`
+
+// The header, then the path as a segment.
+const mapsNamed = `
+	r1 = *(u64 *)(r6 +ctxMeta)
+	r1 = *(u64 *)(r1 +0)
+	r2 = r10
+	r2 += mapBuf
+	r3 = mapHeader
+	call bpf_seq_write
+	r1 = r9
+	r1 += file.f_path
+`
+
+// writeNameless writes the header and the segment after it.
+const writeNameless = `
+	r1 = *(u64 *)(r6 +ctxMeta)
+	r1 = *(u64 *)(r1 +0)
+	r2 = r10
+	r2 += mapBuf
+	r3 = mapHeader+4
+	call bpf_seq_write
+`
+
 // mapping emits the part of a map record a mapping fills: for the vma
-// in register vma and its file in register file (not zero), the device
-// filter (an unwanted file jumps to drop), the file's identity and the
-// mapping's range, offset and flags. Clobbers r0-r5.
-func mapping(f *fields, vma, file uint8, devs []uint64, drop string) []insn {
-	at := func(o int) int16 { return mapBuf + int16(o) }
-	code := loadInode(f, file)
-	code = append(code, devFilter(devs, r4, false, 0, drop, "wanted")...)
-	code = append(code, label("wanted", storeInode(f, file, identity{
-		dev: at(mapDev), mode: at(mapMode), ino: at(mapIno), size: at(mapSize), nlink: at(mapNlink), mntID: at(mapMntID), rdev: at(mapRdev),
-	}))...)
-	return append(code,
-		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_start")), stx(sizeDW, fp, at(mapStart), r1),
-		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_end")), stx(sizeDW, fp, at(mapEnd), r1),
-		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_pgoff")), stx(sizeDW, fp, at(mapPgoff), r1),
-		ldx(sizeDW, r1, vma, f.off("vm_area_struct", "vm_flags")), stx(sizeDW, fp, at(mapFlags), r1),
-	)
+// in register rVMA and its file in r9 (not zero), the device filter (an
+// unwanted file jumps to drop), the file's identity and the mapping's
+// range, offset and flags. Clobbers r0-r5.
+func (b *builder) mapping(devs []uint64, drop string) {
+	b.identity(devs, false, drop)
+	b.text(`
+	r1 = *(u64 *)(rVMA +vm_area_struct.vm_start)
+	*(u64 *)(r10 +mapStart) = r1
+	r1 = *(u64 *)(rVMA +vm_area_struct.vm_end)
+	*(u64 *)(r10 +mapEnd) = r1
+	r1 = *(u64 *)(rVMA +vm_area_struct.vm_pgoff)
+	*(u64 *)(r10 +mapPgoff) = r1
+	r1 = *(u64 *)(rVMA +vm_area_struct.vm_flags)
+	*(u64 *)(r10 +mapFlags) = r1
+`)
 }
 
 // Maps returns every file-backed mapping of every process, in pid order

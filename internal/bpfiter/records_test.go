@@ -129,15 +129,18 @@ func TestProgramsAssemble(t *testing.T) {
 	// Every jump lands inside the program and every program ends in exit,
 	// with and without a device filter: what the verifier checks first.
 	for _, devs := range [][]uint64{nil, {unix.Mkdev(8, 1), unix.Mkdev(4095, 1<<20-1)}} {
-		for name, build := range map[string]func() []insn{
-			"filter": func() []insn {
-				return append(devFilter(devs, r4, true, r5, "out", "keep"), movImm(r0, 1).at("keep"), movImm(r0, 0).at("out"), exit())
+		for name, build := range map[string]func(b *builder){
+			"filter": func(b *builder) {
+				b.devFilter(devs, true, "out")
+				b.text("wanted: r0 = 1\nout: r0 = 0\nexit")
 			},
-			"probe": func() []insn {
-				return append(probeChain(r7, []int16{8, 16, 24}, 4, -100), exit())
+			"probe": func(b *builder) {
+				b.text("*(u32 *)(r10 -100) = probe_chain(r7, 8, 16, 24)\nexit")
 			},
 		} {
-			prog, err := asm(build())
+			b := newBuilder(synthetic(), nil)
+			build(b)
+			prog, err := b.assemble()
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -159,8 +162,9 @@ func TestProgramsAssemble(t *testing.T) {
 	}
 	// A device filter compares 32-bit kernel dev_t values: major 4095
 	// needs the full word, so the comparison is JMP32.
-	f := devFilter([]uint64{unix.Mkdev(4095, 5)}, r4, false, 0, "out", "keep")
-	if f[0].code != clsJMP32|jmpJEQ|srcK || uint32(f[0].imm) != 4095<<20|5 {
+	b := newBuilder(synthetic(), nil)
+	b.devFilter([]uint64{unix.Mkdev(4095, 5)}, false, "out")
+	if f := b.prog; f[0].code != clsJMP32|jmpJEQ|srcK || uint32(f[0].imm) != 4095<<20|5 {
 		t.Errorf("filter: got code %#x imm %#x", f[0].code, uint32(f[0].imm))
 	}
 }

@@ -54,100 +54,48 @@ const (
 // pointer is followed with probe reads: no typed load from the task, so
 // the verifier has no name to search for.
 func tasksProgram(s kernelBTF) ([]byte, error) {
-	f := &fields{spec: s}
-	off := f.off
-	var (
-		comm      = off("task_struct", "comm")
-		start     = off("task_struct", "start_time")
-		cred      = off("task_struct", "cred")
-		euid      = off("cred", "euid")
-		nsproxy   = off("task_struct", "nsproxy")
-		mntNS     = off("nsproxy", "mnt_ns")
-		netNS     = off("nsproxy", "net_ns")
-		mntInum   = off("mnt_namespace", "ns", "inum")
-		netInum   = off("net", "ns", "inum")
-		fsOff     = off("task_struct", "fs")
-		pwd       = off("fs_struct", "pwd")
-		root      = off("fs_struct", "root")
-		dentry    = off("path", "dentry")
-		dSb       = off("dentry", "d_sb")
-		mm        = off("task_struct", "mm")
-		exeFile   = off("mm_struct", "exe_file")
-		fInode    = off("file", "f_inode")
-		iIno      = off("inode", "i_ino")
-		iSb       = off("inode", "i_sb")
-		sDev      = off("super_block", "s_dev")
-		at        = func(o int) int16 { return taskBuf + int16(o) }
-		chainInto = func(dst int16, size int32, offs ...int16) []insn { return probeChain(r7, offs, size, dst) }
-	)
-	if f.err != nil {
-		return nil, f.err
-	}
-	prog := []insn{
-		movReg(r6, r1),
-		ldx(sizeDW, r7, r6, ctxTask),
-		jmpImm(jmpJEQ, r7, 0, "out"),
-	}
-	prog = append(prog, leaderOnly(f, r7, "out")...) // threads: their leader speaks for them
-	prog = append(prog,
-		stx(sizeW, fp, at(taskPID), r1),
-		ldx(sizeDW, r1, r7, comm), stx(sizeDW, fp, at(taskComm), r1),
-		ldx(sizeDW, r1, r7, comm+8), stx(sizeDW, fp, at(taskComm+8), r1),
-		ldx(sizeDW, r1, r7, start), stx(sizeDW, fp, at(taskStart), r1),
-		st(sizeW, fp, at(taskMagic), taskMagicValue),
-		// A NULL pointer on the way (an exiting task's nsproxy or fs, a
-		// kernel thread's mm) makes the reads fail and zero the field.
-	)
-	prog = append(prog, chainInto(at(taskEUID), 4, cred, euid)...)
-	prog = append(prog, chainInto(at(taskMntNS), 4, nsproxy, mntNS, mntInum)...)
-	prog = append(prog, chainInto(at(taskNetNS), 4, nsproxy, netNS, netInum)...)
-	prog = append(prog, chainInto(at(taskCwdDev), 4, fsOff, pwd+dentry, dSb, sDev)...)
-	prog = append(prog, chainInto(at(taskRootDev), 4, fsOff, root+dentry, dSb, sDev)...)
-	prog = append(prog, chainInto(at(taskExeIno), 8, mm, exeFile, fInode, iIno)...)
-	prog = append(prog, chainInto(at(taskExeDev), 4, mm, exeFile, fInode, iSb, sDev)...)
-	prog = append(prog,
-		ldx(sizeDW, r1, r6, ctxMeta),
-		ldx(sizeDW, r1, r1, 0),
-		movReg(r2, fp), addImm(r2, taskBuf),
-		movImm(r3, taskHeader),
-		call(fnSeqWrite),
-		movImm(r0, 0).at("out"),
-		exit(),
-	)
-	if f.err != nil {
-		return nil, f.err
-	}
-	return asm(prog)
+	b := newBuilder(s, []sym{
+		{"taskBuf", taskBuf}, {"taskPID", taskPID}, {"taskComm", taskComm}, {"taskStart", taskStart},
+		{"taskMagic", taskMagic}, {"taskMagicValue", taskMagicValue}, {"taskEUID", taskEUID}, {"taskMntNS", taskMntNS},
+		{"taskNetNS", taskNetNS}, {"taskCwdDev", taskCwdDev}, {"taskRootDev", taskRootDev}, {"taskExeIno", taskExeIno},
+		{"taskExeDev", taskExeDev}, {"taskHeader", taskHeader}, {"rTask", r7},
+	})
+	b.text(tasksText)
+	return b.assemble()
 }
 
-// probeChain reads *(...*(*(base+offs[0])+offs[1])...+offs[n-1]), the
-// last read size bytes into the stack at dst, with bpf_probe_read_kernel;
-// the pointers in between pass through the stack slot at fp-8.
-func probeChain(base uint8, offs []int16, size int32, dst int16) []insn {
-	var out []insn
-	for i, o := range offs {
-		last := i == len(offs)-1
-		if i == 0 {
-			out = append(out, movReg(r3, base))
-		} else {
-			out = append(out, ldx(sizeDW, r3, fp, -8))
-		}
-		out = append(out, addImm(r3, int32(o)))
-		if last {
-			out = append(out, movReg(r1, fp), addImm(r1, int32(dst)), movImm(r2, size))
-		} else {
-			out = append(out, movReg(r1, fp), addImm(r1, -8), movImm(r2, 8))
-		}
-		out = append(out, call(fnProbeReadKernel))
-	}
-	return out
-}
-
-// label puts l on the first instruction of code.
-func label(l string, code []insn) []insn {
-	code[0] = code[0].at(l)
-	return code
-}
+const tasksText = `
+	r6 = r1
+	r7 = *(u64 *)(r6 +ctxTask)
+	if r7 == 0 goto out
+` + leaderOnly + ` // threads: their leader speaks for them
+	*(u32 *)(r10 +taskBuf+taskPID) = r1
+	r1 = *(u64 *)(r7 +task_struct.comm)
+	*(u64 *)(r10 +taskBuf+taskComm) = r1
+	r1 = *(u64 *)(r7 +task_struct.comm+8)
+	*(u64 *)(r10 +taskBuf+taskComm+8) = r1
+	r1 = *(u64 *)(r7 +task_struct.start_time)
+	*(u64 *)(r10 +taskBuf+taskStart) = r1
+	*(u32 *)(r10 +taskBuf+taskMagic) = taskMagicValue
+	// A NULL pointer on the way (an exiting task's nsproxy or fs, a
+	// kernel thread's mm) makes the reads fail and zero the field.
+	*(u32 *)(r10 +taskBuf+taskEUID) = probe_chain(r7, task_struct.cred, cred.euid)
+	*(u32 *)(r10 +taskBuf+taskMntNS) = probe_chain(r7, task_struct.nsproxy, nsproxy.mnt_ns, mnt_namespace.ns.inum)
+	*(u32 *)(r10 +taskBuf+taskNetNS) = probe_chain(r7, task_struct.nsproxy, nsproxy.net_ns, net.ns.inum)
+	*(u32 *)(r10 +taskBuf+taskCwdDev) = probe_chain(r7, task_struct.fs, fs_struct.pwd+path.dentry, dentry.d_sb, super_block.s_dev)
+	*(u32 *)(r10 +taskBuf+taskRootDev) = probe_chain(r7, task_struct.fs, fs_struct.root+path.dentry, dentry.d_sb, super_block.s_dev)
+	*(u64 *)(r10 +taskBuf+taskExeIno) = probe_chain(r7, task_struct.mm, mm_struct.exe_file, file.f_inode, inode.i_ino)
+	*(u32 *)(r10 +taskBuf+taskExeDev) = probe_chain(r7, task_struct.mm, mm_struct.exe_file, file.f_inode, inode.i_sb, super_block.s_dev)
+	r1 = *(u64 *)(r6 +ctxMeta)
+	r1 = *(u64 *)(r1 +0)
+	r2 = r10
+	r2 += taskBuf
+	r3 = taskHeader
+	call bpf_seq_write
+out:
+	r0 = 0
+	exit
+`
 
 // Tasks returns every process in pid order.
 func (k *Kernel) Tasks() ([]Task, error) {

@@ -23,65 +23,57 @@ const enoent = -2
 // BTF id, not a helper number.
 const pseudoKfuncCall = 2
 
-func kcall(id int32) insn { return insn{code: clsJMP | jmpCALL, src: pseudoKfuncCall, imm: id} }
-
 // vmasProgram builds the task program that reports every file mapping
 // of each process, narrowed to devs, without names.
 func vmasProgram(s kernelBTF, devs []uint64) ([]byte, error) {
-	f := &fields{spec: s}
-	at := func(o int) int16 { return mapBuf + int16(o) }
-	var (
-		iterNew = f.kfunc("bpf_iter_task_vma_new")
-		next    = f.kfunc("bpf_iter_task_vma_next")
-		destroy = f.kfunc("bpf_iter_task_vma_destroy")
-	)
-	write := []insn{
-		ldx(sizeDW, r1, r6, ctxMeta),
-		ldx(sizeDW, r1, r1, 0),
-		movReg(r2, fp), addImm(r2, mapBuf),
-		movImm(r3, mapHeader+4),
-		call(fnSeqWrite),
-	}
-	prog := []insn{
-		movReg(r6, r1),
-		ldx(sizeDW, r7, r6, ctxTask),
-		jmpImm(jmpJEQ, r7, 0, "out"),
-	}
-	prog = append(prog, leaderOnly(f, r7, "out")...) // threads share the leader's mm
-	prog = append(prog,
-		stx(sizeW, fp, at(mapPID), r1),
-		st(sizeW, fp, at(mapMagic), mapMagicValue),
-		st(sizeW, fp, at(mapHeader), -1), // the segment: no path
-		movReg(r1, fp), addImm(r1, vmaIter),
-		movReg(r2, r7),
-		movImm(r3, 0),
-		kcall(iterNew),
-		jmpImm(jmpJEQ, r0, 0, "next"),
-		// An int: its upper 32 bits are zero, so compare the lower.
-		insn{code: clsJMP32 | jmpJEQ | srcK, dst: r0, imm: enoent, target: "done"},
-		st(sizeW, fp, at(mapMagic), mapBusyMagicValue),
-	)
-	prog = append(prog, write...)
-	prog = append(prog,
-		jmp("done"),
-		movReg(r1, fp).at("next"), addImm(r1, vmaIter),
-		kcall(next),
-		jmpImm(jmpJEQ, r0, 0, "done"),
-		movReg(r8, r0),
-		ldx(sizeDW, r9, r8, f.off("vm_area_struct", "vm_file")),
-		jmpImm(jmpJEQ, r9, 0, "next"), // anonymous memory
-	)
-	prog = append(prog, mapping(f, r8, r9, devs, "next")...)
-	prog = append(prog, write...)
-	prog = append(prog,
-		jmp("next"),
-		movReg(r1, fp).at("done"), addImm(r1, vmaIter),
-		kcall(destroy),
-		movImm(r0, 0).at("out"),
-		exit(),
-	)
-	if f.err != nil {
-		return nil, f.err
-	}
-	return asm(prog)
+	b := newBuilder(s, mapSyms())
+	b.def("rTask", r7)
+	b.def("rVMA", r8)
+	b.def("enoent", enoent)
+	b.def("vmaIter", vmaIter)
+	b.text(vmasHead)
+	b.mapping(devs, "next")
+	b.text(writeNameless)
+	b.text(vmasTail)
+	return b.assemble()
 }
+
+const vmasHead = `
+	r6 = r1
+	r7 = *(u64 *)(r6 +ctxTask)
+	if r7 == 0 goto out
+` + leaderOnly + ` // threads share the leader's mm
+	*(u32 *)(r10 +mapBuf+mapPID) = r1
+	*(u32 *)(r10 +mapBuf+mapMagic) = mapMagicValue
+	*(u32 *)(r10 +mapBuf+mapHeader) = -1 // the segment: no path
+	r1 = r10
+	r1 += vmaIter
+	r2 = r7
+	r3 = 0
+	call kfunc bpf_iter_task_vma_new
+	if r0 == 0 goto next
+	// An int: its upper 32 bits are zero, so compare the lower.
+	if w0 == enoent goto done
+	*(u32 *)(r10 +mapBuf+mapMagic) = mapBusyMagicValue
+` + writeNameless + `
+	goto done
+next:
+	r1 = r10
+	r1 += vmaIter
+	call kfunc bpf_iter_task_vma_next
+	if r0 == 0 goto done
+	r8 = r0
+	r9 = *(u64 *)(r8 +vm_area_struct.vm_file)
+	if r9 == 0 goto next // anonymous memory
+`
+
+const vmasTail = `
+	goto next
+done:
+	r1 = r10
+	r1 += vmaIter
+	call kfunc bpf_iter_task_vma_destroy
+out:
+	r0 = 0
+	exit
+`

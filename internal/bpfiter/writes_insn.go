@@ -9,6 +9,7 @@ import (
 // The instructions the write-tracking programs need beyond the
 // iterators' few: 64-bit immediates and map references, register
 // arithmetic, unsigned compares and atomics (include/uapi/linux/bpf.h).
+// text.go assembles them.
 
 const (
 	clsLD   = 0x00
@@ -36,49 +37,6 @@ const (
 
 	fnMapLookupElem = 1
 )
-
-// ldImm64 loads a 64-bit constant: two instruction slots.
-func ldImm64(dst uint8, v uint64) []insn {
-	return []insn{
-		{code: clsLD | modeIMM | sizeDW, dst: dst, imm: int32(uint32(v))},
-		{imm: int32(uint32(v >> 32))},
-	}
-}
-
-// ldMap loads a map's address (its fd, relocated by the kernel).
-func ldMap(dst uint8, fd int) []insn {
-	return []insn{{code: clsLD | modeIMM | sizeDW, dst: dst, src: pseudoMapFD, imm: int32(fd)}, {}}
-}
-
-// ldMapValue loads the address of byte off of an array map's element 0.
-func ldMapValue(dst uint8, fd int, off int32) []insn {
-	return []insn{{code: clsLD | modeIMM | sizeDW, dst: dst, src: pseudoMapValue, imm: int32(fd)}, {imm: off}}
-}
-
-func aluReg(op, dst, src uint8) insn { return insn{code: clsALU64 | op | srcX, dst: dst, src: src} }
-func aluImm(op, dst uint8, imm int32) insn {
-	return insn{code: clsALU64 | op | srcK, dst: dst, imm: imm}
-}
-
-// jmpReg jumps to target when dst OP src (unsigned for the ordered ops).
-func jmpReg(op, dst, src uint8, target string) insn {
-	return insn{code: clsJMP | op | srcX, dst: dst, src: src, target: target}
-}
-
-// atomic does *(u64 *)(dst+off) OP= src; with atomicFET in op, src gets
-// the old value.
-func atomicOp(op int32, dst uint8, off int16, src uint8) insn {
-	return insn{code: clsSTX | modeATOMIC | sizeDW, dst: dst, src: src, off: off, imm: op}
-}
-
-// seq concatenates instruction lists.
-func seq(parts ...[]insn) []insn {
-	var out []insn
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
 
 // writesString spells the instructions of the write-tracking programs
 // that insn.String does not know, in the verifier log's notation.
@@ -113,21 +71,13 @@ func writesString(i, next insn) (string, bool) {
 		if sym != "" {
 			return fmt.Sprintf("(%02x) %s %s %s", i.code, reg(i.dst), sym, src), true
 		}
-	case cls == clsJMP && (op == jmpJGE || op == jmpJLT || op == jmpJLE):
-		src := fmt.Sprintf("%#x", uint32(i.imm))
-		if i.code&srcX != 0 {
-			src = reg(i.src)
-		}
-		sym := map[uint8]string{jmpJGE: ">=", jmpJLT: "<", jmpJLE: "<="}[op]
-		return fmt.Sprintf("(%02x) if %s %s %s goto pc%+d", i.code, reg(i.dst), sym, src, i.off), true
-	case cls == clsJMP && op == jmpCALL && i.src == 0 && i.imm == fnMapLookupElem:
-		return "(85) call bpf_map_lookup_elem#1", true
 	}
 	return "", false
 }
 
 // DisasmWrites is Disasm for the write-tracking programs: it also spells
-// 64-bit loads, map references, atomics and the unsigned compares.
+// 64-bit loads, map references, atomics and the ALU operations beyond
+// mov, add and and.
 func DisasmWrites(prog []byte) string {
 	var b strings.Builder
 	dec := func(p []byte) insn {

@@ -55,127 +55,119 @@ const (
 	stLast   = -56 // last chunk
 )
 
+// writesSyms names the stack slots, the control value's layout and the
+// geometry g for the text of the write-tracking programs.
+func writesSyms(g writesGeom) []sym {
+	return []sym{
+		{"stKey", stKey}, {"stTmp", stTmp}, {"stPtr", stPtr}, {"stMajor", stMajor}, {"stMinor", stMinor},
+		{"stSector", stSector}, {"stBytes", stBytes}, {"stFirst", stFirst}, {"stLast", stLast},
+		{"ctlEvents", ctlEvents}, {"ctlCalib", ctlCalib}, {"ctlLost", ctlLost}, {"ctlOverflow", ctlOverflow},
+		{"ctlSlots", ctlSlots}, {"overflowSlots", overflowSlots}, {"maxLoopWords", maxLoopWords},
+		{"start", int64(g.Start)}, {"len", int64(g.Len)}, {"shift", int64(g.Shift)},
+		{"bitmapFD", int64(g.BitmapFD)}, {"ctlFD", int64(g.CtlFD)},
+		{"major", int64(g.Major)}, {"minor", int64(g.Minor)}, {"kdev", int64(g.Major<<20 | g.Minor&(1<<20-1))},
+	}
+}
+
 // writesTail marks the chunks of one completed request. In: r6 the
 // request's first sector on the disk, r7 its length in sectors, r8
 // non-zero for a write (anything that changes the medium: write,
 // discard, write zeroes, secure erase), zero for a read.
-func writesTail(g writesGeom) []insn {
-	return seq(
-		ldImm64(r1, g.Start),
-		[]insn{
-			jmpReg(jmpJLT, r6, r1, "out"),
-			aluReg(aluSUB, r6, r1), // r6: sector within the range
-		},
-		ldImm64(r1, g.Len),
-		[]insn{
-			jmpReg(jmpJGE, r6, r1, "out"),
-			jmpImm(jmpJEQ, r8, 0, "read"),
-			jmpImm(jmpJEQ, r7, 0, "out"),
-			aluReg(aluADD, r7, r6), // end, exclusive
-			jmpReg(jmpJLE, r7, r1, "end_in"),
-			movReg(r7, r1),
-			addImm(r7, -1).at("end_in"), // last sector
-			aluImm(aluRSH, r6, int32(g.Shift)),
-			aluImm(aluRSH, r7, int32(g.Shift)),
-			stx(sizeDW, fp, stFirst, r6),
-			stx(sizeDW, fp, stLast, r7),
-		},
-		ldMapValue(r1, g.CtlFD, 0),
-		[]insn{
-			movImm(r2, 1),
-			atomicOp(atomicADD, r1, ctlEvents, r2),
-			// r6 the first word, r9 how many words.
-			aluImm(aluRSH, r6, 6),
-			movReg(r9, r7),
-			aluImm(aluRSH, r9, 6),
-			aluReg(aluSUB, r9, r6),
-			addImm(r9, 1),
-			jmpImm(jmpJGT, r9, maxLoopWords, "overflow"),
-			movImm(r7, 0), // the loop's counter: word r6+r7
-		},
-		// The loop sets the covered bits of each word with an atomic OR
-		// (the copier swaps words to zero as it collects). The verifier
-		// walks every turn: the counter is a constant in each.
-		[]insn{
-			jmpReg(jmpJGE, r7, r9, "out").at("loop"),
-			movReg(r8, r6),
-			aluReg(aluADD, r8, r7),
-			stx(sizeW, fp, stKey, r8),
-		},
-		ldMap(r1, g.BitmapFD),
-		[]insn{
-			movReg(r2, fp),
-			addImm(r2, stKey),
-			call(fnMapLookupElem),
-			jmpImm(jmpJEQ, r0, 0, "lost"),
-			// mask = ~0 << lo: lo is first&63 in the first word, else 0
-			movImm(r1, 0),
-			jmpImm(jmpJNE, r7, 0, "lo"),
-			ldx(sizeDW, r1, fp, stFirst),
-			aluImm(aluAND, r1, 63),
-			movImm(r3, -1).at("lo"),
-			aluReg(aluLSH, r3, r1),
-			// ... & ~0 >> (63-hi): hi is last&63 in the last word, else 63
-			movImm(r2, 0),
-			movReg(r4, r9),
-			addImm(r4, -1),
-			jmpReg(jmpJNE, r7, r4, "hi"),
-			ldx(sizeDW, r4, fp, stLast),
-			aluImm(aluAND, r4, 63),
-			movImm(r2, 63),
-			aluReg(aluSUB, r2, r4),
-			movImm(r4, -1).at("hi"),
-			aluReg(aluRSH, r4, r2),
-			aluReg(aluAND, r3, r4),
-			atomicOp(atomicOR, r0, 0, r3),
-			addImm(r7, 1),
-			jmp("loop"),
-		},
-		// A write longer than the loop: its chunk range in a slot.
-		label("overflow", ldMapValue(r1, g.CtlFD, 0)),
-		[]insn{
-			movImm(r2, 1),
-			atomicOp(atomicADD|atomicFET, r1, ctlOverflow, r2),
-			jmpImm(jmpJGE, r2, overflowSlots, "lost"),
-			aluImm(aluLSH, r2, 4),
-			aluReg(aluADD, r1, r2),
-			ldx(sizeDW, r3, fp, stFirst),
-			addImm(r3, 1),
-			stx(sizeDW, r1, ctlSlots, r3),
-			ldx(sizeDW, r3, fp, stLast),
-			addImm(r3, 1),
-			stx(sizeDW, r1, ctlSlots+8, r3),
-			jmp("out"),
-		},
-		label("lost", ldMapValue(r1, g.CtlFD, 0)),
-		[]insn{
-			movImm(r2, 1),
-			stx(sizeDW, r1, ctlLost, r2),
-			jmp("out"),
-		},
-		// A read: its sector, for the self-test that proves the program
-		// sees this device's requests at the sectors it expects.
-		label("read", ldMapValue(r1, g.CtlFD, 0)),
-		[]insn{
-			addImm(r6, 1),
-			stx(sizeDW, r1, ctlCalib, r6),
-			movImm(r0, 0).at("out"),
-			exit(),
-		},
-	)
-}
-
-// probe reads size bytes at r3+off into the stack slot at.
-func probe(at int16, size int32, base uint8, off int16) []insn {
-	return []insn{
-		movReg(r3, base),
-		addImm(r3, int32(off)),
-		movReg(r1, fp),
-		addImm(r1, int32(at)),
-		movImm(r2, size),
-		call(fnProbeReadKernel),
-	}
-}
+const writesTail = `
+	r1 = start ll
+	if r6 < r1 goto out
+	r6 -= r1 // r6: sector within the range
+	r1 = len ll
+	if r6 >= r1 goto out
+	if r8 == 0 goto read
+	if r7 == 0 goto out
+	r7 += r6 // end, exclusive
+	if r7 <= r1 goto end_in
+	r7 = r1
+end_in:
+	r7 += -1 // last sector
+	r6 >>= shift
+	r7 >>= shift
+	*(u64 *)(r10 +stFirst) = r6
+	*(u64 *)(r10 +stLast) = r7
+	r1 = map[fd:ctlFD][0]+0
+	r2 = 1
+	lock *(u64 *)(r1 +ctlEvents) += r2
+	// r6 the first word, r9 how many words.
+	r6 >>= 6
+	r9 = r7
+	r9 >>= 6
+	r9 -= r6
+	r9 += 1
+	if r9 > maxLoopWords goto overflow
+	r7 = 0 // the loop's counter: word r6+r7
+	// The loop sets the covered bits of each word with an atomic OR
+	// (the copier swaps words to zero as it collects). The verifier
+	// walks every turn: the counter is a constant in each.
+loop:
+	if r7 >= r9 goto out
+	r8 = r6
+	r8 += r7
+	*(u32 *)(r10 +stKey) = r8
+	r1 = map[fd:bitmapFD]
+	r2 = r10
+	r2 += stKey
+	call bpf_map_lookup_elem
+	if r0 == 0 goto lost
+	// mask = ~0 << lo: lo is first&63 in the first word, else 0
+	r1 = 0
+	if r7 != 0 goto lo
+	r1 = *(u64 *)(r10 +stFirst)
+	r1 &= 63
+lo:
+	r3 = -1
+	r3 <<= r1
+	// ... & ~0 >> (63-hi): hi is last&63 in the last word, else 63
+	r2 = 0
+	r4 = r9
+	r4 += -1
+	if r7 != r4 goto hi
+	r4 = *(u64 *)(r10 +stLast)
+	r4 &= 63
+	r2 = 63
+	r2 -= r4
+hi:
+	r4 = -1
+	r4 >>= r2
+	r3 &= r4
+	lock *(u64 *)(r0 +0) |= r3
+	r7 += 1
+	goto loop
+	// A write longer than the loop: its chunk range in a slot.
+overflow:
+	r1 = map[fd:ctlFD][0]+0
+	r2 = 1
+	r2 = atomic64_fetch_add((u64 *)(r1 +ctlOverflow), r2)
+	if r2 >= overflowSlots goto lost
+	r2 <<= 4
+	r1 += r2
+	r3 = *(u64 *)(r10 +stFirst)
+	r3 += 1
+	*(u64 *)(r1 +ctlSlots) = r3
+	r3 = *(u64 *)(r10 +stLast)
+	r3 += 1
+	*(u64 *)(r1 +ctlSlots+8) = r3
+	goto out
+lost:
+	r1 = map[fd:ctlFD][0]+0
+	r2 = 1
+	*(u64 *)(r1 +ctlLost) = r2
+	goto out
+	// A read: its sector, for the self-test that proves the program
+	// sees this device's requests at the sectors it expects.
+read:
+	r1 = map[fd:ctlFD][0]+0
+	r6 += 1
+	*(u64 *)(r1 +ctlCalib) = r6
+out:
+	r0 = 0
+	exit
+`
 
 // writesRawProgram is the raw tracepoint program: ctx holds
 // block_rq_complete's arguments (struct request *rq, blk_status_t
@@ -183,54 +175,37 @@ func probe(at int16, size int32, base uint8, off int16) []insn {
 // bpf_probe_read_kernel: a fault reads zeros, which match no disk, and
 // the self-test then fails.
 func writesRawProgram(s kernelBTF, g writesGeom) ([]byte, error) {
-	f := &fields{spec: s}
-	var (
-		flags  = f.off("request", "cmd_flags")
-		q      = f.off("request", "q")
-		sector = f.off("request", "__sector")
-		disk   = f.off("request_queue", "disk")
-		major  = f.off("gendisk", "major")
-		minor  = f.off("gendisk", "first_minor")
-	)
-	if f.err != nil {
-		return nil, f.err
-	}
-	prog := seq(
-		[]insn{
-			movReg(r6, r1),
-			ldx(sizeDW, r1, r6, 16), // nr_bytes
-			stx(sizeDW, fp, stBytes, r1),
-			ldx(sizeDW, r7, r6, 0), // rq
-			jmpImm(jmpJEQ, r7, 0, "out"),
-		},
-		probe(stPtr, 8, r7, q),
-		[]insn{ldx(sizeDW, r9, fp, stPtr)},
-		probe(stPtr, 8, r9, disk),
-		[]insn{
-			ldx(sizeDW, r9, fp, stPtr),
-			jmpImm(jmpJEQ, r9, 0, "out"),
-		},
-		probe(stMajor, 4, r9, major),
-		probe(stMinor, 4, r9, minor),
-		[]insn{
-			ldx(sizeW, r1, fp, stMajor),
-			jmpImm(jmpJNE, r1, int32(g.Major), "out"),
-			ldx(sizeW, r1, fp, stMinor),
-			jmpImm(jmpJNE, r1, int32(g.Minor), "out"),
-		},
-		probe(stTmp, 4, r7, flags),
-		probe(stSector, 8, r7, sector),
-		[]insn{
-			ldx(sizeW, r8, fp, stTmp),
-			aluImm(aluAND, r8, 1), // op_is_write: REQ_OP_* of a write are odd
-			ldx(sizeDW, r6, fp, stSector),
-			ldx(sizeDW, r7, fp, stBytes),
-			aluImm(aluRSH, r7, 9),
-		},
-		writesTail(g),
-	)
-	return asm(prog)
+	b := newBuilder(s, writesSyms(g))
+	b.text(writesRaw)
+	b.text(writesTail)
+	return b.assemble()
 }
+
+const writesRaw = `
+	r6 = r1
+	r1 = *(u64 *)(r6 +16) // nr_bytes
+	*(u64 *)(r10 +stBytes) = r1
+	r7 = *(u64 *)(r6 +0) // rq
+	if r7 == 0 goto out
+	*(u64 *)(r10 +stPtr) = probe_chain(r7, request.q)
+	r9 = *(u64 *)(r10 +stPtr)
+	*(u64 *)(r10 +stPtr) = probe_chain(r9, request_queue.disk)
+	r9 = *(u64 *)(r10 +stPtr)
+	if r9 == 0 goto out
+	*(u32 *)(r10 +stMajor) = probe_chain(r9, gendisk.major)
+	*(u32 *)(r10 +stMinor) = probe_chain(r9, gendisk.first_minor)
+	r1 = *(u32 *)(r10 +stMajor)
+	if r1 != major goto out
+	r1 = *(u32 *)(r10 +stMinor)
+	if r1 != minor goto out
+	*(u32 *)(r10 +stTmp) = probe_chain(r7, request.cmd_flags)
+	*(u64 *)(r10 +stSector) = probe_chain(r7, request.__sector)
+	r8 = *(u32 *)(r10 +stTmp)
+	r8 &= 1 // op_is_write: REQ_OP_* of a write are odd
+	r6 = *(u64 *)(r10 +stSector)
+	r7 = *(u64 *)(r10 +stBytes)
+	r7 >>= 9
+`
 
 // tpFormat is where the classic tracepoint's record keeps the fields
 // the program reads (from tracefs's format file).
@@ -245,26 +220,31 @@ type tpFormat struct {
 // a read. Anything else that moves data (W, D, N: write zeroes and
 // others) marks its sectors.
 func writesTPProgram(t tpFormat, g writesGeom) ([]byte, error) {
-	kdev := g.Major<<20 | g.Minor&(1<<20-1)
 	if t.Dev <= 0 || t.Sector <= 0 || t.NrSector <= 0 || t.RWBS <= 0 {
 		return nil, fmt.Errorf("block_rq_complete format lacks a field the program reads")
 	}
-	prog := seq(
-		[]insn{
-			movReg(r9, r1),
-			ldx(sizeW, r1, r9, int16(t.Dev)),
-			{code: clsJMP32 | jmpJNE | srcK, dst: r1, imm: int32(kdev), target: "out"},
-			ldx(sizeDW, r6, r9, int16(t.Sector)),
-			ldx(sizeW, r7, r9, int16(t.NrSector)),
-			movImm(r8, 1),
-			ldx(sizeB, r1, r9, int16(t.RWBS)),
-			jmpImm(jmpJNE, r1, 'F', "op"),
-			ldx(sizeB, r1, r9, int16(t.RWBS+1)),
-			jmpImm(jmpJNE, r1, 'R', "tail").at("op"),
-			movImm(r8, 0),
-			// tail follows
-		},
-		label("tail", writesTail(g)),
-	)
-	return asm(prog)
+	b := newBuilder(nil, writesSyms(g))
+	b.def("dev", int64(t.Dev))
+	b.def("sector", int64(t.Sector))
+	b.def("nrSector", int64(t.NrSector))
+	b.def("rwbs", int64(t.RWBS))
+	b.text(writesTP)
+	b.text(writesTail)
+	return b.assemble()
 }
+
+const writesTP = `
+	r9 = r1
+	r1 = *(u32 *)(r9 +dev)
+	if w1 != kdev goto out
+	r6 = *(u64 *)(r9 +sector)
+	r7 = *(u32 *)(r9 +nrSector)
+	r8 = 1
+	r1 = *(u8 *)(r9 +rwbs)
+	if r1 != 'F' goto op
+	r1 = *(u8 *)(r9 +rwbs+1)
+op:
+	if r1 != 'R' goto tail
+	r8 = 0
+tail: // writesTail follows
+`
