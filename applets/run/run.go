@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -222,6 +223,8 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 		j.Add(journal.Record{Kind: journal.KindNote, Describe: n})
 	})
 	eng.Journaled(rt, eng.Inject)
+	rt.Fault = eng.Inject
+	closeLifeline := func() {}
 	if !cfg.Opts.Lifeline.Off {
 		// Before the first step: the way back in must exist before anything
 		// can go wrong.
@@ -230,7 +233,9 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 			j.Add(journal.Record{Kind: journal.KindDone, Result: string(journal.Failed), Err: "lifeline: " + err.Error()})
 			return err
 		}
-		defer ll.Close()
+		var once sync.Once
+		closeLifeline = func() { once.Do(func() { ll.Close() }) }
+		defer closeLifeline()
 	}
 	report, steps, state, err := swap.Plan(ctx, rt, cfg.Opts)
 	if err != nil {
@@ -243,6 +248,9 @@ func runEngine(ctx context.Context, env *cli.Env, dir string) error {
 		return fmt.Errorf("preflight: %s", msg)
 	}
 	res := eng.Run(context.WithoutCancel(ctx), steps, state)
+	// The run is over (status says so from here): nothing is left that
+	// the way back in would be needed for.
+	closeLifeline()
 	if err := swap.ArchiveJournal(swap.ArchiveDir, swap.JournalPath(dir), env.Now()); err != nil {
 		fmt.Fprintf(env.Stdout, "journal not archived: %v\n", err)
 	}

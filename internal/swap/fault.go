@@ -11,7 +11,9 @@ import (
 // kill the engine at that point. "STEP/OP#N:hang" blocks right after the
 // step's Nth operation of that kind (pivot, move, mount, unmount,
 // remount), before its outcome is journaled: "pivot/pivot#1:hang",
-// "move-mounts/move#2:hang". It exists for the root tests that prove
+// "move-mounts/move#2:hang"; "precopy/round#N:hang" and
+// "copy/frozen:hang" block once the first chunk of that copy round is
+// written. It exists for the root tests that prove
 // rollback from every step; an admin never sets it.
 const FaultEnv = "ROOTSWAP_TEST_FAULT"
 

@@ -57,6 +57,9 @@ type Runtime struct {
 	// it; false restarts sshd within its own step.
 	ParallelSSHD bool
 	sshdRestart  chan sshdResult
+	// Fault, when set, is passed points inside steps (FaultEnv): the
+	// root tests hang the engine there to kill it mid-way.
+	Fault func(point string) error
 }
 
 // sshdResult is the outcome of a background restart of sshd.

@@ -116,6 +116,9 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 // frozenRound is the pre-copy's last round, / read-only.
 func (st *copyRoot) frozenRound(ctx context.Context, s *State) error {
 	defer st.pre.close()
+	st.pre.sess.mu.Lock()
+	st.pre.sess.frozen = true
+	st.pre.sess.mu.Unlock()
 	r, err := st.pre.sess.p.Final(ctx)
 	st.pre.record(s, r)
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -40,6 +41,33 @@ type precopySession struct {
 	p        *blockcopy.Precopy
 	src, dst *os.File
 	how      string // what tracks the changes, for the log
+
+	mu     sync.Mutex
+	frozen bool            // the copy step's round, / read-only
+	fired  map[string]bool // fault points passed (tests)
+}
+
+// midRound is told of each chunk written: the first of each round passes
+// the fault point "precopy/round#N" (live) or "copy/frozen", where the
+// root tests kill the engine in the middle of a round.
+func (sess *precopySession) midRound(rt *Runtime, s *State) {
+	if rt.Fault == nil {
+		return
+	}
+	sess.mu.Lock()
+	point := fmt.Sprintf("%s/round#%d", StepPrecopy, len(s.Rounds)+1)
+	if sess.frozen {
+		point = StepCopy + "/frozen"
+	}
+	first := !sess.fired[point]
+	if sess.fired == nil {
+		sess.fired = map[string]bool{}
+	}
+	sess.fired[point] = true
+	sess.mu.Unlock()
+	if first {
+		rt.Fault(point)
+	}
 }
 
 // precopyEstimate is what plan says about the pre-copy: measured once.
@@ -168,7 +196,14 @@ func (st *precopy) Do(ctx context.Context, s *State) error {
 		used = extent.Total(es)
 	}
 	chunk := blockcopy.TrackChunk(r.Root.Size, used)
-	opts := blockcopy.PrecopyOptions{Size: r.Root.Size, Used: usedFn, Rate: s.Opts.PrecopyRate, Direct: true, Progress: progress(rt)}
+	show := progress(rt)
+	opts := blockcopy.PrecopyOptions{Size: r.Root.Size, Used: usedFn, Rate: s.Opts.PrecopyRate, Direct: true,
+		Progress: func(phase blockcopy.Phase, done, total int64) {
+			show(phase, done, total)
+			if phase == blockcopy.PhaseCopy && done > 0 {
+				sess.midRound(rt, s)
+			}
+		}}
 	// The tracker starts before the first read: every write that
 	// completes after it is marked.
 	if w, err := st.watch(s, chunk); err == nil {
