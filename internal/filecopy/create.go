@@ -1,0 +1,140 @@
+package filecopy
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// create makes the copy of the entry in w.st: a directory is queued for
+// a worker, anything else is done here, metadata included.
+func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
+	j, st := w.j, &w.st
+	sp, dp := d.src+"/"+name, d.dst+"/"+name
+	mode := uint32(st.Mode)
+	typ := mode & unix.S_IFMT
+	if typ == unix.S_IFDIR {
+		if err := unix.Mkdirat(dfd, name, 0o700); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("mkdir %s: %w", dp, err)
+		}
+		j.dirs.Add(1)
+		if cross {
+			// A mount point: the directory, not what is mounted on it.
+			return w.meta(-1, sp, -1, dp, st)
+		}
+		j.push(&dir{src: sp, dst: dp, st: *st, fresh: true})
+		return nil
+	}
+	var src int = -1
+	if typ == unix.S_IFREG {
+		var err error
+		if src, err = open(sfd, name, rdFlags); err != nil {
+			if err == unix.ENOENT && !j.o.Delta {
+				return nil // deleted meanwhile
+			}
+			return fmt.Errorf("%s: %w", sp, err)
+		}
+		defer unix.Close(src)
+	}
+	// A hard link to an inode already copied is a link; the first name
+	// is created under the lock so that no second one finds it missing.
+	locked := st.Nlink > 1
+	if locked {
+		j.lmu.Lock()
+		if first, ok := j.linked[st.Ino]; ok {
+			j.lmu.Unlock()
+			if err := unix.Linkat(unix.AT_FDCWD, first, dfd, name, 0); err != nil {
+				return fmt.Errorf("link %s to %s: %w", dp, first, err)
+			}
+			j.links.Add(1)
+			return nil
+		}
+	}
+	dst, err := w.make(src, sfd, dfd, name, st)
+	if err == unix.EEXIST {
+		// A target that is not empty: what is there goes.
+		if err = w.remove(dfd, d.dst, name); err == nil {
+			dst, err = w.make(src, sfd, dfd, name, st)
+		}
+	}
+	if locked {
+		if err == nil {
+			j.linked[st.Ino] = dp
+		}
+		j.lmu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dp, err)
+	}
+	if dst < 0 {
+		j.others.Add(1)
+		return w.meta(-1, sp, -1, dp, st)
+	}
+	defer unix.Close(dst)
+	n, err := w.data(dst, src, st)
+	j.bytes.Add(n)
+	if err != nil {
+		return fmt.Errorf("copying %s to %s: %w", sp, dp, err)
+	}
+	j.files.Add(1)
+	if err := w.meta(src, sp, dst, dp, st); err != nil {
+		return err
+	}
+	if !j.o.NoFlags && st.Attributes&flagAttrs != 0 {
+		w.keepFlags(src, "", dp)
+	}
+	return nil
+}
+
+// make creates the inode: a regular file is returned open for writing,
+// anything else as -1.
+func (w *worker) make(src, sfd, dfd int, name string, st *unix.Statx_t) (int, error) {
+	mode := uint32(st.Mode)
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	case unix.S_IFLNK:
+		n, err := unix.Readlinkat(sfd, name, w.buf)
+		if err != nil {
+			return -1, err
+		}
+		return -1, unix.Symlinkat(string(w.buf[:n]), dfd, name)
+	}
+	// Device nodes, fifos and sockets: mknod makes each.
+	return -1, unix.Mknodat(dfd, name, mode, int(unix.Mkdev(st.Rdev_major, st.Rdev_minor)))
+}
+
+// meta sets ownership, mode, xattrs and times, in that order: chown
+// clears set-id bits and file capabilities. sf and df are the source's
+// and the copy's descriptors, or -1 for their paths sp and dp.
+func (w *worker) meta(sf int, sp string, df int, dp string, st *unix.Statx_t) error {
+	at, path, flags := df, "", unix.AT_EMPTY_PATH
+	if df < 0 {
+		at, path, flags = unix.AT_FDCWD, dp, unix.AT_SYMLINK_NOFOLLOW
+	}
+	if err := unix.Fchownat(at, path, int(st.Uid), int(st.Gid), flags); err != nil {
+		return fmt.Errorf("chown %s: %w", dp, err)
+	}
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFLNK {
+		var err error
+		if df >= 0 {
+			err = unix.Fchmod(df, uint32(st.Mode)&0o7777)
+		} else {
+			err = unix.Fchmodat(unix.AT_FDCWD, dp, uint32(st.Mode)&0o7777, 0)
+		}
+		if err != nil {
+			return fmt.Errorf("chmod %s: %w", dp, err)
+		}
+	}
+	if err := w.xattrs(sf, sp, df, dp); err != nil {
+		return err
+	}
+	ts := []unix.Timespec{
+		{Sec: st.Atime.Sec, Nsec: int64(st.Atime.Nsec)},
+		{Sec: st.Mtime.Sec, Nsec: int64(st.Mtime.Nsec)},
+	}
+	if err := unix.UtimesNanoAt(at, path, ts, flags); err != nil {
+		return fmt.Errorf("setting the times of %s: %w", dp, err)
+	}
+	return nil
+}

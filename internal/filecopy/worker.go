@@ -1,0 +1,187 @@
+package filecopy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// worker holds the buffers one goroutine reuses for every file.
+type worker struct {
+	j     *job
+	buf   []byte // file data
+	dents []byte // getdents
+	xl    []byte // xattr names
+	xv    []byte // xattr values
+	names []string
+	// touched: this directory's target was changed (its times are set again)
+	touched bool
+	st    unix.Statx_t
+	tst   unix.Statx_t
+}
+
+func newWorker(j *job) *worker {
+	return &worker{j: j, buf: make([]byte, 1<<20), dents: make([]byte, 32<<10), xl: make([]byte, 4<<10), xv: make([]byte, 64<<10)}
+}
+
+const (
+	rdFlags  = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NOATIME
+	dirFlags = rdFlags | unix.O_DIRECTORY
+)
+
+// open opens a source file without changing its atime (O_NOATIME
+// needs the owner or CAP_FOWNER: retried without it).
+func open(dirfd int, name string, flags int) (int, error) {
+	fd, err := unix.Openat(dirfd, name, flags, 0)
+	if err == unix.EPERM {
+		fd, err = unix.Openat(dirfd, name, flags&^unix.O_NOATIME, 0)
+	}
+	return fd, err
+}
+
+// readNames lists the directory fd, without . and .., sorted.
+func (w *worker) readNames(fd int) ([]string, error) {
+	names := w.names[:0]
+	for {
+		n, err := unix.Getdents(fd, w.dents)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(w.dents[:n], -1, names)
+	}
+	sort.Strings(names)
+	w.names = names
+	return names, nil
+}
+
+// copyDir copies the entries of d (its subdirectories are queued),
+// then d's own metadata: nothing changes d after its entries.
+func (w *worker) copyDir(d *dir) error {
+	j := w.j
+	sfd, err := open(unix.AT_FDCWD, d.src, dirFlags)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.src, err)
+	}
+	defer unix.Close(sfd)
+	dfd, err := unix.Open(d.dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.dst, err)
+	}
+	defer unix.Close(dfd)
+	names, err := w.readNames(sfd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.src, err)
+	}
+	// In a directory that changed, the target's names the source lacks
+	// go first: a name may have moved to another type.
+	if j.o.Delta && !d.fresh && !older(d.st.Ctime, j.since) {
+		names = append([]string(nil), names...) // prune reads into w.names
+		if err := w.prune(dfd, d.dst, names); err != nil {
+			return err
+		}
+	}
+	w.touched = false
+	for _, name := range names {
+		if err := w.entry(d, sfd, dfd, name); err != nil {
+			return err
+		}
+	}
+	if !j.o.NoFlags && d.st.Attributes&flagAttrs != 0 {
+		w.keepFlags(sfd, "", d.dst)
+	}
+	// A delta leaves alone a directory it neither changed nor found changed.
+	if j.o.Delta && !d.fresh && !w.touched && older(d.st.Ctime, j.since) {
+		return nil
+	}
+	return w.meta(sfd, d.src, dfd, d.dst, &d.st)
+}
+
+// prune deletes what the target directory has and the source does not.
+func (w *worker) prune(dfd int, dst string, src []string) error {
+	have, err := w.readNames(dfd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	for _, name := range have {
+		if i := sort.SearchStrings(src, name); i < len(src) && src[i] == name {
+			continue
+		}
+		if err := w.remove(dfd, dst, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove deletes a target entry, a directory with everything in it;
+// flags (a later pass's immutable file) are cleared first when they
+// stand in the way.
+func (w *worker) remove(dfd int, dst, name string) error {
+	p := dst + "/" + name
+	err := unix.Unlinkat(dfd, name, 0)
+	if err == unix.EISDIR {
+		err = os.RemoveAll(p)
+	}
+	if errors.Is(err, unix.EPERM) {
+		setFlags(p, 0)
+		setFlags(dst, 0)
+		err = os.RemoveAll(p)
+	}
+	if err != nil {
+		return fmt.Errorf("removing %s: %w", p, err)
+	}
+	w.j.removed.Add(1)
+	w.touched = true
+	return nil
+}
+
+// entry copies one entry of a directory.
+func (w *worker) entry(d *dir, sfd, dfd int, name string) error {
+	j := w.j
+	st := &w.st
+	if err := statx(sfd, name, st); err != nil {
+		if err == unix.ENOENT && !j.o.Delta {
+			return nil // deleted while the live pass runs: the delta deletes it
+		}
+		return fmt.Errorf("%s/%s: %w", d.src, name, err)
+	}
+	mode := uint32(st.Mode)
+	isDir := mode&unix.S_IFMT == unix.S_IFDIR
+	cross := j.crosses(st)
+	if cross && !isDir {
+		return nil // another filesystem's file mounted here
+	}
+	if j.o.Delta && !d.fresh {
+		if w.unchanged(dfd, name, isDir) {
+			if isDir && !cross {
+				j.push(&dir{src: d.src + "/" + name, dst: d.dst + "/" + name, st: *st})
+			} else if !j.o.NoFlags && st.Attributes&flagAttrs != 0 && mode&unix.S_IFMT == unix.S_IFREG {
+				w.keepFlags(sfd, name, d.dst+"/"+name)
+			}
+			return nil
+		}
+		if err := w.remove(dfd, d.dst, name); err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+	}
+	w.touched = true
+	return w.create(d, sfd, dfd, name, cross)
+}
+
+// unchanged says whether the target of the entry in w.st can stay: a
+// directory stays a directory (its entries are looked at one by one);
+// anything else must have the same type, size and mtime, and have been
+// left alone since the first pass began.
+func (w *worker) unchanged(dfd int, name string, isDir bool) bool {
+	st, t := &w.st, &w.tst
+	if statx(dfd, name, t) != nil || (st.Mode^t.Mode)&unix.S_IFMT != 0 {
+		return false
+	}
+	return isDir || st.Size == t.Size && st.Mtime == t.Mtime && older(st.Ctime, w.j.since)
+}
