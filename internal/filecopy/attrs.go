@@ -27,8 +27,12 @@ func (w *worker) xattrs(sf int, sp string, df int, dp string) error {
 		if i < 0 {
 			i = len(names)
 		}
-		name := string(names[:i])
+		nb := names[:i]
 		names = names[min(i+1, len(names)):]
+		if xfsACL(nb) {
+			continue
+		}
+		name := string(nb)
 		v, err := w.get(sf, sp, name)
 		if err == unix.ENODATA {
 			continue // removed meanwhile
@@ -77,6 +81,12 @@ func (w *worker) get(fd int, p, name string) (int, error) {
 		}
 		w.xv = make([]byte, 2*len(w.xv))
 	}
+}
+
+// xfsACL: xfs shows root its ACLs twice, as system.posix_acl_* and as
+// its own trusted.SGI_ACL_FILE and _DEFAULT; the first are copied.
+func xfsACL(name []byte) bool {
+	return bytes.HasPrefix(name, []byte("trusted.SGI_ACL_"))
 }
 
 // The inode flags copied (chattr's S, i, a, d, A), and the statx

@@ -118,7 +118,7 @@ func (k *cmp) entry(fd [2]int, a, b, rel, name string) error {
 		if x.Nlink > 1 && !k.sameLinks(x.Ino, y.Ino) {
 			k.diff(rel, "hard links differ")
 		}
-		if int64(x.Blocks)*512 < int64(x.Size) && int64(y.Blocks)*512 >= int64(y.Size) {
+		if typ == unix.S_IFREG && int64(x.Blocks)*512 < int64(x.Size) && int64(y.Blocks)*512 >= int64(y.Size) {
 			k.diff(rel, "sparse, its copy not (%d of %d bytes allocated)", y.Blocks*512, y.Size)
 		}
 	}
@@ -211,7 +211,7 @@ func (w *worker) xattrList(fd int, p string) ([]string, error) {
 	}
 	var out []string
 	for _, name := range bytes.Split(w.xl[:n], []byte{0}) {
-		if len(name) == 0 {
+		if len(name) == 0 || xfsACL(name) {
 			continue
 		}
 		v, err := w.get(fd, p, string(name))

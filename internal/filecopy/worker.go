@@ -78,15 +78,30 @@ func (w *worker) copyDir(d *dir) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.src, err)
 	}
+	delta := j.o.Delta && !d.fresh
+	t := &w.tst
+	if delta {
+		if err := unix.Statx(dfd, "", unix.AT_EMPTY_PATH, statxMask, t); err != nil {
+			return fmt.Errorf("%s: %w", d.dst, err)
+		}
+		// An immutable directory (a delta's flags from before) takes
+		// no changes: its flags come back from the source at the end.
+		if t.Attributes&(unix.STATX_ATTR_IMMUTABLE|unix.STATX_ATTR_APPEND) != 0 {
+			if err := setFlags(d.dst, 0); err != nil {
+				return err
+			}
+		}
+	}
+	w.touched = false
+	same := delta && d.st.Mode == t.Mode && d.st.Uid == t.Uid && d.st.Gid == t.Gid && d.st.Mtime == t.Mtime
 	// In a directory that changed, the target's names the source lacks
 	// go first: a name may have moved to another type.
-	if j.o.Delta && !d.fresh && !older(d.st.Ctime, j.since) {
+	if delta && (j.o.Since.IsZero() || !older(d.st.Ctime, j.since)) {
 		names = append([]string(nil), names...) // prune reads into w.names
 		if err := w.prune(dfd, d.dst, names); err != nil {
 			return err
 		}
 	}
-	w.touched = false
 	for _, name := range names {
 		if err := w.entry(d, sfd, dfd, name); err != nil {
 			return err
@@ -96,7 +111,7 @@ func (w *worker) copyDir(d *dir) error {
 		w.keepFlags(sfd, "", d.dst)
 	}
 	// A delta leaves alone a directory it neither changed nor found changed.
-	if j.o.Delta && !d.fresh && !w.touched && older(d.st.Ctime, j.since) {
+	if same && !w.touched && (j.o.Since.IsZero() || older(d.st.Ctime, j.since)) {
 		return nil
 	}
 	return w.meta(sfd, d.src, dfd, d.dst, &d.st)
@@ -183,5 +198,5 @@ func (w *worker) unchanged(dfd int, name string, isDir bool) bool {
 	if statx(dfd, name, t) != nil || (st.Mode^t.Mode)&unix.S_IFMT != 0 {
 		return false
 	}
-	return isDir || st.Size == t.Size && st.Mtime == t.Mtime && older(st.Ctime, w.j.since)
+	return isDir || st.Size == t.Size && st.Mtime == t.Mtime && (w.j.o.Since.IsZero() || older(st.Ctime, w.j.since))
 }
