@@ -19,8 +19,8 @@ type worker struct {
 	names []string
 	// touched: this directory's target was changed (its times are set again)
 	touched bool
-	st    unix.Statx_t
-	tst   unix.Statx_t
+	st      unix.Statx_t
+	tst     unix.Statx_t
 }
 
 func newWorker(j *job) *worker {
