@@ -75,6 +75,8 @@ type Report struct {
 	Blockers     []Blocker           `json:"blockers"`
 	Warnings     []string            `json:"warnings"`
 	Lifeline     string              `json:"lifeline"` // what run's lifeline SSH server will be
+	Mkfs         string              `json:"mkfs,omitempty"` // file mode: the new filesystem's type
+	Used         int64               `json:"used,omitempty"` // file mode: bytes used on /
 
 	snap   *procscan.Snapshot
 	system initsys.System
@@ -118,6 +120,9 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 
 	// The target.
+	if r.Mkfs = opts.Mkfs; r.Mkfs == "-" {
+		r.Mkfs = root.FSType
+	}
 	r.checkTarget(rt, opts.Target, mounts, blockDev, force)
 	r.checkRootFS(rt.SysRoot, mounts, root)
 
@@ -307,7 +312,9 @@ func (r *Report) checkTarget(rt *Runtime, target string, mounts mountinfo.Table,
 	if d.ReadOnly {
 		r.block(target+" is read-only", "blockdev --setrw "+target)
 	}
-	if r.Root.Size > 0 && d.Size < r.Root.Size {
+	if r.Mkfs != "" {
+		r.checkFiles(d.Size)
+	} else if r.Root.Size > 0 && d.Size < r.Root.Size {
 		r.block(fmt.Sprintf("%s is %s, smaller than the root filesystem (%s): %s short",
 			target, human(d.Size), human(r.Root.Size), human(r.Root.Size-d.Size)),
 			"grow the target (lvextend -L +SIZE "+target+") or shrink / first")

@@ -29,6 +29,9 @@ type Options struct {
 	Lifeline       Lifeline      `json:"lifeline"`
 	MaxRounds      int           `json:"max_rounds"`             // live rounds of the pre-copy after the first
 	PrecopyRate    int64         `json:"precopy_rate,omitempty"` // bytes a second the live pre-copy may read; 0: no cap
+	// Mkfs, set, makes the swap file by file (--copy files) onto a new
+	// filesystem of this type (--mkfs; the root's own by default).
+	Mkfs string `json:"mkfs,omitempty"`
 }
 
 // State is everything the steps learn and change, saved in the journal
@@ -47,7 +50,9 @@ type State struct {
 	ReadOnly    bool                `json:"read_only,omitempty"`     // / was remounted read-only by us
 	Copied      int64               `json:"copied,omitempty"`
 	Rounds      []blockcopy.Round   `json:"rounds,omitempty"`   // the pre-copy's rounds, the frozen one last
-	NewUUID     string              `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs)
+	NewUUID     string              `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs), or mkfs
+	View        string              `json:"view,omitempty"`     // file mode: where / is bind-mounted for the copy
+	Since       time.Time           `json:"since,omitempty"`    // file mode: when the live pass began
 	Mounted     bool                `json:"mounted,omitempty"`  // new root mounted at NewRoot
 	Pivoted     bool                `json:"pivoted,omitempty"`
 	Moved       []string            `json:"moved,omitempty"`     // mount points moved back under /
