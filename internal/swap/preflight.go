@@ -125,6 +125,9 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 	r.checkTarget(rt, opts.Target, mounts, blockDev, force)
 	r.checkRootFS(rt.SysRoot, mounts, root)
+	if r.Mkfs != "" && len(r.SameFS) > 0 {
+		r.block("--copy files copies /'s own tree: its other subvolumes mounted below it would be left behind", "swap with --copy blocks")
+	}
 
 	// Processes.
 	snap, err := rt.Scan(rootDev)
@@ -261,8 +264,11 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		return nil, err
 	}
 
-	// Tools for the root's filesystem type.
+	// Tools for the root's filesystem type (file mode needs its mkfs only).
 	for _, t := range toolsFor(r.Root.FSType) {
+		if r.Mkfs != "" {
+			break
+		}
 		if p, err := exec.LookPath(t.name); err == nil {
 			r.Tools[t.name] = p
 		} else {
