@@ -2,7 +2,6 @@ package filecopy
 
 import (
 	"bytes"
-	"fmt"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +17,7 @@ func (w *worker) xattrs(sf int, sp string, df int, dp string) error {
 			err = nil // a source filesystem without xattrs
 		}
 		if err != nil {
-			err = fmt.Errorf("listing the xattrs of %s: %w", sp, err)
+			err = pathErr("listxattr", sp, err)
 		}
 		return err
 	}
@@ -45,7 +44,7 @@ func (w *worker) xattrs(sf int, sp string, df int, dp string) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("xattr %s of %s: %w", name, dp, err)
+			return pathErr("setxattr "+name, dp, err)
 		}
 	}
 	return nil
@@ -134,7 +133,7 @@ func setFlags(path string, f int) error {
 		unix.Close(fd)
 	}
 	if err != nil {
-		return fmt.Errorf("setting the flags %#x of %s: %w", f, path, err)
+		return pathErr("FS_IOC_SETFLAGS", path, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,7 +37,7 @@ func Compare(a, b string, c Check) ([]string, error) {
 		return nil, err
 	}
 	k.j = job{dev: [2]uint32{root.Dev_major, root.Dev_minor}, mnt: root.Mnt_id}
-	err := k.dir(a, b, "")
+	err := k.dir([2]string{a, b}, "")
 	return k.diffs, err
 }
 
@@ -48,24 +49,35 @@ type cmp struct {
 	diffs  []string
 }
 
-func (k *cmp) diff(rel, format string, args ...any) {
+// sig is what must be equal in an entry and its copy.
+type sig struct {
+	Mode, Nlink, Uid, Gid uint32
+	Size                  uint64
+	Mtime, Atime          unix.StatxTimestamp
+	Rdev                  [2]uint32
+	Sparse                bool
+	Flags                 int
+	Link, Xattrs          string
+}
+
+func (k *cmp) diff(rel, what string) {
 	if len(k.diffs) < maxDiffs {
-		k.diffs = append(k.diffs, "/"+rel+": "+fmt.Sprintf(format, args...))
+		k.diffs = append(k.diffs, "/"+rel+": "+what)
 	}
 }
 
-func (k *cmp) dir(a, b, rel string) error {
+func (k *cmp) dir(p [2]string, rel string) error {
 	var fd [2]int
 	var names [2][]string
-	for i, p := range []string{a, b} {
-		f, err := open(unix.AT_FDCWD, p, dirFlags)
+	for i := range p {
+		f, err := open(unix.AT_FDCWD, p[i], dirFlags)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return pathErr("open", p[i], err)
 		}
 		defer unix.Close(f)
 		n, err := k.w[i].readNames(f)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return pathErr("getdents", p[i], err)
 		}
 		fd[i], names[i] = f, slices.Clone(n)
 	}
@@ -79,89 +91,71 @@ func (k *cmp) dir(a, b, rel string) error {
 			k.diff(rel+n, "missing in the copy")
 			continue
 		}
-		if err := k.entry(fd, a+"/"+n, b+"/"+n, rel+n, n); err != nil {
+		if err := k.entry(fd, p, rel, n); err != nil || len(k.diffs) >= maxDiffs {
 			return err
-		}
-		if len(k.diffs) >= maxDiffs {
-			return nil
 		}
 	}
 	return nil
 }
 
-func (k *cmp) entry(fd [2]int, a, b, rel, name string) error {
+func (k *cmp) entry(dfd [2]int, dir [2]string, rel, name string) error {
+	var s [2]sig
 	var st [2]unix.Statx_t
-	for i := range st {
-		if err := statx(fd[i], name, &st[i]); err != nil {
-			return fmt.Errorf("%s: %w", []string{a, b}[i], err)
+	var fd = [2]int{-1, -1}
+	rel += name
+	for i := range s {
+		p := dir[i] + "/" + name
+		x := &st[i]
+		if err := statx(dfd[i], name, x); err != nil {
+			return pathErr("statx", p, err)
+		}
+		typ := uint32(x.Mode) & unix.S_IFMT
+		if typ == unix.S_IFREG || typ == unix.S_IFDIR {
+			f, err := open(dfd[i], name, rdFlags|unix.O_NONBLOCK)
+			if err != nil {
+				return pathErr("open", p, err)
+			}
+			defer unix.Close(f)
+			fd[i] = f
+		}
+		w := k.w[i]
+		xs, err := w.xattrList(fd[i], p)
+		if err != nil {
+			return err
+		}
+		s[i] = sig{Mode: uint32(x.Mode), Uid: x.Uid, Gid: x.Gid, Mtime: x.Mtime, Rdev: [2]uint32{x.Rdev_major, x.Rdev_minor},
+			Xattrs: strings.Join(xs, "\n"), Flags: getFlags(fd[i])}
+		if k.c&Atime != 0 && typ != unix.S_IFLNK {
+			s[i].Atime = x.Atime
+		}
+		if typ != unix.S_IFDIR {
+			s[i].Size, s[i].Nlink = x.Size, x.Nlink
+			s[i].Sparse = typ == unix.S_IFREG && int64(x.Blocks)*512 < int64(x.Size)
+		}
+		if typ == unix.S_IFLNK {
+			n, _ := unix.Readlinkat(dfd[i], name, w.buf)
+			s[i].Link = string(w.buf[:max(n, 0)])
 		}
 	}
-	x, y := &st[0], &st[1]
-	typ := uint32(x.Mode) & unix.S_IFMT
-	if x.Mode != y.Mode {
-		k.diff(rel, "mode %o != %o", x.Mode, y.Mode)
+	// A copy may be sparse where its source is not (zeroes): only a
+	// sparse source must keep its holes.
+	s[1].Sparse = s[1].Sparse && s[0].Sparse
+	if s[0] != s[1] {
+		k.diff(rel, fmt.Sprintf("%+v != %+v", s[0], s[1]))
 		return nil
 	}
-	if x.Uid != y.Uid || x.Gid != y.Gid {
-		k.diff(rel, "owner %d:%d != %d:%d", x.Uid, x.Gid, y.Uid, y.Gid)
+	x := &st[0]
+	if x.Nlink > 1 && s[0].Size == s[1].Size && x.Mode&unix.S_IFMT != unix.S_IFDIR && !k.sameLinks(x.Ino, st[1].Ino) {
+		k.diff(rel, "hard links differ")
 	}
-	if x.Mtime != y.Mtime || k.c&Atime != 0 && typ != unix.S_IFLNK && x.Atime != y.Atime {
-		k.diff(rel, "times %v %v != %v %v", x.Mtime, x.Atime, y.Mtime, y.Atime)
-	}
-	if x.Rdev_major != y.Rdev_major || x.Rdev_minor != y.Rdev_minor {
-		k.diff(rel, "device numbers differ")
-	}
-	if typ != unix.S_IFDIR {
-		if x.Size != y.Size || x.Nlink != y.Nlink {
-			k.diff(rel, "size %d, %d links != %d, %d links", x.Size, x.Nlink, y.Size, y.Nlink)
-		}
-		if x.Nlink > 1 && !k.sameLinks(x.Ino, y.Ino) {
-			k.diff(rel, "hard links differ")
-		}
-		if typ == unix.S_IFREG && int64(x.Blocks)*512 < int64(x.Size) && int64(y.Blocks)*512 >= int64(y.Size) {
-			k.diff(rel, "sparse, its copy not (%d of %d bytes allocated)", y.Blocks*512, y.Size)
-		}
-	}
-	var sf, df int = -1, -1
-	if typ == unix.S_IFREG || typ == unix.S_IFDIR {
-		var err error
-		if sf, err = open(fd[0], name, rdFlags|unix.O_NONBLOCK); err != nil {
-			return fmt.Errorf("%s: %w", a, err)
-		}
-		defer unix.Close(sf)
-		if df, err = open(fd[1], name, rdFlags|unix.O_NONBLOCK); err != nil {
-			return fmt.Errorf("%s: %w", b, err)
-		}
-		defer unix.Close(df)
-		if f, g := getFlags(sf), getFlags(df); f != g {
-			k.diff(rel, "flags %#x != %#x", f, g)
-		}
-	}
-	xa, err := k.w[0].xattrList(sf, a)
-	if err != nil {
-		return err
-	}
-	xb, err := k.w[1].xattrList(df, b)
-	if err != nil {
-		return err
-	}
-	if !slices.Equal(xa, xb) {
-		k.diff(rel, "xattrs %q != %q", xa, xb)
-	}
-	switch typ {
-	case unix.S_IFLNK:
-		la, _ := unix.Readlinkat(fd[0], name, k.w[0].buf)
-		lb, _ := unix.Readlinkat(fd[1], name, k.w[1].buf)
-		if !bytes.Equal(k.w[0].buf[:max(la, 0)], k.w[1].buf[:max(lb, 0)]) {
-			k.diff(rel, "symlink targets differ")
-		}
+	switch x.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		if k.c&Content != 0 && x.Size == y.Size {
-			return k.content(sf, df, rel)
+		if k.c&Content != 0 {
+			return k.content(fd, rel)
 		}
 	case unix.S_IFDIR:
 		if !k.j.crosses(x) {
-			return k.dir(a, b, rel+"/")
+			return k.dir([2]string{dir[0] + "/" + name, dir[1] + "/" + name}, rel+"/")
 		}
 	}
 	return nil
@@ -179,13 +173,13 @@ func (k *cmp) sameLinks(x, y uint64) bool {
 	return ok1 && ok2 && bx == y && ay == x
 }
 
-func (k *cmp) content(sf, df int, rel string) error {
+func (k *cmp) content(fd [2]int, rel string) error {
 	for {
-		n, err := unix.Read(sf, k.w[0].buf)
+		n, err := unix.Read(fd[0], k.w[0].buf)
 		if err != nil {
 			return err
 		}
-		m, err := unix.Read(df, k.w[1].buf[:max(n, 1)])
+		m, err := unix.Read(fd[1], k.w[1].buf[:max(n, 1)])
 		if err != nil {
 			return err
 		}
@@ -207,7 +201,7 @@ func (w *worker) xattrList(fd int, p string) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing the xattrs of %s: %w", p, err)
+		return nil, pathErr("listxattr", p, err)
 	}
 	var out []string
 	for _, name := range bytes.Split(w.xl[:n], []byte{0}) {
@@ -216,7 +210,7 @@ func (w *worker) xattrList(fd int, p string) ([]string, error) {
 		}
 		v, err := w.get(fd, p, string(name))
 		if err != nil {
-			return nil, fmt.Errorf("xattr %s of %s: %w", name, p, err)
+			return nil, pathErr("getxattr "+string(name), p, err)
 		}
 		out = append(out, string(name)+"="+string(w.xv[:v]))
 	}

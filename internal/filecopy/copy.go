@@ -10,6 +10,7 @@ package filecopy
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -95,7 +96,7 @@ func Copy(ctx context.Context, dst, src string, o Options) (Stats, error) {
 	}
 	root := &dir{src: src, dst: dst}
 	if err := statx(unix.AT_FDCWD, src, &root.st); err != nil {
-		return Stats{}, fmt.Errorf("%s: %w", src, err)
+		return Stats{}, pathErr("statx", src, err)
 	}
 	j.dev = [2]uint32{root.st.Dev_major, root.st.Dev_minor}
 	j.mnt = root.st.Mnt_id
@@ -192,3 +193,6 @@ func (j *job) crosses(st *unix.Statx_t) bool {
 		st.Mask&unix.STATX_MNT_ID != 0 && st.Mnt_id != j.mnt ||
 		st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
 }
+
+// pathErr is err from op on path p.
+func pathErr(op, p string, err error) error { return &os.PathError{Op: op, Path: p, Err: err} }

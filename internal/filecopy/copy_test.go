@@ -91,8 +91,8 @@ func TestCompareFindsDifferences(t *testing.T) {
 	}{
 		{"missing", "missing in the copy", func(d string) error { return os.Remove(d + "/fifo") }},
 		{"extra", "only in the copy", func(d string) error { return os.WriteFile(d+"/extra", nil, 0o644) }},
-		{"mode", "mode", func(d string) error { return os.Chmod(d+"/a/exec", 0o755) }},
-		{"mtime", "times", func(d string) error { return os.Chtimes(d+"/big", time.Now(), time.Now()) }},
+		{"mode", "Mode:", func(d string) error { return os.Chmod(d+"/a/exec", 0o755) }},
+		{"mtime", "Mtime:", func(d string) error { return os.Chtimes(d+"/big", time.Now(), time.Now()) }},
 		{"content", "contents differ", func(d string) error {
 			f, err := os.OpenFile(d+"/a/b/c/file", os.O_WRONLY, 0)
 			if err == nil {
@@ -102,19 +102,19 @@ func TestCompareFindsDifferences(t *testing.T) {
 			}
 			return err
 		}},
-		{"links", "links", func(d string) error {
+		{"links", "Nlink:", func(d string) error {
 			os.Remove(d + "/a/big-link")
 			return os.WriteFile(d+"/a/big-link", []byte("x"), 0o644)
 		}},
-		{"symlink", "symlink targets differ", func(d string) error {
+		{"symlink", "Link:a/b/c/filf", func(d string) error {
 			os.Remove(d + "/link")
 			return os.Symlink("a/b/c/filf", d+"/link")
 		}},
-		{"holes", "sparse", func(d string) error {
+		{"holes", "Sparse:true", func(d string) error {
 			b, _ := os.ReadFile(d + "/sparse")
 			return os.WriteFile(d+"/sparse", b, 0o644)
 		}},
-		{"xattr", "xattrs", func(d string) error { return unix.Setxattr(d+"/big", "user.x", []byte("1"), 0) }},
+		{"xattr", "Xattrs:user.x=1", func(d string) error { return unix.Setxattr(d+"/big", "user.x", []byte("1"), 0) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := t.TempDir()

@@ -1,7 +1,6 @@
 package filecopy
 
 import (
-	"fmt"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,7 +14,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 	typ := mode & unix.S_IFMT
 	if typ == unix.S_IFDIR {
 		if err := unix.Mkdirat(dfd, name, 0o700); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("mkdir %s: %w", dp, err)
+			return pathErr("mkdir", dp, err)
 		}
 		j.dirs.Add(1)
 		if cross {
@@ -32,7 +31,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 			if err == unix.ENOENT && !j.o.Delta {
 				return nil // deleted meanwhile
 			}
-			return fmt.Errorf("%s: %w", sp, err)
+			return pathErr("open", sp, err)
 		}
 		defer unix.Close(src)
 	}
@@ -44,7 +43,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 		if first, ok := j.linked[st.Ino]; ok {
 			j.lmu.Unlock()
 			if err := unix.Linkat(unix.AT_FDCWD, first, dfd, name, 0); err != nil {
-				return fmt.Errorf("link %s to %s: %w", dp, first, err)
+				return pathErr("link "+first+" to", dp, err)
 			}
 			j.links.Add(1)
 			return nil
@@ -64,7 +63,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 		j.lmu.Unlock()
 	}
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", dp, err)
+		return pathErr("create", dp, err)
 	}
 	if dst < 0 {
 		j.others.Add(1)
@@ -74,7 +73,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 	n, err := w.data(dst, src, st)
 	j.bytes.Add(n)
 	if err != nil {
-		return fmt.Errorf("copying %s to %s: %w", sp, dp, err)
+		return pathErr("copy "+sp+" to", dp, err)
 	}
 	j.files.Add(1)
 	if err := w.meta(src, sp, dst, dp, st); err != nil {
@@ -113,7 +112,7 @@ func (w *worker) meta(sf int, sp string, df int, dp string, st *unix.Statx_t) er
 		at, path, flags = unix.AT_FDCWD, dp, unix.AT_SYMLINK_NOFOLLOW
 	}
 	if err := unix.Fchownat(at, path, int(st.Uid), int(st.Gid), flags); err != nil {
-		return fmt.Errorf("chown %s: %w", dp, err)
+		return pathErr("chown", dp, err)
 	}
 	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFLNK {
 		var err error
@@ -123,7 +122,7 @@ func (w *worker) meta(sf int, sp string, df int, dp string, st *unix.Statx_t) er
 			err = unix.Fchmodat(unix.AT_FDCWD, dp, uint32(st.Mode)&0o7777, 0)
 		}
 		if err != nil {
-			return fmt.Errorf("chmod %s: %w", dp, err)
+			return pathErr("chmod", dp, err)
 		}
 	}
 	if err := w.xattrs(sf, sp, df, dp); err != nil {
@@ -134,7 +133,7 @@ func (w *worker) meta(sf int, sp string, df int, dp string, st *unix.Statx_t) er
 		{Sec: st.Mtime.Sec, Nsec: int64(st.Mtime.Nsec)},
 	}
 	if err := unix.UtimesNanoAt(at, path, ts, flags); err != nil {
-		return fmt.Errorf("setting the times of %s: %w", dp, err)
+		return pathErr("utimensat", dp, err)
 	}
 	return nil
 }

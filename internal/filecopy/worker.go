@@ -2,7 +2,6 @@ package filecopy
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"sort"
 
@@ -66,23 +65,23 @@ func (w *worker) copyDir(d *dir) error {
 	j := w.j
 	sfd, err := open(unix.AT_FDCWD, d.src, dirFlags)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.src, err)
+		return pathErr("open", d.src, err)
 	}
 	defer unix.Close(sfd)
 	dfd, err := unix.Open(d.dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.dst, err)
+		return pathErr("open", d.dst, err)
 	}
 	defer unix.Close(dfd)
 	names, err := w.readNames(sfd)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.src, err)
+		return pathErr("getdents", d.src, err)
 	}
 	delta := j.o.Delta && !d.fresh
 	t := &w.tst
 	if delta {
 		if err := unix.Statx(dfd, "", unix.AT_EMPTY_PATH, statxMask, t); err != nil {
-			return fmt.Errorf("%s: %w", d.dst, err)
+			return pathErr("statx", d.dst, err)
 		}
 		// An immutable directory (a delta's flags from before) takes
 		// no changes: its flags come back from the source at the end.
@@ -121,7 +120,7 @@ func (w *worker) copyDir(d *dir) error {
 func (w *worker) prune(dfd int, dst string, src []string) error {
 	have, err := w.readNames(dfd)
 	if err != nil {
-		return fmt.Errorf("%s: %w", dst, err)
+		return pathErr("getdents", dst, err)
 	}
 	for _, name := range have {
 		if i := sort.SearchStrings(src, name); i < len(src) && src[i] == name {
@@ -149,7 +148,7 @@ func (w *worker) remove(dfd int, dst, name string) error {
 		err = os.RemoveAll(p)
 	}
 	if err != nil {
-		return fmt.Errorf("removing %s: %w", p, err)
+		return pathErr("remove", p, err)
 	}
 	w.j.removed.Add(1)
 	w.touched = true
@@ -164,7 +163,7 @@ func (w *worker) entry(d *dir, sfd, dfd int, name string) error {
 		if err == unix.ENOENT && !j.o.Delta {
 			return nil // deleted while the live pass runs: the delta deletes it
 		}
-		return fmt.Errorf("%s/%s: %w", d.src, name, err)
+		return pathErr("statx", d.src+"/"+name, err)
 	}
 	mode := uint32(st.Mode)
 	isDir := mode&unix.S_IFMT == unix.S_IFDIR
