@@ -1,7 +1,6 @@
 package filecopy
 
 import (
-
 	"golang.org/x/sys/unix"
 )
 

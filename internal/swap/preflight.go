@@ -74,7 +74,7 @@ type Report struct {
 	Kill         []Proc              `json:"kill"`   // writers with no service (killed only with --kill)
 	Blockers     []Blocker           `json:"blockers"`
 	Warnings     []string            `json:"warnings"`
-	Lifeline     string              `json:"lifeline"` // what run's lifeline SSH server will be
+	Lifeline     string              `json:"lifeline"`       // what run's lifeline SSH server will be
 	Mkfs         string              `json:"mkfs,omitempty"` // file mode: the new filesystem's type
 	Used         int64               `json:"used,omitempty"` // file mode: bytes used on /
 
