@@ -64,3 +64,25 @@ func TestSwapFilesToNewType(t *testing.T) {
 		})
 	}
 }
+
+// A file-mode swap that fails in its frozen copy rolls back: / is the
+// old root, read-write, every daemon on it, nothing left mounted at
+// /mnt/newroot or the view of / in the engine's tmpfs.
+func TestSwapFilesFaultRollsBack(t *testing.T) {
+	testutil.RequireTool(t, "mkfs.ext4")
+	s := start(t, sandbox.Options{NewRootSize: 128 << 20, HostTools: append(sandbox.DefaultHostTools(), "mkfs.ext4")})
+	out, code := s.sh([]string{"ROOTSWAP_TEST_FAULT=copy"}, "/usr/sbin/rootswap run --yes --to "+s.TargetDev+" --copy files --mkfs ext4 --no-lifeline --confirm-timeout 0")
+	if code != 1 || !strings.Contains(out, "rolled back") {
+		t.Errorf("run exited %d, want 1 with 'rolled back':\n%s", code, out)
+	}
+	if status, code := s.waitDone(); code != 1 || !strings.HasPrefix(status, "rolled-back\n") {
+		t.Errorf("status exited %d, want 1 and rolled-back:\n%s", code, status)
+	}
+	after := s.snapshot()
+	s.checkOn(after, s.RootDev)
+	for _, m := range after.Mounts {
+		if strings.HasPrefix(m.Point, "/mnt/") || strings.Contains(m.Point, "oldroot-view") {
+			t.Errorf("left mounted after rollback: %s", m)
+		}
+	}
+}
