@@ -27,9 +27,6 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 	if typ == unix.S_IFREG {
 		var err error
 		if src, err = open(sfd, name, rdFlags); err != nil {
-			if err == unix.ENOENT && !j.o.Delta {
-				return nil // deleted meanwhile
-			}
 			return pathErr("open", sp, err)
 		}
 		defer unix.Close(src)

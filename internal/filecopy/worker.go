@@ -27,7 +27,9 @@ func newWorker(j *job) *worker {
 }
 
 const (
-	rdFlags  = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NOATIME
+	// O_NONBLOCK: a file that became a fifo under a live pass does
+	// not block the open.
+	rdFlags  = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NOATIME | unix.O_NONBLOCK
 	dirFlags = rdFlags | unix.O_DIRECTORY
 )
 
@@ -65,6 +67,9 @@ func (w *worker) copyDir(d *dir) error {
 	j := w.j
 	sfd, err := open(unix.AT_FDCWD, d.src, dirFlags)
 	if err != nil {
+		if j.gone(err) {
+			return nil
+		}
 		return pathErr("open", d.src, err)
 	}
 	defer unix.Close(sfd)
@@ -102,7 +107,7 @@ func (w *worker) copyDir(d *dir) error {
 		}
 	}
 	for _, name := range names {
-		if err := w.entry(d, sfd, dfd, name); err != nil {
+		if err := w.entry(d, sfd, dfd, name); err != nil && !j.gone(err) {
 			return err
 		}
 	}
@@ -114,6 +119,12 @@ func (w *worker) copyDir(d *dir) error {
 		return nil
 	}
 	return w.meta(sfd, d.src, dfd, d.dst, &d.st)
+}
+
+// gone says whether err means that the source entry went away (or
+// changed type) under a live pass: its delta sees to it.
+func (j *job) gone(err error) bool {
+	return !j.o.Delta && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR))
 }
 
 // prune deletes what the target directory has and the source does not.
@@ -160,9 +171,6 @@ func (w *worker) entry(d *dir, sfd, dfd int, name string) error {
 	j := w.j
 	st := &w.st
 	if err := statx(sfd, name, st); err != nil {
-		if err == unix.ENOENT && !j.o.Delta {
-			return nil // deleted while the live pass runs: the delta deletes it
-		}
 		return pathErr("statx", d.src+"/"+name, err)
 	}
 	mode := uint32(st.Mode)
