@@ -38,7 +38,7 @@ func TestCopyVerifyDelta(t *testing.T) {
 	// A difference --delta leaves without --since (a chmod keeps size
 	// and mtime) fails --verify.
 	os.Chmod(dst+"/new", 0o644)
-	if out, err := run("--delta", "--verify", src, dst); err == nil || !strings.Contains(err.Error(), "/new: {Mode:33188") {
+	if out, err := run("--delta", "--verify", src, dst); err == nil || !strings.Contains(err.Error(), "/new: {Mode:33152") {
 		t.Errorf("cpfs --delta --verify after a chmod of the copy: %v\n%s", err, out)
 	}
 }
