@@ -126,18 +126,27 @@ func (st *filePrecopy) Describe(s *State) string {
 // viewPath is where / is bind-mounted for the copy: in the engine's tmpfs.
 func viewPath(s *State) string { return filepath.Join(s.Opts.EngineDir, "oldroot-view") }
 
-func (st *filePrecopy) Do(ctx context.Context, s *State) error {
+func (st *filePrecopy) Do(ctx context.Context, s *State) (err error) {
+	// The engine undoes completed steps only: a failed one unmounts what
+	// it mounted itself.
+	defer func() {
+		if err != nil {
+			if uerr := st.Undo(ctx, s); uerr != nil {
+				err = fmt.Errorf("%w; unmounting: %v", err, uerr)
+			}
+		}
+	}()
 	rt := st.rt
 	view := viewPath(s)
-	if err := os.MkdirAll(view, 0o700); err != nil {
+	if err = os.MkdirAll(view, 0o700); err != nil {
 		return err
 	}
-	if err := rt.Mounter.Mount("/", view, "", unix.MS_BIND, ""); err != nil {
+	if err = rt.Mounter.Mount("/", view, "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
 	s.View = view
 	flags := mountFlags(rt.Report.Root.Mount.Options) &^ unix.MS_RDONLY
-	if err := rt.Mounter.Mount(s.Opts.Target, s.Opts.NewRoot, rt.Report.Mkfs, flags, ""); err != nil {
+	if err = rt.Mounter.Mount(s.Opts.Target, s.Opts.NewRoot, rt.Report.Mkfs, flags, ""); err != nil {
 		return err
 	}
 	s.Mounted = true
