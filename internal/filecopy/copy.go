@@ -13,6 +13,8 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,11 +85,13 @@ type job struct {
 	linked   map[uint64]string // source inode -> its first copy
 	flags    []flagged
 	canceled func() error
+	// Who creates the copies, and the umask they are created with.
+	uid, gid, umask uint32
 }
 
 // Copy copies the tree at src into the directory dst (which must exist).
 func Copy(ctx context.Context, dst, src string, o Options) (Stats, error) {
-	j := &job{o: o, linked: map[uint64]string{}, canceled: ctx.Err}
+	j := &job{o: o, linked: map[uint64]string{}, canceled: ctx.Err, uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()), umask: umask()}
 	j.cond.L = &j.mu
 	if !o.Since.IsZero() {
 		// ctime comes from a coarse clock that lags by up to a tick.
@@ -192,6 +196,17 @@ func (j *job) crosses(st *unix.Statx_t) bool {
 	return st.Dev_major != j.dev[0] || st.Dev_minor != j.dev[1] ||
 		st.Mask&unix.STATX_MNT_ID != 0 && st.Mnt_id != j.mnt ||
 		st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
+}
+
+// umask reads the process's umask from /proc (umask(2) can only set
+// it); unknown, every copy gets its chmod.
+func umask() uint32 {
+	b, _ := os.ReadFile("/proc/self/status")
+	_, v, ok := strings.Cut(string(b), "\nUmask:\t")
+	if n, err := strconv.ParseUint(v[:min(len(v), 4)], 8, 32); ok && err == nil {
+		return uint32(n)
+	}
+	return 0o7777
 }
 
 // pathErr is err from op on path p.

@@ -18,7 +18,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 		j.dirs.Add(1)
 		if cross {
 			// A mount point: the directory, not what is mounted on it.
-			return w.meta(-1, sp, -1, dp, st)
+			return w.meta(-1, sp, -1, dp, st, false)
 		}
 		j.push(&dir{src: sp, dst: dp, st: *st, fresh: true})
 		return nil
@@ -63,7 +63,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 	}
 	if dst < 0 {
 		j.others.Add(1)
-		return w.meta(-1, sp, -1, dp, st)
+		return w.meta(-1, sp, -1, dp, st, d.fresh)
 	}
 	defer unix.Close(dst)
 	n, err := w.data(dst, src, st)
@@ -72,7 +72,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 		return pathErr("copy "+sp+" to", dp, err)
 	}
 	j.files.Add(1)
-	if err := w.meta(src, sp, dst, dp, st); err != nil {
+	if err := w.meta(src, sp, dst, dp, st, d.fresh); err != nil {
 		return err
 	}
 	if !j.o.NoFlags && st.Attributes&flagAttrs != 0 {
@@ -87,7 +87,7 @@ func (w *worker) make(src, sfd, dfd int, name string, st *unix.Statx_t) (int, er
 	mode := uint32(st.Mode)
 	switch mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		return unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		return unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, mode&0o777)
 	case unix.S_IFLNK:
 		n, err := unix.Readlinkat(sfd, name, w.buf)
 		if err != nil {
@@ -101,16 +101,25 @@ func (w *worker) make(src, sfd, dfd int, name string, st *unix.Statx_t) (int, er
 
 // meta sets ownership, mode, xattrs and times, in that order: chown
 // clears set-id bits and file capabilities. sf and df are the source's
-// and the copy's descriptors, or -1 for their paths sp and dp.
-func (w *worker) meta(sf int, sp string, df int, dp string, st *unix.Statx_t) error {
+// and the copy's descriptors, or -1 for their paths sp and dp. made says
+// the copy was just created, in a directory of this pass (no set-group-
+// id bit, no default ACL yet), with its mode: it then has this process's
+// owner and the mode less the umask, and needs no chown or chmod to get
+// what it has already (most of a root: root's, 0644 or 0755).
+func (w *worker) meta(sf int, sp string, df int, dp string, st *unix.Statx_t, made bool) error {
+	j := w.j
 	at, path, flags := df, "", unix.AT_EMPTY_PATH
 	if df < 0 {
 		at, path, flags = unix.AT_FDCWD, dp, unix.AT_SYMLINK_NOFOLLOW
 	}
-	if err := unix.Fchownat(at, path, int(st.Uid), int(st.Gid), flags); err != nil {
-		return pathErr("chown", dp, err)
+	mode := uint32(st.Mode) & 0o7777
+	if !made || st.Uid != j.uid || st.Gid != j.gid {
+		if err := unix.Fchownat(at, path, int(st.Uid), int(st.Gid), flags); err != nil {
+			return pathErr("chown", dp, err)
+		}
+		made = false // chown cleared the set-id bits
 	}
-	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFLNK {
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFLNK && (!made || mode&(0o7000|j.umask) != 0) {
 		var err error
 		if df >= 0 {
 			err = unix.Fchmod(df, uint32(st.Mode)&0o7777)

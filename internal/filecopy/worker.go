@@ -118,7 +118,7 @@ func (w *worker) copyDir(d *dir) error {
 	if same && !w.touched && (j.o.Since.IsZero() || older(d.st.Ctime, j.since)) {
 		return nil
 	}
-	return w.meta(sfd, d.src, dfd, d.dst, &d.st)
+	return w.meta(sfd, d.src, dfd, d.dst, &d.st, false)
 }
 
 // gone says whether err means that the source entry went away (or
