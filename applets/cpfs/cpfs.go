@@ -26,7 +26,7 @@ fifos, sockets, numeric owners, nanosecond times (directories' after
 their entries) and the immutable, append-only, nodump, noatime and sync
 flags (set last). Prints what it did.
 
-  -j N        N workers (default: one per CPU, at least 2)
+  -j N        N workers (default: two per CPU, 4 to 16)
   --delta     a second pass over an earlier copy: copies again what
               differs in type, size or mtime (and, with --since, whatever
               changed after T by its ctime), deletes what SRC no longer has

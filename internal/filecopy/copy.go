@@ -24,8 +24,9 @@ import (
 
 // Options of a copy.
 type Options struct {
-	// Workers copy directories in parallel; 0: one per CPU, at least 2
-	// (a worker waits on the disk as often as it computes).
+	// Workers copy directories in parallel; 0: two per CPU, 4 to 16 (a
+	// worker mostly waits for the disk: more of them keep more reads in
+	// flight; measured here, 4 copied a root in half the time of 2).
 	Workers int
 	// Delta makes this a second pass over a tree already copied: an
 	// entry whose target has its type, size and mtime (and, with Since,
@@ -107,7 +108,7 @@ func Copy(ctx context.Context, dst, src string, o Options) (Stats, error) {
 	j.push(root)
 	n := o.Workers
 	if n <= 0 {
-		n = max(runtime.NumCPU(), 2)
+		n = min(max(2*runtime.NumCPU(), 4), 16)
 	}
 	var wg sync.WaitGroup
 	for range n {
