@@ -189,3 +189,22 @@ func TestDeltaPass(t *testing.T) {
 		t.Errorf("a delta with nothing changed did %v", st)
 	}
 }
+
+// A copy onto a new ext4 has the /lost+found mkfs made; a source on xfs
+// or btrfs has none: not a difference (below the top it is one).
+func TestCompareAllowsLostFound(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, src+"/a/f", "x")
+	must(t, os.Mkdir(dst+"/lost+found", 0o700))
+	if _, err := Copy(context.Background(), dst, src, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, src, dst, Content)
+	fi, err := os.Stat(dst + "/a")
+	must(t, err)
+	must(t, os.Mkdir(dst+"/a/lost+found", 0o700))
+	must(t, os.Chtimes(dst+"/a", fi.ModTime(), fi.ModTime()))
+	if diffs, _ := Compare(src, dst, 0); len(diffs) != 1 || diffs[0] != "/a/lost+found: only in the copy" {
+		t.Errorf("a lost+found below the top: %q, want that one difference", diffs)
+	}
+}
