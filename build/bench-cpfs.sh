@@ -55,13 +55,24 @@ files=$(find "$dir/src" -xdev | wc -l)
 used=$(df -m --output=used "$dir/src" | tail -1)
 echo "bench-cpfs: $TREES: $files entries, $used MiB in ext4 on loop devices over $(df --output=fstype "$dir" | tail -1), $(nproc) CPUs"
 
+# fresh makes a new ext4 on the target and mounts it; right after an
+# unmount udev's probe may still hold the device (mkfs: "in use").
+fresh() {
+	n=0
+	until mkfs.ext4 -F -q "$dstdev" 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -lt 20 ] || { echo "bench-cpfs: mkfs.ext4 $dstdev keeps failing" >&2; return 1; }
+		sleep 0.5
+	done
+	mount "$dstdev" "$dir/dst"
+}
+
 # best CMD...: a fresh target, caches dropped; the best wall time of
 # RUNS (command and sync), in seconds.
 best() {
 	b=
 	for _ in $(seq "$RUNS"); do
-		mkfs.ext4 -F -q "$dstdev"
-		mount "$dstdev" "$dir/dst"
+		fresh
 		sync
 		echo 3 >/proc/sys/vm/drop_caches
 		s=$(date +%s.%N)
@@ -76,8 +87,7 @@ best() {
 }
 
 # The copy is checked once: every attribute and the contents.
-mkfs.ext4 -F -q "$dstdev"
-mount "$dstdev" "$dir/dst"
+fresh
 "$BIN" cpfs --verify --content "$dir/src" "$dir/dst" | tail -1
 umount "$dir/dst"
 
