@@ -86,3 +86,19 @@ func TestSwapFilesFaultRollsBack(t *testing.T) {
 		}
 	}
 }
+
+// plan refuses file mode onto a target too small for the used data plus
+// the margin (xfs: 300 MiB at least), or without its mkfs; and --mkfs
+// without --copy files is a usage error.
+func TestSwapFilesRefusals(t *testing.T) {
+	s := start(t, sandbox.Options{NewRootSize: 64 << 20}) // no mkfs.xfs in the server
+	out, code := s.sh(nil, "/usr/sbin/rootswap plan --no-lifeline --to "+s.TargetDev+" --copy files --mkfs xfs")
+	for _, want := range []string{"the copy needs at least 300 MiB", "mkfs.xfs not found"} {
+		if code != 3 || !strings.Contains(out, want) {
+			t.Errorf("plan exited %d, want 3 and %q:\n%s", code, want, out)
+		}
+	}
+	if out, code := s.sh(nil, "/usr/sbin/rootswap plan --no-lifeline --to "+s.TargetDev+" --mkfs xfs"); code != 2 {
+		t.Errorf("plan --mkfs without --copy files exited %d, want 2:\n%s", code, out)
+	}
+}
