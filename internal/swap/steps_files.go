@@ -119,7 +119,7 @@ type filePrecopy struct{ rt *Runtime }
 func (*filePrecopy) Name() string { return StepPrecopy }
 func (*filePrecopy) Fatal() bool  { return true }
 func (st *filePrecopy) Describe(s *State) string {
-	return fmt.Sprintf("mount %s at %s (%s) and copy the files of / into it while / is read-write and services run (%s used; hard links, holes, xattrs, ACLs, device nodes, owners, ns times; from a bind mount of / alone at %s, never into another filesystem; immutable and append-only flags wait for the copy step)",
+	return fmt.Sprintf("mount %s at %s (%s) and copy the files of / into it while / is read-write and services run (%s used; hard links, holes, xattrs, ACLs, device nodes, owners, ns times; from a read-only bind mount of / alone at %s, never into another filesystem; immutable and append-only flags wait for the copy step)",
 		s.Opts.Target, s.Opts.NewRoot, st.rt.Report.Mkfs, human(st.rt.Report.Used), viewPath(s))
 }
 
@@ -145,6 +145,10 @@ func (st *filePrecopy) Do(ctx context.Context, s *State) (err error) {
 		return err
 	}
 	s.View = view
+	// Read-only: the copy only reads it.
+	if err = rt.Mounter.Mount("", view, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		return err
+	}
 	flags := mountFlags(rt.Report.Root.Mount.Options) &^ unix.MS_RDONLY
 	if err = rt.Mounter.Mount(s.Opts.Target, s.Opts.NewRoot, rt.Report.Mkfs, flags, ""); err != nil {
 		return err
