@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,7 +148,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.config.AddHostKey(signer)
 
 	for _, a := range addrs {
-		l, err := net.Listen("tcp", a)
+		l, err := listenTCP(a)
 		if err != nil {
 			for _, l := range s.listeners {
 				l.Close()
@@ -168,6 +169,33 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.Close()
 	}()
 	return s, nil
+}
+
+// listenTCP listens on host:port from listenAddrs (the host an IP
+// address or empty: every address) with net.ListenTCP, not net.Listen:
+// its name resolution (the DNS client, /etc/hosts, nsswitch) is ~200 KB
+// of the binary (issue 10's budget) that the lifeline never needs.
+func listenTCP(a string) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return nil, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("listen tcp %s: bad port", a)
+	}
+	addr := &net.TCPAddr{Port: int(p)}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addr.IP, addr.Zone = ip.AsSlice(), ip.Zone()
+	}
+	return net.ListenTCP("tcp", addr)
+}
+
+// CheckListen checks --lifeline-listen's addresses as the server will
+// take them: IP addresses, with or without a port.
+func CheckListen(listen []string) error {
+	_, err := listenAddrs(listen, DefaultPort)
+	return err
 }
 
 // listenAddrs turns Options.Listen into "host:port" addresses for
@@ -196,6 +224,13 @@ func listenAddrs(listen []string, port int) ([]string, error) {
 			return nil, fmt.Errorf("lifeline: bad listen address %q", a)
 		}
 		out = append(out, net.JoinHostPort(host, p))
+	}
+	for _, a := range out {
+		if host, _, _ := net.SplitHostPort(a); host != "" {
+			if _, err := netip.ParseAddr(host); err != nil {
+				return nil, fmt.Errorf("lifeline: listen address %q: an IP address, not a name", a)
+			}
+		}
 	}
 	return out, nil
 }

@@ -45,6 +45,9 @@ func TestCopyFlags(t *testing.T) {
 		{[]string{"--to", "/dev/x", "--mkfs", "xfs"}, "", true},
 		{[]string{"--to", "/dev/x", "--copy", "inodes"}, "", true},
 		{[]string{"--to", "/dev/x", "--copy", "files", "--backup", "/b.zst"}, "", true},
+		// The lifeline listens on IP addresses only (it never resolves).
+		{[]string{"--to", "/dev/x", "--lifeline-listen", "localhost"}, "", true},
+		{[]string{"--to", "/dev/x", "--lifeline-listen", "[::1]:2200"}, "", false},
 	} {
 		fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 		f := AddFlags(fs)

@@ -47,7 +47,7 @@ const FlagsUsage = `  --to DEV              the new root's block device (must be
   --release-timeout D   how long to wait for the last holders of the old root before
                         leaving it mounted read-only with the commands to finish (5m)
   --lifeline-port N     the engine's own SSH server for the rescue shell (2222)
-  --lifeline-listen A   listen on address A only (repeatable; default every address)
+  --lifeline-listen A   listen on IP address A only (repeatable; default every address)
   --no-lifeline         no lifeline SSH server (it needs a key in ` + RootKeys + `)
 Durations are seconds (90) or carry a unit (90s, 2m).
 `
@@ -103,6 +103,9 @@ func (f *Flags) Options() (Options, error) {
 	}
 	if *f.rounds < 0 || *f.rounds > 100 {
 		return Options{}, cli.UsageError("--max-rounds %d: from 0 to 100", *f.rounds)
+	}
+	if err := lifeline.CheckListen(f.listen); err != nil {
+		return Options{}, cli.UsageError("--lifeline-listen: %v", err)
 	}
 	files := *f.copy == "files"
 	if !files && *f.copy != "blocks" || *f.mkfs != "" && !files {
