@@ -30,7 +30,7 @@ const maxDiffs = 20
 // (a sparse file's copy is sparse), and with c the contents and atimes.
 // Directories' sizes and link counts are the filesystem's own.
 func Compare(a, b string, c Check) ([]string, error) {
-	k := &cmp{c: c, ab: map[uint64]uint64{}, ba: map[uint64]uint64{}}
+	k := &cmp{c: c, ab: map[inode]inode{}, ba: map[inode]inode{}}
 	k.w[0], k.w[1] = newWorker(nil), newWorker(nil)
 	var root unix.Statx_t
 	if err := statx(unix.AT_FDCWD, a, &root); err != nil {
@@ -45,7 +45,7 @@ type cmp struct {
 	c      Check
 	j      job // the root's device and mount, for crosses
 	w      [2]*worker
-	ab, ba map[uint64]uint64 // inodes of hard links, both ways
+	ab, ba map[inode]inode // inodes of hard links, both ways
 	diffs  []string
 }
 
@@ -146,7 +146,7 @@ func (k *cmp) entry(dfd [2]int, dir [2]string, rel, name string) error {
 		return nil
 	}
 	x := &st[0]
-	if x.Nlink > 1 && s[0].Size == s[1].Size && x.Mode&unix.S_IFMT != unix.S_IFDIR && !k.sameLinks(x.Ino, st[1].Ino) {
+	if x.Nlink > 1 && s[0].Size == s[1].Size && x.Mode&unix.S_IFMT != unix.S_IFDIR && !k.sameLinks(inodeOf(x), inodeOf(&st[1])) {
 		k.diff(rel, "hard links differ")
 	}
 	switch x.Mode & unix.S_IFMT {
@@ -164,7 +164,7 @@ func (k *cmp) entry(dfd [2]int, dir [2]string, rel, name string) error {
 
 // sameLinks says whether inode x of a and y of b pair up as every
 // earlier name of either did.
-func (k *cmp) sameLinks(x, y uint64) bool {
+func (k *cmp) sameLinks(x, y inode) bool {
 	bx, ok1 := k.ab[x]
 	ay, ok2 := k.ba[y]
 	if !ok1 && !ok2 {

@@ -83,7 +83,7 @@ type job struct {
 	pending  int
 	err      error
 	lmu      sync.Mutex
-	linked   map[uint64]string // source inode -> its first copy
+	linked   map[inode]string // source inode -> its first copy
 	flags    []flagged
 	canceled func() error
 	// Who creates the copies, and the umask they are created with.
@@ -92,7 +92,7 @@ type job struct {
 
 // Copy copies the tree at src into the directory dst (which must exist).
 func Copy(ctx context.Context, dst, src string, o Options) (Stats, error) {
-	j := &job{o: o, linked: map[uint64]string{}, canceled: ctx.Err, uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()), umask: umask()}
+	j := &job{o: o, linked: map[inode]string{}, canceled: ctx.Err, uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()), umask: umask()}
 	j.cond.L = &j.mu
 	if !o.Since.IsZero() {
 		// ctime comes from a coarse clock that lags by up to a tick.
@@ -192,12 +192,27 @@ func older(t, u unix.StatxTimestamp) bool {
 	return t.Sec < u.Sec || t.Sec == u.Sec && t.Nsec < u.Nsec
 }
 
-// crosses says whether an entry lives on another mount than the root.
+// crosses says whether an entry lives on another mount than the root:
+// by mount id (Linux 5.8), else by st_dev. A btrfs subvolume below the
+// root has an st_dev of its own but is the same mount: its files are
+// copied (cp -x would leave them out).
 func (j *job) crosses(st *unix.Statx_t) bool {
-	return st.Dev_major != j.dev[0] || st.Dev_minor != j.dev[1] ||
-		st.Mask&unix.STATX_MNT_ID != 0 && st.Mnt_id != j.mnt ||
-		st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
+	if st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return true
+	}
+	if st.Mask&unix.STATX_MNT_ID != 0 && j.mnt != 0 {
+		return st.Mnt_id != j.mnt
+	}
+	return st.Dev_major != j.dev[0] || st.Dev_minor != j.dev[1]
 }
+
+// inode names an inode: inode numbers repeat across btrfs subvolumes.
+type inode struct {
+	dev [2]uint32
+	ino uint64
+}
+
+func inodeOf(st *unix.Statx_t) inode { return inode{[2]uint32{st.Dev_major, st.Dev_minor}, st.Ino} }
 
 // umask reads the process's umask from /proc (umask(2) can only set
 // it); unknown, every copy gets its chmod.

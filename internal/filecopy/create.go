@@ -36,7 +36,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 	locked := st.Nlink > 1
 	if locked {
 		j.lmu.Lock()
-		if first, ok := j.linked[st.Ino]; ok {
+		if first, ok := j.linked[inodeOf(st)]; ok {
 			j.lmu.Unlock()
 			if err := unix.Linkat(unix.AT_FDCWD, first, dfd, name, 0); err != nil {
 				return pathErr("link "+first+" to", dp, err)
@@ -54,7 +54,7 @@ func (w *worker) create(d *dir, sfd, dfd int, name string, cross bool) error {
 	}
 	if locked {
 		if err == nil {
-			j.linked[st.Ino] = dp
+			j.linked[inodeOf(st)] = dp
 		}
 		j.lmu.Unlock()
 	}

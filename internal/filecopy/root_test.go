@@ -151,3 +151,33 @@ func mustOpen(t *testing.T, p string) int {
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
 }
+
+// A btrfs source with a subvolume below its root (not mounted: snapper's
+// /.snapshots, docker's subvolumes): same mount, own st_dev and inode
+// numbers that repeat the parent's. The subvolume's files are copied,
+// and hard links pair by device and inode, not by inode number alone.
+func TestCopyBtrfsSubvolume(t *testing.T) {
+	if !inMountNS(t) {
+		return
+	}
+	testutil.RequireTool(t, "btrfs")
+	base := t.TempDir()
+	src := mkfs(t, "btrfs", base+"/src", 320<<20)
+	testutil.Run(t, "btrfs", "subvolume", "create", src+"/sub")
+	write(t, src+"/a", "top")
+	must(t, os.Link(src+"/a", src+"/a2"))
+	write(t, src+"/sub/b", "in the subvolume")
+	must(t, os.Link(src+"/sub/b", src+"/sub/b2"))
+	var sa, sb unix.Stat_t
+	must(t, unix.Stat(src+"/a", &sa))
+	must(t, unix.Stat(src+"/sub/b", &sb))
+	t.Logf("inode of /a %d (dev %d), of /sub/b %d (dev %d)", sa.Ino, sa.Dev, sb.Ino, sb.Dev)
+	dst := mkfs(t, "ext4", base+"/dst", 64<<20)
+	if _, err := Copy(context.Background(), dst, src, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, src, dst, Content)
+	if b, err := os.ReadFile(dst + "/sub/b2"); err != nil || string(b) != "in the subvolume" {
+		t.Errorf("/sub/b2 in the copy: %q, %v", b, err)
+	}
+}
