@@ -5,6 +5,7 @@ package applets
 
 import (
 	"github.com/rootswap/rootswap/applets/confirm"
+	"github.com/rootswap/rootswap/applets/cpfs"
 	"github.com/rootswap/rootswap/applets/dd"
 	"github.com/rootswap/rootswap/applets/demo"
 	"github.com/rootswap/rootswap/applets/finish"
@@ -36,6 +37,7 @@ func Table() []cli.Applet {
 		{Name: "finish", Summary: finish.Summary, Usage: finish.Usage, Main: finish.Main},
 		{Name: "demo", Summary: demo.Summary, Usage: demo.Usage, Main: demo.Main},
 		{Name: "dd", Summary: dd.Summary, Usage: dd.Usage, Main: dd.Main},
+		{Name: "cpfs", Summary: cpfs.Summary, Usage: cpfs.Usage, Main: cpfs.Main},
 		{Name: "fsck", Summary: fsck.Summary, Usage: fsck.Usage, Main: fsck.Main},
 		{Name: "resize", Summary: resize.Summary, Usage: resize.Usage, Main: resize.Main},
 		{Name: "tune2fs-relabel", Summary: relabel.Summary, Usage: relabel.Usage, Main: relabel.Main},

@@ -1,12 +1,11 @@
 package ext
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math/bits"
-	"slices"
+	"sort"
 
 	"github.com/rootswap/rootswap/internal/extent"
 )
@@ -130,7 +129,9 @@ func (l *layout) metadataByGroup() []groupRange {
 		add(d.inodeBitmap, 1)
 		add(d.inodeTable, l.itableBlocks)
 	}
-	slices.SortStableFunc(out, func(a, b groupRange) int { return cmp.Compare(a.g, b.g) })
+	// sort, not slices: a generic sort per element type costs the binary
+	// ~12 KB each (issue 10's budget); these lists are a few per group.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].g < out[j].g })
 	return out
 }
 
@@ -148,7 +149,7 @@ func (l *layout) readBitmaps(g0, g1 uint64, chunk, readBuf []byte) error {
 		}
 		wants = append(wants, want{l.descs[g].blockBitmap, g})
 	}
-	slices.SortFunc(wants, func(a, b want) int { return cmp.Compare(a.blk, b.blk) })
+	sort.Slice(wants, func(i, j int) bool { return wants[i].blk < wants[j].blk })
 	maxRun := uint64(len(readBuf)) / l.bs
 	for i := 0; i < len(wants); {
 		start := wants[i].blk

@@ -247,10 +247,23 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 		if spec != e.Spec {
 			p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldSpec, spec)
 		}
+		opts := e.Opts
 		if vfs != e.VfsType {
 			p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldVfsType, vfs)
+			// A new type (a file-mode swap): the old type's own options
+			// (ext's errors=remount-ro) would fail the mount.
+			if !strings.HasPrefix(vfs, "ext") || !strings.HasPrefix(e.VfsType, "ext") {
+				opts = genericOpts(opts)
+			}
+			if opts != e.Opts {
+				p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldOpts, opts)
+			}
 		}
-		p.FstabDiff = append(p.FstabDiff, fmt.Sprintf("/ %s %s -> %s %s", escapeFstab(e.Spec), e.VfsType, escapeFstab(spec), vfs))
+		d := fmt.Sprintf("/ %s %s -> %s %s", escapeFstab(e.Spec), e.VfsType, escapeFstab(spec), vfs)
+		if opts != e.Opts {
+			d += " (options " + e.Opts + " -> " + opts + ")"
+		}
+		p.FstabDiff = append(p.FstabDiff, d)
 	}
 	if len(f.Root()) == 0 {
 		p.FstabDiff = append(p.FstabDiff, "no entry for / (the kernel command line names the root): unchanged")
@@ -300,6 +313,24 @@ func indexOfLine(f *Fstab, line int) int {
 		}
 	}
 	return -1
+}
+
+// genericOpts keeps the mount options every filesystem takes (the
+// VFS's and mount(8)'s own), "defaults" when none is left.
+func genericOpts(opts string) string {
+	var keep []string
+	for _, o := range strings.Split(opts, ",") {
+		switch {
+		case strings.HasPrefix(o, "x-"), strings.HasPrefix(o, "comment="), strings.Contains(
+			",defaults,ro,rw,auto,noauto,nofail,user,nouser,users,owner,group,sync,async,dirsync,atime,noatime,diratime,nodiratime,relatime,norelatime,strictatime,lazytime,nolazytime,dev,nodev,exec,noexec,suid,nosuid,silent,loud,_netdev,",
+			","+o+","):
+			keep = append(keep, o)
+		}
+	}
+	if len(keep) == 0 {
+		return "defaults"
+	}
+	return strings.Join(keep, ",")
 }
 
 func hasOpt(opts, want string) bool {

@@ -36,6 +36,9 @@ func TestFstabGolden(t *testing.T) {
 			"==> fstab: / LABEL=rootfs ext4 -> UUID=" + newUUID + " ext4 (backup /etc/fstab.rootswap-20240102T030405)"},
 		{"label-escaped", fstools.FS{Type: "ext4", Label: "my root", UUID: newUUID}, true,
 			`==> fstab: / LABEL=my\040root ext3 -> LABEL=my\040root ext4 (backup /etc/fstab.rootswap-20240102T030405)`},
+		// A file-mode swap to a new type: ext's options go, the VFS's stay.
+		{"to-xfs", fstools.FS{Type: "xfs", UUID: newUUID}, true,
+			"==> fstab: / UUID=" + oldUUID + " ext3 -> UUID=" + newUUID + " xfs (options noatime,errors=remount-ro,data=ordered -> noatime) (backup /etc/fstab.rootswap-20240102T030405)"},
 		{"unchanged", fstools.FS{Type: "ext4", Label: "root", UUID: newUUID}, false,
 			"==> fstab: / UUID=" + newUUID + " ext4 already names the new root: unchanged"},
 		{"no-root", fstools.FS{Type: "ext4", Label: "root", UUID: newUUID}, false,

@@ -104,6 +104,7 @@ func (f *Fstab) Mounting(dir string) []Entry {
 const (
 	FieldSpec    = 0
 	FieldVfsType = 2
+	FieldOpts    = 3
 )
 
 // SetField replaces field k of entry e with value (escaped as fstab

@@ -171,3 +171,24 @@ func NewUUIDArgs(fstype, dev string) ([]string, error) {
 	}
 	return nil, fmt.Errorf("no tool gives %s a new UUID", describeType(fstype))
 }
+
+// MkfsArgs is the command that makes a new filesystem of type fstype on
+// dev, labelled label (none when empty or longer than the type stores),
+// overwriting what is there: the file-mode swap's target.
+func MkfsArgs(fstype, dev, label string) ([]string, error) {
+	force, max := "-f", 12
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		force, max = "-F", 16
+	case "btrfs":
+		max = 255
+	case "xfs":
+	default:
+		return nil, fmt.Errorf("rootswap makes ext2/3/4, xfs and btrfs, not %s", describeType(fstype))
+	}
+	argv := []string{"mkfs." + fstype, "-q", force}
+	if label != "" && len(label) <= max {
+		argv = append(argv, "-L", label)
+	}
+	return append(argv, dev), nil
+}

@@ -180,6 +180,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// CheckListen checks --lifeline-listen's addresses as the server will
+// take them: IP addresses, with or without a port.
+func CheckListen(listen []string) error {
+	_, err := listenAddrs(listen, DefaultPort)
+	return err
+}
+
 // listenAddrs turns Options.Listen into "host:port" addresses for
 // net.Listen. A bare ":port"-less entry ("10.0.0.5", "::1", "[::1]") gets
 // port; an empty list means ":port", which Go opens as one dual-stack
@@ -206,6 +213,13 @@ func listenAddrs(listen []string, port int) ([]string, error) {
 			return nil, fmt.Errorf("lifeline: bad listen address %q", a)
 		}
 		out = append(out, net.JoinHostPort(host, p))
+	}
+	for _, a := range out {
+		if host, _, _ := net.SplitHostPort(a); host != "" {
+			if _, err := netip.ParseAddr(host); err != nil {
+				return nil, fmt.Errorf("lifeline: listen address %q: an IP address, not a name", a)
+			}
+		}
 	}
 	return out, nil
 }

@@ -163,9 +163,9 @@ func TestDockerLiveRestoreRun(t *testing.T) {
 	}
 	calls, _ = f.got()
 	checkCalls(t, "start-services", calls, join(
-		[]string{"journalctl --flush"},
 		startDockerLast,
-		[]string{dockerPS, dockerH + "start " + redisID, dockerH + "start " + webID}))
+		[]string{dockerPS, dockerH + "start " + redisID, dockerH + "start " + webID},
+		[]string{"journalctl --flush"})) // once the services run
 	for _, c := range f.s.Containers {
 		if !c.Started {
 			t.Errorf("%s not marked started", c.Container)
@@ -219,7 +219,7 @@ func TestDockerNoLiveRestore(t *testing.T) {
 	calls, _ := f.got()
 	checkCalls(t, "run", calls, join(
 		[]string{"journalctl --relinquish-var"}, stopDockerFirst,
-		[]string{"journalctl --flush"}, startDockerLast))
+		startDockerLast, []string{"journalctl --flush"}))
 	if len(f.s.Containers) != 0 {
 		t.Errorf("State.Containers = %+v, want none", f.s.Containers)
 	}
@@ -342,8 +342,9 @@ func TestDockerStartFails(t *testing.T) {
 	}
 	calls, _ := f.got()
 	checkCalls(t, "start-services", calls, join(
-		[]string{"journalctl --flush"}, startDockerLast,
-		[]string{dockerPS, dockerH + "start " + redisID, dockerH + "start " + webID, dockerH + "stop " + redisID}))
+		startDockerLast,
+		[]string{dockerPS, dockerH + "start " + redisID, dockerH + "start " + webID, dockerH + "stop " + redisID},
+		[]string{"journalctl --flush"}))
 	for _, c := range f.s.Containers {
 		if c.Started {
 			t.Errorf("%s still marked started", c.Container)

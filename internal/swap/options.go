@@ -39,6 +39,8 @@ const FlagsUsage = `  --to DEV              the new root's block device (must be
   --stop SVC            stop this service for the copy too
   --keep SVC            never stop or restart this service
   --kill                kill writers that belong to no service
+  --copy files          copy file by file onto a new filesystem (default: blocks)
+  --mkfs TYPE           with --copy files: its type, ext4, xfs or btrfs (default: /'s)
   --max-rounds N        live rounds of changes after the pre-copy's first (3)
   --precopy-rate R      read at most R bytes a second while / is live (0: no cap)
   --no-bpf              scan processes through /proc only (no BPF iterators)
@@ -64,12 +66,12 @@ Durations are seconds (90) or carry a unit (90s, 2m).
 // them with AddFlags and read them with Options, so that plan, given
 // run's flags, plans exactly what run will do.
 type Flags struct {
-	to, backup, keys           *string
-	kill, noBPF, force, noLife *bool
-	confirm, release           *time.Duration
-	port, rounds               *int
-	rate, check                *string
-	stop, keep, listen         cli.StringList
+	to, backup, keys, copy, mkfs *string
+	kill, noBPF, force, noLife   *bool
+	confirm, release             *time.Duration
+	port, rounds                 *int
+	rate, check                  *string
+	stop, keep, listen           cli.StringList
 }
 
 // AddFlags defines the shared flags on fs.
@@ -78,6 +80,8 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 		to:      fs.String("to", "", ""),
 		backup:  fs.String("backup", "", ""),
 		keys:    fs.String("lifeline-keys", "", ""),
+		copy:    fs.String("copy", "blocks", ""),
+		mkfs:    fs.String("mkfs", "", ""),
 		kill:    fs.Bool("kill", false, ""),
 		noBPF:   fs.Bool("no-bpf", false, ""),
 		force:   fs.Bool("force", false, ""),
@@ -113,6 +117,16 @@ func (f *Flags) Options(env *cli.Env) (Options, error) {
 	if *f.rounds < 0 || *f.rounds > 100 {
 		return Options{}, cli.UsageError("--max-rounds %d: from 0 to 100", *f.rounds)
 	}
+	if err := lifeline.CheckListen(f.listen); err != nil {
+		return Options{}, cli.UsageError("--lifeline-listen: %v", err)
+	}
+	files := *f.copy == "files"
+	if !files && *f.copy != "blocks" || *f.mkfs != "" && !files {
+		return Options{}, cli.UsageError("--copy %s --mkfs %q: --copy is blocks or files, --mkfs goes with files", *f.copy, *f.mkfs)
+	}
+	if files && *f.backup != "" {
+		return Options{}, cli.UsageError("--backup images blocks: not with --copy files")
+	}
 	rate, err := humanize.ParseBytes(*f.rate)
 	if err != nil || rate > 1<<50 {
 		return Options{}, cli.UsageError("--precopy-rate %q: a size a second (50M, 1G; 0 for no cap)", *f.rate)
@@ -124,6 +138,12 @@ func (f *Flags) Options(env *cli.Env) (Options, error) {
 	o.Check = *f.check
 	o.MaxRounds, o.PrecopyRate = *f.rounds, int64(rate)
 	o.Backup, o.Stop, o.Keep = *f.backup, f.stop, f.keep
+	if files {
+		o.Mkfs = *f.mkfs
+		if o.Mkfs == "" {
+			o.Mkfs = "-" // the root's type, found by the preflight
+		}
+	}
 	o.Kill, o.NoBPF, o.Force = *f.kill, *f.noBPF, *f.force
 	o.ConfirmTimeout, o.ReleaseTimeout = *f.confirm, *f.release
 	o.Lifeline = Lifeline{Off: *f.noLife, Port: *f.port, Listen: f.listen, KeysFile: *f.keys}

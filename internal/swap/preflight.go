@@ -74,7 +74,9 @@ type Report struct {
 	Kill         []Proc              `json:"kill"`   // writers with no service (killed only with --kill)
 	Blockers     []Blocker           `json:"blockers"`
 	Warnings     []string            `json:"warnings"`
-	Lifeline     string              `json:"lifeline"` // what run's lifeline SSH server will be
+	Lifeline     string              `json:"lifeline"`       // what run's lifeline SSH server will be
+	Mkfs         string              `json:"mkfs,omitempty"` // file mode: the new filesystem's type
+	Used         int64               `json:"used,omitempty"` // file mode: bytes used on /
 
 	snap   *procscan.Snapshot
 	system initsys.System
@@ -118,8 +120,14 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 
 	// The target.
+	if r.Mkfs = opts.Mkfs; r.Mkfs == "-" {
+		r.Mkfs = root.FSType
+	}
 	r.checkTarget(rt, opts.Target, mounts, blockDev, force)
 	r.checkRootFS(rt.SysRoot, mounts, root)
+	if r.Mkfs != "" && len(r.SameFS) > 0 {
+		r.block("--copy files copies /'s own tree: its other subvolumes mounted below it would be left behind", "swap with --copy blocks")
+	}
 
 	// Processes.
 	snap, err := rt.Scan(rootDev)
@@ -256,8 +264,11 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		return nil, err
 	}
 
-	// Tools for the root's filesystem type.
+	// Tools for the root's filesystem type (file mode needs its mkfs only).
 	for _, t := range toolsFor(r.Root.FSType) {
+		if r.Mkfs != "" {
+			break
+		}
 		if p, err := exec.LookPath(t.name); err == nil {
 			r.Tools[t.name] = p
 		} else {
@@ -307,7 +318,9 @@ func (r *Report) checkTarget(rt *Runtime, target string, mounts mountinfo.Table,
 	if d.ReadOnly {
 		r.block(target+" is read-only", "blockdev --setrw "+target)
 	}
-	if r.Root.Size > 0 && d.Size < r.Root.Size {
+	if r.Mkfs != "" {
+		r.checkFiles(d.Size)
+	} else if r.Root.Size > 0 && d.Size < r.Root.Size {
 		r.block(fmt.Sprintf("%s is %s, smaller than the root filesystem (%s): %s short",
 			target, human(d.Size), human(r.Root.Size), human(r.Root.Size-d.Size)),
 			"grow the target (lvextend -L +SIZE "+target+") or shrink / first")

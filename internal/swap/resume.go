@@ -83,6 +83,7 @@ func RollbackFromJournal(ctx context.Context, rt *Runtime, path string, trusted 
 	}
 	rt.Report = &Report{}
 	rt.Report.Root.Mount = state.OldRoot
+	rt.Report.Mkfs = state.Opts.Mkfs
 	rt.NoBPF = state.Opts.NoBPF
 	byName := map[string]Step{}
 	for _, st := range Steps(rt) {

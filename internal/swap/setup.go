@@ -56,5 +56,6 @@ func Plan(ctx context.Context, rt *Runtime, opts Options) (*Report, []Step, *Sta
 	}
 	rt.Report = r
 	s := &State{Opts: opts, OldRoot: r.Root.Mount, InitKind: r.InitKind}
+	s.Opts.Mkfs = r.Mkfs // the type --copy files alone meant
 	return r, Steps(rt), s, nil
 }

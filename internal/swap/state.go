@@ -32,6 +32,9 @@ type Options struct {
 	// Check says when the forced check of the copy runs inside the
 	// read-only window: CheckAuto only where the copy needs it.
 	Check string `json:"check,omitempty"`
+	// Mkfs, set, makes the swap file by file (--copy files) onto a new
+	// filesystem of this type (--mkfs; the root's own by default).
+	Mkfs string `json:"mkfs,omitempty"`
 }
 
 // When the copy is checked (--fsck).
@@ -56,7 +59,9 @@ type State struct {
 	ReadOnly    bool                `json:"read_only,omitempty"`     // / was remounted read-only by us
 	Copied      int64               `json:"copied,omitempty"`
 	Rounds      []blockcopy.Round   `json:"rounds,omitempty"`   // the pre-copy's rounds, the frozen one last
-	NewUUID     string              `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs)
+	NewUUID     string              `json:"new_uuid,omitempty"` // the UUID new-uuid gave the copy (xfs, btrfs), or mkfs
+	View        string              `json:"view,omitempty"`     // file mode: where / is bind-mounted for the copy
+	Since       time.Time           `json:"since,omitempty"`    // file mode: when the live pass began
 	Mounted     bool                `json:"mounted,omitempty"`  // new root mounted at NewRoot
 	Pivoted     bool                `json:"pivoted,omitempty"`
 	Moved       []string            `json:"moved,omitempty"`     // mount points moved back under /

@@ -20,7 +20,7 @@ import (
 // Steps is the swap, in order. plan prints it; run executes it.
 func Steps(rt *Runtime) []Step {
 	pre := &precopy{rt: rt}
-	return []Step{
+	all := []Step{
 		&prepare{rt},
 		pre,
 		&stopServices{rt},
@@ -54,6 +54,10 @@ func Steps(rt *Runtime) []Step {
 		&releaseOldRoot{rt},
 		&checkOld{rt},
 	}
+	if rt.Report != nil && rt.Report.Mkfs != "" {
+		return fileSteps(rt, all)
+	}
+	return all
 }
 
 // oldRootPath is where the old root sits after the pivot.

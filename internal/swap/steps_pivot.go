@@ -20,6 +20,9 @@ type mountNew struct{ rt *Runtime }
 func (*mountNew) Name() string { return stepMountNew }
 func (*mountNew) Fatal() bool  { return true }
 func (st *mountNew) Describe(s *State) string {
+	if t := st.rt.Report.Mkfs; t != "" {
+		return fmt.Sprintf("the copy (%s), mounted at %s since precopy, is the new root: checks it has /sbin/init", t, s.Opts.NewRoot)
+	}
 	root := st.rt.Report.Root.Mount
 	return fmt.Sprintf("mount %s at %s (%s, read-write)%s", CanonicalDevice(st.rt.SysRoot, s.Opts.Target), s.Opts.NewRoot,
 		st.rt.Report.Root.FSType, describeSubvol(root))
@@ -34,6 +37,9 @@ func (st *mountNew) Do(ctx context.Context, s *State) error {
 	}
 	rt := st.rt
 	root := rt.Report.Root.Mount
+	if rt.Report.Mkfs != "" {
+		return checkNewRoot(s) // precopy mounted it
+	}
 	flags := mountFlags(root.Options) &^ unix.MS_RDONLY
 	// The name mount(8) would show (/dev/mapper/VG-LV, not the
 	// /dev/VG/LV link the admin typed): the kernel keeps the string it
@@ -51,6 +57,12 @@ func (st *mountNew) Do(ctx context.Context, s *State) error {
 		return err
 	}
 	s.Mounted = true
+	return checkNewRoot(s)
+}
+
+// checkNewRoot makes the place of the old root on the new one and
+// checks that the new one has an init.
+func checkNewRoot(s *State) error {
 	// The copy is the old root; it must be able to hold the old root.
 	put := filepath.Join(s.Opts.NewRoot, s.Opts.PutOld)
 	if err := os.MkdirAll(put, 0o755); err != nil {

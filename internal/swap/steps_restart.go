@@ -324,7 +324,10 @@ func (st *startServices) Do(ctx context.Context, s *State) error {
 
 func (st *startServices) start(ctx context.Context, s *State) error {
 	if st.rt.Init.Kind() == initsys.KindSystemd {
-		initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
+		// journald back onto /var (of the new root) once the services
+		// run: their first lines wait in /run meanwhile, and the flush
+		// no longer lengthens the writers' outage.
+		defer initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
 	}
 	for i := len(s.Stopped) - 1; i >= 0; i-- {
 		name := s.Stopped[i]
