@@ -32,14 +32,20 @@ type Lifeline struct {
 // FlagsUsage is the option text of every flag Flags defines; plan and
 // run both print it, since both take these flags and mean the same.
 const FlagsUsage = `  --to DEV              the new root's block device (must be empty unless --force)
-  --backup FILE.zst     also write a zstd image of the old root (not on /)
+  --backup FILE.zst     also write a zstd image of the old root: an absolute path on a
+                        filesystem that stays mounted and writable (not /, not DEV)
   --stop SVC            stop this service for the copy too
   --keep SVC            never stop or restart this service
   --kill                kill writers that belong to no service
   --max-rounds N        live rounds of changes after the pre-copy's first (3)
   --precopy-rate R      read at most R bytes a second while / is live (0: no cap)
   --no-bpf              scan processes through /proc only (no BPF iterators)
-  --force               overwrite a target that carries a signature
+  --force               overwrite a target that carries a filesystem (an earlier copy);
+                        never a device in use: mounted in any mount namespace, active
+                        swap, held by LVM or md, or /boot's
+  --force-swap-signature  overwrite an inactive swap area's signature on the target
+  --force-lvm-label     overwrite the LVM label (LABELONE) of a PV in no active VG
+  --force-md-superblock overwrite the md superblock of a device in no active array
   --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
                         login, else roll back by itself (120s; 0: confirm at once)
   --release-timeout D   how long to wait for the last holders of the old root before
@@ -54,28 +60,33 @@ Durations are seconds (90) or carry a unit (90s, 2m).
 // them with AddFlags and read them with Options, so that plan, given
 // run's flags, plans exactly what run will do.
 type Flags struct {
-	to, backup                 *string
-	kill, noBPF, force, noLife *bool
-	confirm, release           *time.Duration
-	port, rounds               *int
-	rate                       *string
-	stop, keep, listen         cli.StringList
+	to, backup                   *string
+	kill, noBPF, force, noLife   *bool
+	forceSwap, forceLVM, forceMD *bool
+	confirm, release             *time.Duration
+	port, rounds                 *int
+	rate                         *string
+	stop, keep, listen           cli.StringList
 }
 
 // AddFlags defines the shared flags on fs.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{
-		to:      fs.String("to", "", ""),
-		backup:  fs.String("backup", "", ""),
-		kill:    fs.Bool("kill", false, ""),
-		noBPF:   fs.Bool("no-bpf", false, ""),
-		force:   fs.Bool("force", false, ""),
-		noLife:  fs.Bool("no-lifeline", false, ""),
-		confirm: cli.DurationFlag(fs, "confirm-timeout", DefaultConfirmTimeout),
-		release: cli.DurationFlag(fs, "release-timeout", DefaultReleaseTimeout),
-		port:    fs.Int("lifeline-port", lifeline.DefaultPort, ""),
-		rounds:  fs.Int("max-rounds", DefaultMaxRounds, ""),
-		rate:    fs.String("precopy-rate", "0", ""),
+		to:     fs.String("to", "", ""),
+		backup: fs.String("backup", "", ""),
+		kill:   fs.Bool("kill", false, ""),
+		noBPF:  fs.Bool("no-bpf", false, ""),
+		force:  fs.Bool("force", false, ""),
+		// Each names the signature it lets run overwrite.
+		forceSwap: fs.Bool("force-swap-signature", false, ""),
+		forceLVM:  fs.Bool("force-lvm-label", false, ""),
+		forceMD:   fs.Bool("force-md-superblock", false, ""),
+		noLife:    fs.Bool("no-lifeline", false, ""),
+		confirm:   cli.DurationFlag(fs, "confirm-timeout", DefaultConfirmTimeout),
+		release:   cli.DurationFlag(fs, "release-timeout", DefaultReleaseTimeout),
+		port:      fs.Int("lifeline-port", lifeline.DefaultPort, ""),
+		rounds:    fs.Int("max-rounds", DefaultMaxRounds, ""),
+		rate:      fs.String("precopy-rate", "0", ""),
 	}
 	// The old name of --release-timeout, kept for scripts.
 	fs.Var((*cli.Duration)(f.release), "release-wait", "")
@@ -108,6 +119,7 @@ func (f *Flags) Options() (Options, error) {
 	o.MaxRounds, o.PrecopyRate = *f.rounds, int64(rate)
 	o.Backup, o.Stop, o.Keep = *f.backup, f.stop, f.keep
 	o.Kill, o.NoBPF, o.Force = *f.kill, *f.noBPF, *f.force
+	o.ForceSwap, o.ForceLVM, o.ForceMD = *f.forceSwap, *f.forceLVM, *f.forceMD
 	o.ConfirmTimeout, o.ReleaseTimeout = *f.confirm, *f.release
 	o.Lifeline = Lifeline{Off: *f.noLife, Port: *f.port, Listen: f.listen, KeysFile: RootKeys}
 	return o, nil
