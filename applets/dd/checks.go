@@ -17,10 +17,11 @@ type mountHit struct {
 	why string // empty for the device itself
 }
 
-// mountsOf lists the mounts of dev and of every device stacked with it
-// (its partitions, its disk, what is built on it or what it is built on).
+// mountsOf lists the mounts of dev and of every device stored on it
+// (its partitions, what is built on it, the loop devices on a file of it).
 func mountsOf(sysRoot string, t mountinfo.Table, dev uint64) []mountHit {
 	var hits []mountHit
+	stack := &blockdev.Stack{SysRoot: sysRoot, Mounts: t}
 	for _, m := range t {
 		if len(blockdev.MountedAt(mountinfo.Table{m}, dev)) > 0 {
 			hits = append(hits, mountHit{m: m})
@@ -29,7 +30,7 @@ func mountsOf(sysRoot string, t mountinfo.Table, dev uint64) []mountHit {
 		if m.Major == 0 {
 			continue
 		}
-		if ok, why := blockdev.Related(sysRoot, m.Dev(), dev); ok {
+		if ok, why := stack.StoredOn(blockdev.Node{Block: true, Rdev: m.Dev()}, blockdev.Node{Block: true, Rdev: dev}); ok {
 			hits = append(hits, mountHit{m: m, why: why})
 		}
 	}
@@ -101,40 +102,49 @@ func (r *runner) checkSource(inInfo file) error {
 	return nil
 }
 
-// checkTarget refuses, before anything is written, a target that is
-// mounted, that overlaps the source, or that is too small.
+// checkTarget refuses, before anything is written, a target that
+// overlaps the source (loop devices resolved to their backing files, files
+// to their filesystems' devices, partitions to their disks, both ways),
+// one in use (mounted in any mount namespace, active swap, held by LVM or
+// md, /boot's; a file through the loop devices on it), or one too small.
 func (r *runner) checkTarget(inInfo, outInfo file, need int64) error {
 	cfg := &r.cfg
 	if outInfo.exists && inInfo.exists && outInfo.st.Dev == inInfo.st.Dev && outInfo.st.Ino == inInfo.st.Ino {
 		return fmt.Errorf("refusing to write %s: it is the input file %s itself", cfg.Of, cfg.If)
 	}
-	if !outInfo.isBlk() {
-		// A file on the filesystem being copied (or a backup there)
-		// would change the source under the copy.
+	stack := &blockdev.Stack{SysRoot: r.env.SysRoot, ProcRoot: r.env.ProcRoot}
+	in, inOK := nodeOf(inInfo)
+	if inOK {
+		// A file created on the input's filesystem (or a backup there)
+		// changes the source under the copy as much as an existing one.
 		for _, p := range []string{cfg.Of, cfg.Backup} {
-			if p == "" || !inInfo.isBlk() {
+			if p == "" {
 				continue
 			}
-			if dev, ok := fileSystemDev(p); ok {
-				if rel, why := blockdev.Related(r.env.SysRoot, dev, inInfo.st.Rdev); rel {
-					return fmt.Errorf("refusing to write %s: it is on the device being copied, %s (%s)", p, cfg.If, why)
+			n, ok := nodeOf(outInfo)
+			if p != cfg.Of || !ok {
+				dir, err := statFile(filepath.Dir(p))
+				if err != nil {
+					continue
 				}
+				n, ok = blockdev.Node{Path: filepath.Dir(p), Dev: dir.st.Dev, Ino: dir.st.Ino}, true
+			}
+			if rel, why := stack.Overlap(in, n); rel {
+				return fmt.Errorf("refusing to write %s: it overlaps the input %s: %s", p, cfg.If, why)
 			}
 		}
-		return nil
 	}
-	outDev := outInfo.st.Rdev
-	if inInfo.isBlk() {
-		if rel, why := blockdev.Related(r.env.SysRoot, inInfo.st.Rdev, outDev); rel {
-			return fmt.Errorf("refusing to write %s: it overlaps the input %s: %s", cfg.Of, cfg.If, why)
+	if out, ok := nodeOf(outInfo); ok {
+		busy, err := stack.InUse(out, true)
+		if err != nil {
+			return fmt.Errorf("checking whether %s is in use: %w", cfg.Of, err)
+		}
+		if len(busy) > 0 {
+			return fmt.Errorf("refusing to write %s: %s", cfg.Of, strings.Join(busy, "; "))
 		}
 	}
-	t, err := r.mounts()
-	if err != nil {
-		return err
-	}
-	if hits := mountsOf(r.env.SysRoot, t, outDev); len(hits) > 0 {
-		return fmt.Errorf("refusing to write %s: it is mounted at %s; unmount it first", cfg.Of, describeHits(hits))
+	if !outInfo.isBlk() {
+		return nil
 	}
 	size, err := blockdev.FileSize(cfg.Of)
 	if err != nil {
@@ -147,15 +157,14 @@ func (r *runner) checkTarget(inInfo, outInfo file, need int64) error {
 	return nil
 }
 
-// fileSystemDev is the st_dev of the filesystem a file is (or would be
-// created) on.
-func fileSystemDev(p string) (uint64, bool) {
-	var st unix.Stat_t
-	if unix.Stat(p, &st) == nil {
-		return st.Dev, true
+// nodeOf is what an existing block device or regular file is to
+// blockdev's overlap and in-use questions.
+func nodeOf(f file) (blockdev.Node, bool) {
+	switch {
+	case f.isBlk():
+		return blockdev.Node{Path: f.path, Block: true, Rdev: f.st.Rdev}, true
+	case f.exists && f.st.Mode&unix.S_IFMT == unix.S_IFREG:
+		return blockdev.Node{Path: f.path, Dev: f.st.Dev, Ino: f.st.Ino}, true
 	}
-	if unix.Stat(filepath.Dir(p), &st) == nil {
-		return st.Dev, true
-	}
-	return 0, false
+	return blockdev.Node{}, false
 }

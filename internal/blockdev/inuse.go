@@ -43,18 +43,18 @@ func (s *Stack) InUse(n Node, self bool) ([]string, error) {
 	if s.ProcRoot == "" {
 		s.ProcRoot = "/proc"
 	}
-	nss, err := Namespaces(s.ProcRoot)
-	if err != nil {
-		return nil, err
-	}
+	var nss []Namespace
 	var why []string
 	for _, k := range order {
-		if strings.HasPrefix(k, "file:") {
-			continue
-		}
 		dev, ok := s.devOf(k)
 		if !ok {
-			continue
+			continue // a file, or gone from sysfs
+		}
+		if nss == nil {
+			var err error
+			if nss, err = Namespaces(s.ProcRoot); err != nil {
+				return nil, err
+			}
 		}
 		for _, ns := range nss {
 			for _, m := range MountedAt(ns.Mounts, dev) {
@@ -99,6 +99,9 @@ func (s *Stack) InUse(n Node, self bool) ([]string, error) {
 
 // devOf is the device number of a sysfs name.
 func (s *Stack) devOf(name string) (uint64, bool) {
+	if strings.HasPrefix(name, "file:") {
+		return 0, false
+	}
 	dir, err := sysDirOfName(s.SysRoot, name)
 	if err != nil {
 		return 0, false

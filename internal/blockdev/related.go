@@ -74,29 +74,39 @@ func Related(sysRoot string, a, b uint64) (bool, string) {
 // filesystem, do not overlap. why names each link, top first. Devices
 // missing from sysfs overlap only themselves.
 func (s *Stack) Overlap(a, b Node) (bool, string) {
-	ka, kb := s.key(a), s.key(b)
-	if ka == "" || kb == "" {
-		if a.Block && b.Block && a.Rdev == b.Rdev {
-			return true, fmt.Sprintf("%d:%d is the same device", unix.Major(a.Rdev), unix.Minor(a.Rdev))
+	if ok, why := s.StoredOn(a, b); ok {
+		return ok, why
+	}
+	return s.StoredOn(b, a)
+}
+
+// StoredOn reports whether upper is lower or stored on it: a partition
+// of it, built on it, a loop device on it (as a file) or on a file of its
+// filesystem, a file on it; why names each link, top first.
+func (s *Stack) StoredOn(upper, lower Node) (bool, string) {
+	ku, kl := s.key(upper), s.key(lower)
+	if ku == "" || kl == "" {
+		if upper.Block && lower.Block && upper.Rdev == lower.Rdev {
+			return true, fmt.Sprintf("%d:%d is the same device", unix.Major(upper.Rdev), unix.Minor(upper.Rdev))
 		}
 		return false, ""
 	}
-	if ka == kb {
-		if a.Block {
-			return true, fmt.Sprintf("%d:%d is the same device", unix.Major(a.Rdev), unix.Minor(a.Rdev))
+	if ku == kl {
+		if upper.Block {
+			return true, fmt.Sprintf("%d:%d is the same device", unix.Major(upper.Rdev), unix.Minor(upper.Rdev))
 		}
-		return true, a.Path + " and " + b.Path + " are the same file"
+		return true, upper.Path + " and " + lower.Path + " are the same file"
 	}
-	for _, p := range [][2]string{{ka, kb}, {kb, ka}} {
-		if path := s.search(p[0], p[1], s.down); path != nil {
-			return true, strings.Join(path, ", ")
+	if path := s.search(ku, kl, s.down); path != nil {
+		return true, strings.Join(path, ", ")
+	}
+	// Walking up from lower as well tolerates a sysfs where only one
+	// side of a link is recorded.
+	if path := s.search(kl, ku, s.up); path != nil {
+		for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+			path[i], path[j] = path[j], path[i]
 		}
-		if path := s.search(p[1], p[0], s.up); path != nil {
-			for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
-				path[i], path[j] = path[j], path[i]
-			}
-			return true, strings.Join(path, ", ")
-		}
+		return true, strings.Join(path, ", ")
 	}
 	return false, ""
 }
