@@ -22,7 +22,8 @@ import (
 // active swap area, held by device-mapper (a physical volume of a live
 // volume group) or md (an array member), or the device of /boot or
 // /boot/efi in /etc/fstab. self false leaves out n's own mounts in the
-// caller's namespace (resize and relabel work on those). Each reason
+// caller's namespace, and then its mounts anywhere, which are of the
+// same superblock (resize and relabel work on those). Each reason
 // names the device.
 func (s *Stack) InUse(n Node, self bool) ([]string, error) {
 	start := s.key(n)
@@ -56,10 +57,13 @@ func (s *Stack) InUse(n Node, self bool) ([]string, error) {
 				return nil, err
 			}
 		}
+		// Not self: n's mounts here are the caller's business, and so
+		// are other namespaces' copies of them (the same superblock).
+		mine := !self && k == start && len(MountedAt(nss[0].Mounts, dev)) > 0
 		for _, ns := range nss {
 			for _, m := range MountedAt(ns.Mounts, dev) {
-				if ns.Own && !self && k == start {
-					continue
+				if mine {
+					break
 				}
 				w := "/dev/" + k + " is mounted at " + m.Point
 				if !ns.Own {
