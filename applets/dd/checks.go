@@ -2,13 +2,11 @@ package dd
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/dustin/go-humanize"
 	"github.com/rootswap/rootswap/internal/blockdev"
 	"github.com/rootswap/rootswap/internal/mountinfo"
-	"golang.org/x/sys/unix"
 )
 
 // mountHit is a mount of a device, or of a device related to it.
@@ -113,35 +111,8 @@ func (r *runner) checkTarget(inInfo, outInfo file, need int64) error {
 		return fmt.Errorf("refusing to write %s: it is the input file %s itself", cfg.Of, cfg.If)
 	}
 	stack := &blockdev.Stack{SysRoot: r.env.SysRoot, ProcRoot: r.env.ProcRoot}
-	in, inOK := nodeOf(inInfo)
-	if inOK {
-		// A file created on the input's filesystem (or a backup there)
-		// changes the source under the copy as much as an existing one.
-		for _, p := range []string{cfg.Of, cfg.Backup} {
-			if p == "" {
-				continue
-			}
-			n, ok := nodeOf(outInfo)
-			if p != cfg.Of || !ok {
-				dir, err := statFile(filepath.Dir(p))
-				if err != nil {
-					continue
-				}
-				n, ok = blockdev.Node{Path: filepath.Dir(p), Dev: dir.st.Dev, Ino: dir.st.Ino}, true
-			}
-			if rel, why := stack.Overlap(in, n); rel {
-				return fmt.Errorf("refusing to write %s: it overlaps the input %s: %s", p, cfg.If, why)
-			}
-		}
-	}
-	if out, ok := nodeOf(outInfo); ok {
-		busy, err := stack.InUse(out, true)
-		if err != nil {
-			return fmt.Errorf("checking whether %s is in use: %w", cfg.Of, err)
-		}
-		if len(busy) > 0 {
-			return fmt.Errorf("refusing to write %s: %s", cfg.Of, strings.Join(busy, "; "))
-		}
+	if err := stack.CheckWrite(cfg.If, cfg.Of, cfg.Backup); err != nil {
+		return fmt.Errorf("refusing to write %w", err)
 	}
 	if !outInfo.isBlk() {
 		return nil
@@ -155,16 +126,4 @@ func (r *runner) checkTarget(inInfo, outInfo file, need int64) error {
 			cfg.Of, size, humanize.IBytes(uint64(size)), need, humanize.IBytes(uint64(need)))
 	}
 	return nil
-}
-
-// nodeOf is what an existing block device or regular file is to
-// blockdev's overlap and in-use questions.
-func nodeOf(f file) (blockdev.Node, bool) {
-	switch {
-	case f.isBlk():
-		return blockdev.Node{Path: f.path, Block: true, Rdev: f.st.Rdev}, true
-	case f.exists && f.st.Mode&unix.S_IFMT == unix.S_IFREG:
-		return blockdev.Node{Path: f.path, Dev: f.st.Dev, Ino: f.st.Ino}, true
-	}
-	return blockdev.Node{}, false
 }

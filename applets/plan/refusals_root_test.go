@@ -64,7 +64,7 @@ func TestRefuseActiveSwap(t *testing.T) {
 	testutil.Run(t, "mkswap", dev)
 	testutil.Run(t, "swapon", dev)
 	t.Cleanup(func() { exec.Command("swapoff", dev).Run() })
-	refused(t, dev+" is in use: "+dev+" is an active swap area ("+dev+" in /proc/swaps)",
+	refused(t, dev+" is in use: "+dev+" is an active swap area",
 		"--to", dev, "--force", "--force-swap-signature")
 }
 
@@ -156,6 +156,6 @@ func writeAt(t *testing.T, path string, b []byte, off int64) {
 // --backup is checked in plan: a relative path, a file on /.
 func TestRefuseBackup(t *testing.T) {
 	dev, _ := shmLoop(t, 16<<20)
-	refused(t, "--backup root.zst is not an absolute path", "--to", dev, "--backup", "root.zst")
+	refused(t, "--backup root.zst is not an absolute path: it would land in the engine's tmpfs", "--to", dev, "--backup", "root.zst")
 	refused(t, "--backup /var/tmp/root.zst is on / itself, which is read-only during the copy", "--to", dev, "--backup", "/var/tmp/root.zst")
 }

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -31,18 +30,13 @@ func (s *Stack) InUse(n Node, self bool) ([]string, error) {
 		return nil, nil
 	}
 	// What is stored on n: everything reached going up.
-	seen := map[string]bool{start: true}
-	order := []string{start}
+	order := []string{start} // a handful: a list is enough
 	for i := 0; i < len(order); i++ {
-		for _, e := range s.up(order[i]) {
-			if !seen[e.to] {
-				seen[e.to] = true
+		for _, e := range s.edges(order[i], true) {
+			if !contains(order, e.to) {
 				order = append(order, e.to)
 			}
 		}
-	}
-	if s.ProcRoot == "" {
-		s.ProcRoot = "/proc"
 	}
 	var nss []Namespace
 	var why []string
@@ -59,18 +53,12 @@ func (s *Stack) InUse(n Node, self bool) ([]string, error) {
 		}
 		// Not self: n's mounts here are the caller's business, and so
 		// are other namespaces' copies of them (the same superblock).
-		mine := !self && k == start && len(MountedAt(nss[0].Mounts, dev)) > 0
-		for _, ns := range nss {
-			for _, m := range MountedAt(ns.Mounts, dev) {
-				if mine {
-					break
+		if self || k != start || firstMount(nss[0].Mounts, dev) == "" {
+			for i := range nss {
+				// One mount a namespace says enough.
+				if p := firstMount(nss[i].Mounts, dev); p != "" {
+					why = append(why, "/dev/"+k+" is mounted at "+p+nss[i].Who)
 				}
-				w := "/dev/" + k + " is mounted at " + m.Point
-				if !ns.Own {
-					w += " (in the mount namespace of " + ns.Who + ")"
-				}
-				why = append(why, w)
-				break // one mount a namespace says enough
 			}
 		}
 		for _, h := range s.holders(k) {
@@ -83,22 +71,69 @@ func (s *Stack) InUse(n Node, self bool) ([]string, error) {
 	}
 	for _, a := range swaps {
 		var st unix.Stat_t
+		k := "/dev/" + s.linkName(a.Path)
 		if unix.Stat(s.Root+a.Path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-			if k := fileKey(st.Dev, st.Ino); seen[k] {
-				why = append(why, s.name(k)+" is an active swap file ("+a.Path+" in /proc/swaps)")
-			}
-			continue
+			k = fileKey(st.Dev, st.Ino) // a swap file
 		}
-		if k := s.linkName(a.Path); seen[k] {
-			why = append(why, "/dev/"+k+" is an active swap area ("+a.Path+" in /proc/swaps)")
+		if contains(order, strings.TrimPrefix(k, "/dev/")) {
+			why = append(why, s.name(k)+" is an active swap area")
 		}
 	}
 	for _, b := range s.bootDevices() {
-		if seen[b[0]] {
-			why = append(why, "/dev/"+b[0]+" holds "+b[1]+" (/etc/fstab: "+b[2]+")")
+		if contains(order, b[0]) {
+			why = append(why, "/dev/"+b[0]+" holds "+b[1])
 		}
 	}
 	return why, nil
+}
+
+// firstMount is the mount point of dev's first mount in t (MountedAt), or "".
+func firstMount(t mountinfo.Table, dev uint64) string {
+	for i := range t {
+		m := &t[i]
+		if m.Dev() == dev || (m.Major == 0 && sourceIs(m.Source, dev)) {
+			return m.Point
+		}
+	}
+	return ""
+}
+
+// CheckWrite refuses writing to the files or devices to while reading
+// from (may be ""): one that overlaps from (a file yet to be created: its
+// directory's filesystem), or the first, to itself, in use.
+func (s *Stack) CheckWrite(from string, to ...string) error {
+	in, inErr := NodeOf(from)
+	for i, p := range to {
+		n, err := NodeOf(p)
+		exists := err == nil
+		if errors.Is(err, fs.ErrNotExist) {
+			var st unix.Stat_t
+			dir := filepath.Dir(p)
+			if unix.Stat(dir, &st) != nil {
+				continue
+			}
+			n, err = Node{Path: dir, Dev: st.Dev, Ino: st.Ino}, nil
+		}
+		if err != nil || p == "" {
+			continue // a character device, a pipe
+		}
+		if inErr == nil {
+			if rel, why := s.Overlap(in, n); rel {
+				return fmt.Errorf("%s: it overlaps the input %s: %s", p, from, why)
+			}
+		}
+		if i > 0 || !exists {
+			continue
+		}
+		busy, err := s.InUse(n, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if len(busy) > 0 {
+			return fmt.Errorf("%s: %s", p, strings.Join(busy, "; "))
+		}
+	}
+	return nil
 }
 
 // devOf is the device number of a sysfs name.
@@ -121,17 +156,14 @@ func (s *Stack) devOf(name string) (uint64, bool) {
 // heldBy says what holder h makes of the device under it.
 func (s *Stack) heldBy(h string) string {
 	dir := filepath.Join(s.SysRoot, "class", "block", h)
-	if state, err := readString(filepath.Join(dir, "md", "array_state")); err == nil {
-		return "is a member of the md array " + h + " (" + state + "; mdadm --stop /dev/" + h + " releases it)"
+	if _, err := os.Stat(filepath.Join(dir, "md")); err == nil {
+		return "is a member of the active md array " + h
 	}
 	name, _ := readString(filepath.Join(dir, "dm", "name"))
 	if uuid, _ := readString(filepath.Join(dir, "dm", "uuid")); strings.HasPrefix(uuid, "LVM-") {
-		return "is a physical volume of an active LVM volume group (" + h + ", " + name + ", is on it; vgchange -an releases it)"
+		return "is a physical volume of an active LVM volume group (" + name + " is on it)"
 	}
-	if name != "" {
-		return "is held by the device-mapper device " + h + " (" + name + ")"
-	}
-	return "is held by " + h
+	return "is held by " + h + " " + name
 }
 
 // linkName is the sysfs name of the device node a path names, through
@@ -144,36 +176,21 @@ func (s *Stack) linkName(p string) string {
 }
 
 // bootDevices are /etc/fstab's /boot and /boot/efi lines whose device
-// resolves: sysfs name, mount point, the line's device field.
-func (s *Stack) bootDevices() [][3]string {
-	f, err := os.Open(s.Root + "/etc/fstab")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out [][3]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) < 2 || strings.HasPrefix(fl[0], "#") {
+// resolves: its sysfs name, and "/boot (/etc/fstab: SPEC)".
+func (s *Stack) bootDevices() [][2]string {
+	b, _ := os.ReadFile(s.Root + "/etc/fstab")
+	var out [][2]string
+	for _, line := range strings.Split(string(b), "\n") {
+		fl := strings.Fields(line)
+		if len(fl) < 2 || fl[1] != "/boot" && fl[1] != "/boot/efi" || fl[0][0] == '#' {
 			continue
 		}
-		point := mountinfo.Unescape(fl[1])
-		if point != "/boot" && point != "/boot/efi" {
-			continue
+		p := fl[0]
+		if k, v, ok := strings.Cut(p, "="); ok {
+			p = "/dev/disk/by-" + strings.ToLower(k) + "/" + v // UUID=, LABEL=, PARTUUID=, PARTLABEL=
 		}
-		spec := mountinfo.Unescape(fl[0])
-		p := spec
-		for _, t := range [][2]string{{"UUID=", "by-uuid"}, {"LABEL=", "by-label"}, {"PARTUUID=", "by-partuuid"}, {"PARTLABEL=", "by-partlabel"}} {
-			if v, ok := strings.CutPrefix(spec, t[0]); ok {
-				p = "/dev/disk/" + t[1] + "/" + v
-			}
-		}
-		if !strings.HasPrefix(p, "/dev/") {
-			continue
-		}
-		if _, err := os.Stat(s.Root + p); err == nil {
-			out = append(out, [3]string{s.linkName(p), point, spec})
+		if _, err := os.Stat(s.Root + p); err == nil && strings.HasPrefix(p, "/dev/") {
+			out = append(out, [2]string{s.linkName(p), fl[1] + " (/etc/fstab: " + fl[0] + ")"})
 		}
 	}
 	return out
@@ -182,13 +199,13 @@ func (s *Stack) bootDevices() [][3]string {
 // Namespace is the mount table of one mount namespace.
 type Namespace struct {
 	Own    bool   // the calling thread's
-	Who    string // a process in it: "pid 42, sleep"
+	Who    string // " (in the mount namespace of pid 42, sleep)"; "" for the caller's
 	Mounts mountinfo.Table
 }
 
 // Namespaces reads the mount table of every mount namespace under
 // procRoot, the caller's first, then one task of each other namespace
-// (deduplicated by the namespace's inode), in PID order: a service's
+// (deduplicated by the namespace's inode): a service's
 // private namespace (systemd's PrivateTmp=) or a container may hold a
 // mount nobody else sees.
 func Namespaces(procRoot string) ([]Namespace, error) {
@@ -204,8 +221,7 @@ func Namespaces(procRoot string) ([]Namespace, error) {
 			break
 		}
 	}
-	tasks, _ := filepath.Glob(filepath.Join(procRoot, "[0-9]*", "task", "[0-9]*"))
-	sort.Slice(tasks, func(i, j int) bool { return taskLess(tasks[i], tasks[j]) })
+	tasks, _ := filepath.Glob(filepath.Join(procRoot, "[0-9]*", "task", "[0-9]*")) // sorted: the same every time
 	for _, task := range tasks {
 		ns, err := os.Readlink(filepath.Join(task, "ns", "mnt"))
 		if err != nil || seen[ns] {
@@ -223,17 +239,9 @@ func Namespaces(procRoot string) ([]Namespace, error) {
 		}
 		comm, _ := readString(filepath.Join(task, "comm"))
 		pid := filepath.Base(filepath.Dir(filepath.Dir(task)))
-		out = append(out, Namespace{Who: "pid " + pid + ", " + comm, Mounts: t})
+		out = append(out, Namespace{Who: " (in the mount namespace of pid " + pid + ", " + comm + ")", Mounts: t})
 	}
 	return out, nil
-}
-
-// taskLess orders /proc/PID/task/TID paths by number.
-func taskLess(a, b string) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
 }
 
 // SwapArea is one line of /proc/swaps.

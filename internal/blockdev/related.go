@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -54,9 +53,10 @@ type Stack struct {
 	// loop device; nil asks the kernel (LOOP_GET_STATUS64 on /dev/NAME).
 	LoopFile func(name string) (dev, ino uint64, ok bool)
 
-	loops  map[string]string // attached loop device -> key of its file; read once
-	names  map[string]string // key -> how messages name it
-	slaves map[string][]string
+	loops     map[string]string // attached loop device -> key of its file; read once
+	loopNames []string          // the same, in sysfs order
+	names     map[string]string // key -> how messages name it
+	slaves    map[string][]string
 }
 
 // Related reports whether writing to one of the devices a and b would
@@ -85,24 +85,21 @@ func (s *Stack) Overlap(a, b Node) (bool, string) {
 // filesystem, a file on it; why names each link, top first.
 func (s *Stack) StoredOn(upper, lower Node) (bool, string) {
 	ku, kl := s.key(upper), s.key(lower)
+	if upper.Block && lower.Block && upper.Rdev == lower.Rdev {
+		return true, fmt.Sprintf("%d:%d is the same device", unix.Major(upper.Rdev), unix.Minor(upper.Rdev))
+	}
 	if ku == "" || kl == "" {
-		if upper.Block && lower.Block && upper.Rdev == lower.Rdev {
-			return true, fmt.Sprintf("%d:%d is the same device", unix.Major(upper.Rdev), unix.Minor(upper.Rdev))
-		}
 		return false, ""
 	}
 	if ku == kl {
-		if upper.Block {
-			return true, fmt.Sprintf("%d:%d is the same device", unix.Major(upper.Rdev), unix.Minor(upper.Rdev))
-		}
 		return true, upper.Path + " and " + lower.Path + " are the same file"
 	}
-	if path := s.search(ku, kl, s.down); path != nil {
+	if path := s.search(ku, kl, false); path != nil {
 		return true, strings.Join(path, ", ")
 	}
 	// Walking up from lower as well tolerates a sysfs where only one
 	// side of a link is recorded.
-	if path := s.search(kl, ku, s.up); path != nil {
+	if path := s.search(kl, ku, true); path != nil {
 		for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
 			path[i], path[j] = path[j], path[i]
 		}
@@ -110,9 +107,6 @@ func (s *Stack) StoredOn(upper, lower Node) (bool, string) {
 	}
 	return false, ""
 }
-
-// SameDisk is Related under the name callers asking "same disk?" look for.
-func SameDisk(sysRoot string, a, b uint64) (bool, string) { return Related(sysRoot, a, b) }
 
 // key is a node of the graph: a block device's sysfs name, or
 // "file:DEV:INO"; "" for a device sysfs does not know.
@@ -159,24 +153,22 @@ func nameOf(sysRoot string, dev uint64) (string, bool) {
 // for it.
 type edge struct{ to, why string }
 
-// search is a breadth-first search from start to goal; it returns the
-// words of each link on the way, or nil.
-func (s *Stack) search(start, goal string, next func(string) []edge) []string {
-	prev := map[string]edge{}
-	from := map[string]string{}
-	seen := map[string]bool{start: true}
+// search is a breadth-first search from start to goal, going up or down;
+// it returns the words of each link on the way, or nil.
+func (s *Stack) search(start, goal string, up bool) []string {
+	prev := map[string]edge{start: {}} // how each node was reached: from where, in what words
 	queue := []string{start}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
-		for _, e := range next(n) {
-			if seen[e.to] {
+		for _, e := range s.edges(n, up) {
+			if _, seen := prev[e.to]; seen {
 				continue
 			}
-			seen[e.to], prev[e.to], from[e.to] = true, e, n
+			prev[e.to] = edge{n, e.why}
 			if e.to == goal {
 				var path []string
-				for cur := goal; cur != start; cur = from[cur] {
+				for cur := goal; cur != start; cur = prev[cur].to {
 					path = append([]string{prev[cur].why}, path...)
 				}
 				return path
@@ -187,14 +179,15 @@ func (s *Stack) search(start, goal string, next func(string) []edge) []string {
 	return nil
 }
 
-// down leads to what a node is stored on: a partition's disk, a holder's
-// slaves, a loop device's file (and the other loop devices on it), a
-// file's filesystem device.
-func (s *Stack) down(n string) []edge {
+// edges lead down to what a node is stored on (a partition's disk, a
+// holder's slaves, a file's filesystem device) or up to what is stored on
+// it (a disk's partitions, a device's holders); either way from a loop
+// device to its file and from a file to its loop devices: they are one.
+func (s *Stack) edges(n string, up bool) []edge {
+	var es []edge
 	if k, ok := strings.CutPrefix(n, "file:"); ok {
-		var es []edge
 		d, _, _ := strings.Cut(k, ":")
-		if dev, err := strconv.ParseUint(d, 10, 64); err == nil {
+		if dev, err := strconv.ParseUint(d, 10, 64); err == nil && !up {
 			if name, ok := s.fsDevice(dev); ok {
 				es = append(es, edge{name, s.name(n) + " is on " + name})
 			}
@@ -205,37 +198,21 @@ func (s *Stack) down(n string) []edge {
 	if err != nil {
 		return nil
 	}
-	var es []edge
-	if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
-		p := filepath.Base(filepath.Dir(dir))
-		es = append(es, edge{p, n + " is a partition of " + p})
-	}
-	for _, l := range readNames(filepath.Join(dir, "slaves")) {
-		es = append(es, edge{l, n + " is built on " + l})
-	}
-	if f, ok := s.loopMap()[n]; ok {
-		es = append(es, edge{f, n + " is backed by " + s.name(f)})
-	}
-	return es
-}
-
-// up leads to what is stored on a node: a disk's partitions, a device's
-// holders, a file's loop devices (and a loop device's file: they are
-// one).
-func (s *Stack) up(n string) []edge {
-	if strings.HasPrefix(n, "file:") {
-		return s.loopsOn(n)
-	}
-	dir, err := sysDirOfName(s.SysRoot, n)
-	if err != nil {
-		return nil
-	}
-	var es []edge
-	for _, p := range partitionsOf(dir) {
-		es = append(es, edge{p, p + " is a partition of " + n})
-	}
-	for _, h := range s.holders(n) {
-		es = append(es, edge{h, h + " is built on " + n})
+	if up {
+		for _, p := range partitionsOf(dir) {
+			es = append(es, edge{p, p + " is a partition of " + n})
+		}
+		for _, h := range s.holders(n) {
+			es = append(es, edge{h, h + " is built on " + n})
+		}
+	} else {
+		if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
+			p := filepath.Base(filepath.Dir(dir))
+			es = append(es, edge{p, n + " is a partition of " + p})
+		}
+		for _, l := range readNames(filepath.Join(dir, "slaves")) {
+			es = append(es, edge{l, n + " is built on " + l})
+		}
 	}
 	if f, ok := s.loopMap()[n]; ok {
 		es = append(es, edge{f, n + " is backed by " + s.name(f)})
@@ -245,12 +222,12 @@ func (s *Stack) up(n string) []edge {
 
 func (s *Stack) loopsOn(file string) []edge {
 	var es []edge
-	for l, f := range s.loopMap() {
-		if f == file {
+	s.loopMap()
+	for _, l := range s.loopNames { // sysfs order: the same every time
+		if f := s.loops[l]; f == file {
 			es = append(es, edge{l, l + " is backed by " + s.name(f)})
 		}
 	}
-	sort.Slice(es, func(i, j int) bool { return es[i].to < es[j].to }) // map order is random
 	return es
 }
 
@@ -316,6 +293,7 @@ func (s *Stack) loopMap() map[string]string {
 		k := fileKey(dev, ino)
 		s.setName(k, file)
 		s.loops[e.Name()] = k
+		s.loopNames = append(s.loopNames, e.Name())
 	}
 	return s.loops
 }

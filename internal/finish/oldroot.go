@@ -80,11 +80,7 @@ func mountsAnywhere(procRoot string, dev uint64) (mountinfo.Table, []string, err
 	for _, ns := range nss {
 		for _, m := range blockdev.MountedAt(ns.Mounts, dev) {
 			found = append(found, m)
-			if ns.Own {
-				where = append(where, m.Point)
-			} else {
-				where = append(where, fmt.Sprintf("%s (in the mount namespace of %s)", m.Point, ns.Who))
-			}
+			where = append(where, m.Point+ns.Who)
 		}
 	}
 	return found, where, nil

@@ -33,7 +33,7 @@ func TestBackupCheck(t *testing.T) {
 		want string
 	}{
 		{"fine", func(c *backupCheck) {}, ""},
-		{"relative", func(c *backupCheck) { c.path = "root.zst" }, "--backup root.zst is not an absolute path: the engine runs in its own tmpfs (/run/rootswap)"},
+		{"relative", func(c *backupCheck) { c.path = "root.zst" }, "--backup root.zst is not an absolute path: it would land in the engine's tmpfs (/run/rootswap)"},
 		{"engine tmpfs", func(c *backupCheck) { c.path = "/run/rootswap/root.zst" }, "is in the engine's tmpfs"},
 		{"exists", func(c *backupCheck) { c.path = filepath.Join(dir, "old.zst") }, "old.zst already exists"},
 		{"no directory", func(c *backupCheck) { c.path = filepath.Join(dir, "nope", "root.zst") }, "its directory: "},

@@ -40,12 +40,10 @@ const FlagsUsage = `  --to DEV              the new root's block device (must be
   --max-rounds N        live rounds of changes after the pre-copy's first (3)
   --precopy-rate R      read at most R bytes a second while / is live (0: no cap)
   --no-bpf              scan processes through /proc only (no BPF iterators)
-  --force               overwrite a target that carries a filesystem (an earlier copy);
-                        never a device in use: mounted in any mount namespace, active
-                        swap, held by LVM or md, or /boot's
-  --force-swap-signature  overwrite an inactive swap area's signature on the target
-  --force-lvm-label     overwrite the LVM label (LABELONE) of a PV in no active VG
-  --force-md-superblock overwrite the md superblock of a device in no active array
+  --force               overwrite a filesystem on DEV (an earlier copy), never a device
+                        in use (mounted anywhere, swap, LVM, md, /boot)
+  --force-swap-signature, --force-lvm-label, --force-md-superblock
+                        overwrite an inactive swap area, LVM PV or md member
   --confirm-timeout D   after sshd is back, wait D for 'rootswap confirm' from a NEW
                         login, else roll back by itself (120s; 0: confirm at once)
   --release-timeout D   how long to wait for the last holders of the old root before

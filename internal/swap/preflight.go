@@ -221,9 +221,12 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		}
 	}
 	if opts.Backup != "" {
+		// The image is expected to take half of what / uses.
+		var sfs unix.Statfs_t
+		unix.Statfs("/", &sfs)
 		tn, _ := blockdev.NodeOf(opts.Target)
-		c := backupCheck{path: opts.Backup, mounts: mounts, root: root, rootBlock: blockDev, unmount: r.Unmount,
-			engineDir: opts.EngineDir, stack: &blockdev.Stack{SysRoot: rt.SysRoot, Mounts: mounts}, target: tn, need: backupEstimate()}
+		c := backupCheck{path: opts.Backup, mounts: mounts, root: root, unmount: r.Unmount,
+			engineDir: opts.EngineDir, stack: &blockdev.Stack{SysRoot: rt.SysRoot, Mounts: mounts}, target: tn, need: int64(sfs.Blocks-sfs.Bfree) * sfs.Bsize / 2}
 		if problem, fix := c.problem(); problem != "" {
 			r.block(problem, fix)
 		}
@@ -309,7 +312,7 @@ func (r *Report) checkTarget(rt *Runtime, opts Options, mounts mountinfo.Table, 
 	stack := &blockdev.Stack{SysRoot: rt.SysRoot, ProcRoot: rt.ProcRoot, Mounts: mounts}
 	node := blockdev.Node{Path: target, Block: true, Rdev: d.Dev()}
 	if rel, why := stack.Overlap(node, blockdev.Node{Block: true, Rdev: rootDev}); rel {
-		r.block(target+" and / share a device: "+why, "use a device that is not / or built on it, nor a loop device on a file of /")
+		r.block(target+" and / share a device: "+why, "use a device that does not hold /")
 	}
 	// In use: no --force overrides these.
 	busy, err := stack.InUse(node, true)
@@ -317,7 +320,7 @@ func (r *Report) checkTarget(rt *Runtime, opts Options, mounts mountinfo.Table, 
 		r.block("target "+target+": "+err.Error(), "check that /proc is readable")
 	}
 	for _, why := range busy {
-		r.block(target+" is in use: "+why, "free it first (umount, swapoff, vgchange -an, mdadm --stop) or name another device; --force never overrides this")
+		r.block(target+" is in use: "+why, "free it (umount, swapoff, vgchange -an, mdadm --stop) or name another device")
 	}
 	if d.ReadOnly {
 		r.block(target+" is read-only", "blockdev --setrw "+target)
