@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/testutil"
@@ -71,29 +70,12 @@ func TestRefuseActiveSwap(t *testing.T) {
 // A device mounted only in another mount namespace (a container's, a
 // service's private one) is in use as much as one mounted here.
 func TestRefuseMountedElsewhere(t *testing.T) {
-	testutil.RequireTool(t, "mkfs.ext4", "unshare")
+	testutil.RequireTool(t, "mkfs.ext4")
 	dev, _ := shmLoop(t, 32<<20)
 	testutil.Run(t, "mkfs.ext4", "-q", dev)
 	mnt := t.TempDir()
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", "mount "+dev+" "+mnt+" && exec sleep 600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	mi := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "mountinfo")
-	for i := 0; ; i++ {
-		if b, _ := os.ReadFile(mi); strings.Contains(string(b), " "+mnt+" ") {
-			break
-		}
-		if i == 500 {
-			t.Fatalf("%s never showed the mount on %s", mi, mnt)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), " "+mnt+" ") {
-		t.Fatalf("the mount leaked into this namespace")
-	}
-	refused(t, dev+" is in use: "+dev+" is mounted at "+mnt+" (in the mount namespace of pid "+strconv.Itoa(cmd.Process.Pid)+", ",
+	pid := testutil.MountElsewhere(t, dev, mnt)
+	refused(t, dev+" is in use: "+dev+" is mounted at "+mnt+" (in the mount namespace of pid "+strconv.Itoa(pid)+", ",
 		"--to", dev, "--force")
 }
 
