@@ -2,13 +2,11 @@ package dd
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/dustin/go-humanize"
 	"github.com/rootswap/rootswap/internal/blockdev"
 	"github.com/rootswap/rootswap/internal/mountinfo"
-	"golang.org/x/sys/unix"
 )
 
 // mountHit is a mount of a device, or of a device related to it.
@@ -17,10 +15,11 @@ type mountHit struct {
 	why string // empty for the device itself
 }
 
-// mountsOf lists the mounts of dev and of every device stacked with it
-// (its partitions, its disk, what is built on it or what it is built on).
+// mountsOf lists the mounts of dev and of every device stored on it
+// (its partitions, what is built on it, the loop devices on a file of it).
 func mountsOf(sysRoot string, t mountinfo.Table, dev uint64) []mountHit {
 	var hits []mountHit
+	stack := &blockdev.Stack{SysRoot: sysRoot, Mounts: t}
 	for _, m := range t {
 		if len(blockdev.MountedAt(mountinfo.Table{m}, dev)) > 0 {
 			hits = append(hits, mountHit{m: m})
@@ -29,7 +28,7 @@ func mountsOf(sysRoot string, t mountinfo.Table, dev uint64) []mountHit {
 		if m.Major == 0 {
 			continue
 		}
-		if ok, why := blockdev.Related(sysRoot, m.Dev(), dev); ok {
+		if ok, why := stack.StoredOn(blockdev.Node{Block: true, Rdev: m.Dev()}, blockdev.Node{Block: true, Rdev: dev}); ok {
 			hits = append(hits, mountHit{m: m, why: why})
 		}
 	}
@@ -101,40 +100,22 @@ func (r *runner) checkSource(inInfo file) error {
 	return nil
 }
 
-// checkTarget refuses, before anything is written, a target that is
-// mounted, that overlaps the source, or that is too small.
+// checkTarget refuses, before anything is written, a target that
+// overlaps the source (loop devices resolved to their backing files, files
+// to their filesystems' devices, partitions to their disks, both ways),
+// one in use (mounted in any mount namespace, active swap, held by LVM or
+// md, /boot's; a file through the loop devices on it), or one too small.
 func (r *runner) checkTarget(inInfo, outInfo file, need int64) error {
 	cfg := &r.cfg
 	if outInfo.exists && inInfo.exists && outInfo.st.Dev == inInfo.st.Dev && outInfo.st.Ino == inInfo.st.Ino {
 		return fmt.Errorf("refusing to write %s: it is the input file %s itself", cfg.Of, cfg.If)
 	}
+	stack := &blockdev.Stack{SysRoot: r.env.SysRoot, ProcRoot: r.env.ProcRoot}
+	if err := stack.CheckWrite(cfg.If, cfg.Of, cfg.Backup); err != nil {
+		return fmt.Errorf("refusing to write %w", err)
+	}
 	if !outInfo.isBlk() {
-		// A file on the filesystem being copied (or a backup there)
-		// would change the source under the copy.
-		for _, p := range []string{cfg.Of, cfg.Backup} {
-			if p == "" || !inInfo.isBlk() {
-				continue
-			}
-			if dev, ok := fileSystemDev(p); ok {
-				if rel, why := blockdev.Related(r.env.SysRoot, dev, inInfo.st.Rdev); rel {
-					return fmt.Errorf("refusing to write %s: it is on the device being copied, %s (%s)", p, cfg.If, why)
-				}
-			}
-		}
 		return nil
-	}
-	outDev := outInfo.st.Rdev
-	if inInfo.isBlk() {
-		if rel, why := blockdev.Related(r.env.SysRoot, inInfo.st.Rdev, outDev); rel {
-			return fmt.Errorf("refusing to write %s: it overlaps the input %s: %s", cfg.Of, cfg.If, why)
-		}
-	}
-	t, err := r.mounts()
-	if err != nil {
-		return err
-	}
-	if hits := mountsOf(r.env.SysRoot, t, outDev); len(hits) > 0 {
-		return fmt.Errorf("refusing to write %s: it is mounted at %s; unmount it first", cfg.Of, describeHits(hits))
 	}
 	size, err := blockdev.FileSize(cfg.Of)
 	if err != nil {
@@ -145,17 +126,4 @@ func (r *runner) checkTarget(inInfo, outInfo file, need int64) error {
 			cfg.Of, size, humanize.IBytes(uint64(size)), need, humanize.IBytes(uint64(need)))
 	}
 	return nil
-}
-
-// fileSystemDev is the st_dev of the filesystem a file is (or would be
-// created) on.
-func fileSystemDev(p string) (uint64, bool) {
-	var st unix.Stat_t
-	if unix.Stat(p, &st) == nil {
-		return st.Dev, true
-	}
-	if unix.Stat(filepath.Dir(p), &st) == nil {
-		return st.Dev, true
-	}
-	return 0, false
 }

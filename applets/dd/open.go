@@ -58,7 +58,7 @@ func (j *job) open() (code int, ok bool) {
 		return 0, true
 	}
 	outInfo, _ := statFile(cfg.Of)
-	if j.inInfo.isBlk() || outInfo.isBlk() {
+	if j.inInfo.isBlk() || outInfo.isBlk() || outInfo.isReg() {
 		if err := j.refuse(outInfo); err != nil {
 			j.err.errorf(nil, "%v", err)
 			return 1, false
@@ -102,9 +102,9 @@ func (j *job) open() (code int, ok bool) {
 	return 0, true
 }
 
-// refuse runs the checks that protect block devices: a mounted target,
-// one that overlaps the source, a source mounted read-write, a target
-// smaller than what is copied.
+// refuse runs the checks that protect block devices and the files behind
+// loop devices: a target in use, one that overlaps the source, a source
+// mounted read-write, a target smaller than what is copied.
 func (j *job) refuse(outInfo file) error {
 	if err := j.r.checkSource(j.inInfo); err != nil {
 		return err

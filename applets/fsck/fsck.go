@@ -67,6 +67,9 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		return fmt.Errorf("%s: %s; fsck handles ext2/3/4, xfs and btrfs", dev, detected)
 	}
 	if mode != fstools.ReadOnly {
+		if err := fstools.Busy(env.SysRoot, env.ProcRoot, dev); err != nil {
+			return err
+		}
 		if err := refuseMountedRW(env, dev); err != nil {
 			return err
 		}

@@ -78,6 +78,9 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := fstools.Busy(env.SysRoot, env.ProcRoot, dev); err != nil {
+		return err
+	}
 	fs := t.FS
 	limit, ok := maxLabel[fs.Type]
 	if !ok {

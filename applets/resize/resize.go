@@ -57,6 +57,9 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := fstools.Busy(env.SysRoot, env.ProcRoot, dev); err != nil {
+		return err
+	}
 	fs := t.FS
 	if !fs.IsFilesystem() {
 		return fmt.Errorf("%s: %s; resize handles ext2/3/4, xfs and btrfs", dev, fs)

@@ -74,6 +74,9 @@ func exitFor(p journal.Phase) error {
 func FirstLine(st swap.Status) string {
 	switch st.Phase {
 	case journal.Running, journal.Failed:
+		if st.Step == "" { // failed before any step (the preflight)
+			return string(st.Phase)
+		}
 		return string(st.Phase) + " " + st.Step
 	case journal.RollingBack:
 		// One of the five words: a rollback in progress is running.

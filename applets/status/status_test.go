@@ -79,6 +79,9 @@ func TestStatusWords(t *testing.T) {
 	if out, code = run(t, "--journal", rb); code != 1 || !strings.HasPrefix(out, "rolled-back\n") {
 		t.Errorf("rolled back: %d\n%s", code, out)
 	}
+	if got := FirstLine(swap.Status{Summary: journal.Summary{Phase: journal.Failed}}); got != "failed" {
+		t.Errorf("failed before any step: %q, want %q (no trailing space)", got, "failed")
+	}
 	if got := FirstLine(swap.Status{Summary: journal.Summary{Phase: journal.RollingBack}}); got != "running rollback" {
 		t.Errorf("a rollback in progress reads %q, want one of the five words: running rollback", got)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/rootswap/rootswap/internal/blockdev"
@@ -68,65 +67,23 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 }
 
 // mountsAnywhere returns the mounts of dev in every mount namespace it can
-// see: the caller's thread, then one task of each other namespace under
-// procRoot. After a swap a service started with a private namespace
-// (systemd's PrivateTmp=, ProtectSystem=) may still hold the old root
-// where the admin's own mount table does not show it.
+// see (blockdev.Namespaces): after a swap a service started with a private
+// namespace (systemd's PrivateTmp=, ProtectSystem=) may still hold the old
+// root where the admin's own mount table does not show it.
 func mountsAnywhere(procRoot string, dev uint64) (mountinfo.Table, []string, error) {
-	own, err := blockdev.ReadMounts(procRoot)
+	nss, err := blockdev.Namespaces(procRoot)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the mount table: %w", err)
+		return nil, nil, err
 	}
-	found := blockdev.MountedAt(own, dev)
+	var found mountinfo.Table
 	var where []string
-	for _, m := range found {
-		where = append(where, m.Point)
-	}
-	seen := map[string]bool{}
-	if ns, err := os.Readlink(filepath.Join(procRoot, "thread-self", "ns", "mnt")); err == nil {
-		seen[ns] = true
-	} else if ns, err := os.Readlink(filepath.Join(procRoot, "self", "ns", "mnt")); err == nil {
-		seen[ns] = true
-	}
-	tasks, _ := filepath.Glob(filepath.Join(procRoot, "[0-9]*", "task", "[0-9]*"))
-	sort.Slice(tasks, func(i, j int) bool { return taskLess(tasks[i], tasks[j]) })
-	for _, task := range tasks {
-		ns, err := os.Readlink(filepath.Join(task, "ns", "mnt"))
-		if err != nil || seen[ns] {
-			continue // gone, or a kernel thread, or a namespace read already
-		}
-		seen[ns] = true
-		f, err := os.Open(filepath.Join(task, "mountinfo"))
-		if err != nil {
-			continue
-		}
-		t, err := mountinfo.Parse(f)
-		f.Close()
-		if err != nil {
-			continue
-		}
-		pid := filepath.Base(filepath.Dir(filepath.Dir(task)))
-		for _, m := range blockdev.MountedAt(t, dev) {
+	for _, ns := range nss {
+		for _, m := range blockdev.MountedAt(ns.Mounts, dev) {
 			found = append(found, m)
-			where = append(where, fmt.Sprintf("%s (in the mount namespace of pid %s, %s)", m.Point, pid, comm(task)))
+			where = append(where, m.Point+ns.Who)
 		}
 	}
 	return found, where, nil
-}
-
-func taskLess(a, b string) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
-}
-
-func comm(task string) string {
-	b, err := os.ReadFile(filepath.Join(task, "comm"))
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // wipeArea is a byte range that holds a filesystem's signature.

@@ -107,36 +107,63 @@ func (f FS) String() string {
 // only when r has a Size() int64 method (io.SectionReader, bytes.Reader;
 // DetectPath provides one).
 func Detect(r io.ReaderAt) (FS, error) {
+	all, err := detect(r, false)
+	if len(all) == 0 {
+		return FS{}, err
+	}
+	return all[0], err
+}
+
+// detect runs the probes in order, all of them or up to the first match.
+func detect(r io.ReaderAt, all bool) ([]FS, error) {
 	d := &reader{r: r, size: -1}
 	if s, ok := r.(interface{ Size() int64 }); ok {
 		d.size = s.Size()
 	}
+	var found []FS
 	for _, probe := range probes {
 		fs, ok := probe(d)
 		if d.err != nil {
-			return FS{}, d.err
+			return nil, d.err
 		}
 		if ok {
-			return fs, nil
+			found = append(found, fs)
+			if !all {
+				break
+			}
 		}
 	}
-	return FS{}, nil
+	return found, nil
 }
 
 // DetectPath is Detect on a device or image file.
 func DetectPath(path string) (FS, error) {
+	all, err := detectPath(path, false)
+	if len(all) == 0 {
+		return FS{}, err
+	}
+	return all[0], err
+}
+
+// Signatures lists every signature on a device or image file, in probe
+// order: a filesystem may sit beside an md superblock at the end of the
+// device (metadata 1.0, 0.90) or an LVM label, which its own probe would
+// hide.
+func Signatures(path string) ([]FS, error) { return detectPath(path, true) }
+
+func detectPath(path string, all bool) ([]FS, error) {
 	size, err := blockdev.FileSize(path)
 	if err != nil {
-		return FS{}, err
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return FS{}, err
+		return nil, err
 	}
 	defer f.Close()
-	fs, err := Detect(io.NewSectionReader(f, 0, size))
+	fs, err := detect(io.NewSectionReader(f, 0, size), all)
 	if err != nil {
-		return FS{}, fmt.Errorf("reading signatures of %s: %w", path, err)
+		return nil, fmt.Errorf("reading signatures of %s: %w", path, err)
 	}
 	return fs, nil
 }

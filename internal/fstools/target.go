@@ -2,6 +2,7 @@ package fstools
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/rootswap/rootswap/internal/blockdev"
 	"github.com/rootswap/rootswap/internal/mountinfo"
@@ -58,4 +59,24 @@ func (t *Target) Where() string {
 		s += fmt.Sprintf("%s (%s)", m.Point, mode)
 	}
 	return s
+}
+
+// Busy refuses a device or image file that is in use beyond its own
+// mounts in the caller's namespace, which each applet judges itself:
+// mounted in another mount namespace, active swap, held by LVM or md, and
+// for an image file any mount or use of the loop devices on it (a checker
+// writing the file behind a mounted filesystem corrupts it).
+func Busy(sysRoot, procRoot, path string) error {
+	n, err := blockdev.NodeOf(path)
+	if err != nil {
+		return err
+	}
+	why, err := (&blockdev.Stack{SysRoot: sysRoot, ProcRoot: procRoot}).InUse(n, false)
+	if err != nil {
+		return err
+	}
+	if len(why) > 0 {
+		return fmt.Errorf("%s is in use: %s (nothing was changed)", path, strings.Join(why, "; "))
+	}
+	return nil
 }

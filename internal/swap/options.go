@@ -35,7 +35,8 @@ type Lifeline struct {
 // FlagsUsage is the option text of every flag Flags defines; plan and
 // run both print it, since both take these flags and mean the same.
 const FlagsUsage = `  --to DEV              the new root's block device (must be empty unless --force)
-  --backup FILE.zst     also write a zstd image of the old root (not on /)
+  --backup FILE.zst     also write a zstd image of the old root: an absolute path on a
+                        filesystem that stays mounted and writable (not /, not DEV)
   --stop SVC            stop this service for the copy too
   --keep SVC            never stop or restart this service
   --kill                kill writers that belong to no service
@@ -44,7 +45,10 @@ const FlagsUsage = `  --to DEV              the new root's block device (must be
   --max-rounds N        live rounds of changes after the pre-copy's first (3)
   --precopy-rate R      read at most R bytes a second while / is live (0: no cap)
   --no-bpf              scan processes through /proc only (no BPF iterators)
-  --force               overwrite a target that carries a signature
+  --force               overwrite a filesystem on DEV (an earlier copy), never a device
+                        in use (mounted anywhere, swap, LVM, md, /boot)
+  --force-swap-signature, --force-lvm-label, --force-md-superblock
+                        overwrite an inactive swap area, LVM PV or md member
   --fsck WHEN           auto: check the copy in the read-only window only where it is
                         needed, else check the old root read-only once released;
                         always: a forced check of the copy before the pivot (auto)
@@ -68,6 +72,7 @@ Durations are seconds (90) or carry a unit (90s, 2m).
 type Flags struct {
 	to, backup, keys, copy, mkfs *string
 	kill, noBPF, force, noLife   *bool
+	forceSwap, forceLVM, forceMD *bool
 	confirm, release             *time.Duration
 	port, rounds                 *int
 	rate, check                  *string
@@ -77,21 +82,25 @@ type Flags struct {
 // AddFlags defines the shared flags on fs.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{
-		to:      fs.String("to", "", ""),
-		backup:  fs.String("backup", "", ""),
-		keys:    fs.String("lifeline-keys", "", ""),
-		copy:    fs.String("copy", "blocks", ""),
-		mkfs:    fs.String("mkfs", "", ""),
-		kill:    fs.Bool("kill", false, ""),
-		noBPF:   fs.Bool("no-bpf", false, ""),
-		force:   fs.Bool("force", false, ""),
-		noLife:  fs.Bool("no-lifeline", false, ""),
-		confirm: cli.DurationFlag(fs, "confirm-timeout", DefaultConfirmTimeout),
-		release: cli.DurationFlag(fs, "release-timeout", DefaultReleaseTimeout),
-		port:    fs.Int("lifeline-port", lifeline.DefaultPort, ""),
-		rounds:  fs.Int("max-rounds", DefaultMaxRounds, ""),
-		rate:    fs.String("precopy-rate", "0", ""),
-		check:   fs.String("fsck", CheckAuto, ""),
+		to:     fs.String("to", "", ""),
+		backup: fs.String("backup", "", ""),
+		keys:   fs.String("lifeline-keys", "", ""),
+		copy:   fs.String("copy", "blocks", ""),
+		mkfs:   fs.String("mkfs", "", ""),
+		kill:   fs.Bool("kill", false, ""),
+		noBPF:  fs.Bool("no-bpf", false, ""),
+		force:  fs.Bool("force", false, ""),
+		// Each names the signature it lets run overwrite.
+		forceSwap: fs.Bool("force-swap-signature", false, ""),
+		forceLVM:  fs.Bool("force-lvm-label", false, ""),
+		forceMD:   fs.Bool("force-md-superblock", false, ""),
+		noLife:    fs.Bool("no-lifeline", false, ""),
+		confirm:   cli.DurationFlag(fs, "confirm-timeout", DefaultConfirmTimeout),
+		release:   cli.DurationFlag(fs, "release-timeout", DefaultReleaseTimeout),
+		port:      fs.Int("lifeline-port", lifeline.DefaultPort, ""),
+		rounds:    fs.Int("max-rounds", DefaultMaxRounds, ""),
+		rate:      fs.String("precopy-rate", "0", ""),
+		check:     fs.String("fsck", CheckAuto, ""),
 	}
 	// The old name of --release-timeout, kept for scripts.
 	fs.Var((*cli.Duration)(f.release), "release-wait", "")
@@ -145,6 +154,7 @@ func (f *Flags) Options(env *cli.Env) (Options, error) {
 		}
 	}
 	o.Kill, o.NoBPF, o.Force = *f.kill, *f.noBPF, *f.force
+	o.ForceSwap, o.ForceLVM, o.ForceMD = *f.forceSwap, *f.forceLVM, *f.forceMD
 	o.ConfirmTimeout, o.ReleaseTimeout = *f.confirm, *f.release
 	o.Lifeline = Lifeline{Off: *f.noLife, Port: *f.port, Listen: f.listen, KeysFile: *f.keys}
 	if len(o.Lifeline.Listen) == 0 {

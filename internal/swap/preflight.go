@@ -123,7 +123,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	if r.Mkfs = opts.Mkfs; r.Mkfs == "-" {
 		r.Mkfs = root.FSType
 	}
-	r.checkTarget(rt, opts.Target, mounts, blockDev, force)
+	r.checkTarget(rt, opts, mounts, blockDev)
 	r.checkRootFS(rt.SysRoot, mounts, root)
 	if r.Mkfs != "" && len(r.SameFS) > 0 {
 		r.block("--copy files copies /'s own tree: its other subvolumes mounted below it would be left behind", "swap with --copy blocks")
@@ -228,6 +228,17 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			r.Unmount = append(r.Unmount, m)
 		}
 	}
+	if opts.Backup != "" {
+		// The image is expected to take half of what / uses.
+		var sfs unix.Statfs_t
+		unix.Statfs("/", &sfs)
+		tn, _ := blockdev.NodeOf(opts.Target)
+		c := backupCheck{path: opts.Backup, mounts: mounts, root: root, unmount: r.Unmount,
+			engineDir: opts.EngineDir, stack: &blockdev.Stack{SysRoot: rt.SysRoot, Mounts: mounts}, target: tn, need: int64(sfs.Blocks-sfs.Bfree) * sfs.Bsize / 2}
+		if problem, fix := c.problem(); problem != "" {
+			r.block(problem, fix)
+		}
+	}
 	if err := r.checkOverlays(rt, sys, opts, session, stop); err != nil {
 		return nil, err
 	}
@@ -292,7 +303,8 @@ func toolsFor(fstype string) []tool {
 	return nil
 }
 
-func (r *Report) checkTarget(rt *Runtime, target string, mounts mountinfo.Table, rootDev uint64, force bool) {
+func (r *Report) checkTarget(rt *Runtime, opts Options, mounts mountinfo.Table, rootDev uint64) {
+	target := opts.Target
 	r.Target.Path = target
 	if target == "" {
 		r.block("no target device given", "name it: --to /dev/VG/LV")
@@ -308,12 +320,18 @@ func (r *Report) checkTarget(rt *Runtime, target string, mounts mountinfo.Table,
 		r.block(target+" is / itself", "name the NEW device")
 		return
 	}
-	if rel, why := blockdev.Related(rt.SysRoot, d.Dev(), rootDev); rel {
-		r.block(target+" and / share a device: "+why, "use a device that is not / or built on it")
-		return
+	stack := &blockdev.Stack{SysRoot: rt.SysRoot, ProcRoot: rt.ProcRoot, Mounts: mounts}
+	node := blockdev.Node{Path: target, Block: true, Rdev: d.Dev()}
+	if rel, why := stack.Overlap(node, blockdev.Node{Block: true, Rdev: rootDev}); rel {
+		r.block(target+" and / share a device: "+why, "use a device that does not hold /")
 	}
-	if m := blockdev.MountedAt(mounts, d.Dev()); len(m) > 0 {
-		r.block(fmt.Sprintf("%s is mounted on %s", target, m[0].Point), "unmount it first: umount "+m[0].Point)
+	// In use: no --force overrides these.
+	busy, err := stack.InUse(node, true)
+	if err != nil {
+		r.block("target "+target+": "+err.Error(), "check that /proc is readable")
+	}
+	for _, why := range busy {
+		r.block(target+" is in use: "+why, "free it (umount, swapoff, vgchange -an, mdadm --stop) or name another device")
 	}
 	if d.ReadOnly {
 		r.block(target+" is read-only", "blockdev --setrw "+target)
@@ -325,14 +343,34 @@ func (r *Report) checkTarget(rt *Runtime, target string, mounts mountinfo.Table,
 			target, human(d.Size), human(r.Root.Size), human(r.Root.Size-d.Size)),
 			"grow the target (lvextend -L +SIZE "+target+") or shrink / first")
 	}
-	if fs, err := fstools.DetectPath(target); err == nil && fs.Type != "" {
-		r.Target.Signature = fs.String()
-		if !force {
-			r.block(target+" is not empty: it holds "+fs.String(), "wipe it (wipefs -a "+target+") or pass --force to overwrite it")
+	sigs, _ := fstools.Signatures(target)
+	for i, fs := range sigs {
+		if i == 0 {
+			r.Target.Signature = fs.String()
+		}
+		flag, ok := SignatureFlag(fs.Type, opts)
+		if !ok {
+			r.block(target+" is not empty: it holds "+fs.String(), "wipe it (wipefs -a "+target+") or pass "+flag+" to overwrite it")
 		} else {
-			r.warn(target + " holds " + fs.String() + "; --force: it will be overwritten")
+			r.warn(target + " holds " + fs.String() + "; " + flag + ": it will be overwritten")
 		}
 	}
+}
+
+// SignatureFlag is the flag that lets run overwrite a signature of type
+// fstype on the target, and whether opts carry it: --force for a plain
+// filesystem (the copy an earlier run left), a flag of its own for what
+// says the device belongs to something else.
+func SignatureFlag(fstype string, opts Options) (string, bool) {
+	switch fstype {
+	case "swap":
+		return "--force-swap-signature", opts.ForceSwap
+	case "LVM2_member":
+		return "--force-lvm-label", opts.ForceLVM
+	case "linux_raid_member":
+		return "--force-md-superblock", opts.ForceMD
+	}
+	return "--force", opts.Force
 }
 
 func (r *Report) block(problem, fix string) {

@@ -22,7 +22,12 @@ type Options struct {
 	PutOld         string        `json:"put_old"`          // where the old root goes, relative to the new root: mnt/oldroot
 	EngineDir      string        `json:"engine_dir"`       // the engine's tmpfs: /run/rootswap
 	NoBPF          bool          `json:"no_bpf,omitempty"` // scan processes through /proc only
-	Force          bool          `json:"force,omitempty"`  // overwrite a target that carries a signature
+	Force          bool          `json:"force,omitempty"`  // overwrite a target that carries a filesystem's signature
+	// Overwrite a target that carries an inactive swap signature, LVM
+	// label or md superblock (--force is not enough for those).
+	ForceSwap bool `json:"force_swap,omitempty"`
+	ForceLVM  bool `json:"force_lvm,omitempty"`
+	ForceMD   bool `json:"force_md,omitempty"`
 	// ReleaseTimeout bounds the wait for the last holders of the old
 	// root; after it, the old root stays mounted read-only.
 	ReleaseTimeout time.Duration `json:"release_timeout"`

@@ -43,10 +43,10 @@ func Steps(rt *Runtime) []Step {
 		// start (dockerd) does not delay new logins. restart-sshd
 		// restarts it in the background; start-services waits for it.
 		&remountExtra{rt},
-		&restartService{rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true},
+		&restartService{rt, StepRestartSSHD, sshdNames, true},
 		&startServices{rt},
 		&growRoot{rt},
-		&restartService{rt, "restart-udev", []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}, false},
+		&restartService{rt, "restart-udev", udevNames, false},
 		&reexecInit{rt},
 		&restartGettys{rt},
 		&restartHolders{rt},

@@ -433,6 +433,13 @@ func (st *restartHolders) Undo(ctx context.Context, s *State) error { return nil
 // the old one, after the pivot back: init first, then sshd (new logins),
 // then every service and getty still running from the new root's
 // filesystem newDev.
+// The daemons restart-sshd and restart-udev restart forward, and rehome
+// back: one list each, so the two directions cannot drift apart.
+var (
+	sshdNames = []string{"ssh", "sshd", "dropbear"}
+	udevNames = []string{"systemd-udevd", "udev", "udevd", "eudev", "mdev"}
+)
+
 func rehome(ctx context.Context, rt *Runtime, s *State, newDev uint64) error {
 	var errs []error
 	if rt.Init.Kind() != initsys.KindBusybox && rt.Init.Kind() != initsys.KindUnknown {
@@ -440,7 +447,7 @@ func rehome(ctx context.Context, rt *Runtime, s *State, newDev uint64) error {
 			errs = append(errs, fmt.Errorf("re-exec init: %w", err))
 		}
 	}
-	for _, names := range [][]string{{"ssh", "sshd", "dropbear"}, {"systemd-udevd", "udev", "udevd", "eudev"}} {
+	for _, names := range [][]string{sshdNames, udevNames} {
 		rs := &restartService{rt: rt, candidates: names}
 		if svc, ok := rs.running(ctx); ok {
 			if err := restart(ctx, rt, svc); err != nil {

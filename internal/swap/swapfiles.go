@@ -1,67 +1,26 @@
 package swap
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"unsafe"
 
-	"github.com/rootswap/rootswap/internal/mountinfo"
+	"github.com/rootswap/rootswap/internal/blockdev"
 	"golang.org/x/sys/unix"
 )
 
 // SwapArea is one line of /proc/swaps.
-type SwapArea struct {
-	Path     string `json:"path"` // as the reading process's root names it: /swap.img
-	Type     string `json:"type"` // "file" or "partition"
-	Size     int64  `json:"size"` // bytes
-	Used     int64  `json:"used"` // bytes swapped out to it now
-	Priority int    `json:"priority"`
-}
+type SwapArea = blockdev.SwapArea
 
-// ParseSwaps reads /proc/swaps: a header line, then
-//
-//	/swap.img                               file		2097148		0		-2
-//
-// sizes in KiB; the kernel escapes space, tab, newline and backslash in
-// the path as octal (\040).
-func ParseSwaps(r io.Reader) ([]SwapArea, error) {
-	var out []SwapArea
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || (n == 1 && f[0] == "Filename") {
-			continue
-		}
-		if len(f) != 5 {
-			return nil, fmt.Errorf("/proc/swaps line %d: %d fields, want 5: %q", n, len(f), sc.Text())
-		}
-		size, err1 := strconv.ParseInt(f[2], 10, 64)
-		used, err2 := strconv.ParseInt(f[3], 10, 64)
-		prio, err3 := strconv.Atoi(f[4])
-		if err := errors.Join(err1, err2, err3); err != nil || size < 0 || used < 0 || size > 1<<53 || used > 1<<53 {
-			return nil, fmt.Errorf("/proc/swaps line %d: bad numbers in %q: %v", n, sc.Text(), err)
-		}
-		out = append(out, SwapArea{Path: mountinfo.Unescape(f[0]), Type: f[1], Size: size << 10, Used: used << 10, Priority: prio})
-	}
-	return out, sc.Err()
-}
+// ParseSwaps reads /proc/swaps (blockdev.ParseSwaps).
+func ParseSwaps(r io.Reader) ([]SwapArea, error) { return blockdev.ParseSwaps(r) }
 
 // ReadSwaps reads procRoot/swaps.
-func ReadSwaps(procRoot string) ([]SwapArea, error) {
-	f, err := os.Open(filepath.Join(procRoot, "swaps"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParseSwaps(f)
-}
+func ReadSwaps(procRoot string) ([]SwapArea, error) { return blockdev.ReadSwaps(procRoot) }
 
 // swapFilesOn lists the active swap files (not partitions, not swap on
 // other devices) that live on the filesystem dev: the kernel holds them

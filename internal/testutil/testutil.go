@@ -145,3 +145,31 @@ func FreeBytes(t testing.TB, dir string) int64 {
 	}
 	return int64(st.Bavail) * st.Bsize
 }
+
+// MountElsewhere mounts dev on mnt inside a new private mount namespace
+// held by a sleeping process (killed in Cleanup), as a container or a
+// service's own namespace would: this one does not see the mount. It
+// returns the process's pid once its mount table shows the mount.
+func MountElsewhere(t testing.TB, dev, mnt string) int {
+	t.Helper()
+	RequireTool(t, "unshare")
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", "mount "+dev+" "+mnt+" && exec sleep 600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	mi := fmt.Sprintf("/proc/%d/mountinfo", cmd.Process.Pid)
+	for i := 0; ; i++ {
+		if b, _ := os.ReadFile(mi); strings.Contains(string(b), " "+mnt+" ") {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("%s never showed the mount of %s on %s", mi, dev, mnt)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), " "+mnt+" ") {
+		t.Fatalf("the mount on %s leaked into this namespace", mnt)
+	}
+	return cmd.Process.Pid
+}
