@@ -306,9 +306,10 @@ if vsh test -e /run/dhclient.eth0.pid; then
 	vsh 'mkdir -p /run/rootswap-e2e-watch && cp /usr/local/sbin/rootswap /run/rootswap-e2e-watch/' &&
 		"$vm" scp "$here/vm/rootswap-addr-watch" vm:/run/rootswap-e2e-watch/watch.sh &&
 		vsh 'cd /run/rootswap-e2e-watch && a=$(ip -4 -o addr show eth0 | awk "{ print \$4 }" | cut -d/ -f1) && test -n "$a" &&
-			{ setsid ./rootswap sh watch.sh "$a" </dev/null >/dev/null 2>&1 & } && sleep 1 && test -s count' &&
+			{ setsid ./rootswap sh watch.sh "$a" </dev/null >/dev/null 2>&1 & } &&
+			for i in $(seq 40); do test -s count && break; sleep 0.5; done && test -s count' &&
 		watch=1
-	pass_if "address watch started" "eth0 sampled every 0.1 s from /run" test "$watch" = 1
+	pass_if "address watch started" "eth0 sampled every 0.1 s from /run: $(vsh 'cd /run/rootswap-e2e-watch && ls && cat count' 2>&1 | paste -sd' ' -)" test "$watch" = 1
 fi
 version=$(vsh "$guest_bin" --version 2>&1)
 pass_if "rootswap --version in the guest" "$version" test -n "$version"

@@ -27,6 +27,7 @@ type Killed struct {
 	Argv    []string `json:"argv"`
 	Environ []string `json:"environ,omitempty"`
 	Dir     string   `json:"dir,omitempty"`
+	Cgroup  string   `json:"cgroup,omitempty"` // its cgroup v2 path: started again in it (networking.service's)
 	Daemon  bool     `json:"daemon"`
 	Service string   `json:"service,omitempty"` // the command-line service, "" for --kill
 	// Respawned is the pid of the copy started last.
@@ -44,6 +45,13 @@ func describeKilled(procRoot string, pid int, comm string) Killed {
 		k.Environ = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 	}
 	k.Dir, _ = os.Readlink(filepath.Join(d, "cwd"))
+	if b, err := os.ReadFile(filepath.Join(d, "cgroup")); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if p, ok := strings.CutPrefix(l, "0::"); ok && p != "/" {
+				k.Cgroup = p
+			}
+		}
+	}
 	return k
 }
 
@@ -78,14 +86,37 @@ func respawn(rt *Runtime, k *Killed) error {
 	if !k.Daemon || len(k.Argv) == 0 || k.Argv[0] == "" {
 		return nil
 	}
-	cmd := exec.Command(lookPath(k.Argv[0], k.Environ), k.Argv[1:]...)
-	cmd.Args[0] = k.Argv[0]
-	cmd.Env, cmd.Dir = k.Environ, k.Dir
-	if _, err := os.Stat(k.Dir); k.Dir == "" || err != nil {
-		cmd.Dir = "/"
+	command := func(cg *os.File) *exec.Cmd {
+		cmd := exec.Command(lookPath(k.Argv[0], k.Environ), k.Argv[1:]...)
+		cmd.Args[0] = k.Argv[0]
+		cmd.Env, cmd.Dir = k.Environ, k.Dir
+		if _, err := os.Stat(k.Dir); k.Dir == "" || err != nil {
+			cmd.Dir = "/"
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if cg != nil {
+			// Back in the cgroup it left (systemd's networking.service),
+			// not in the engine's scope.
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+		}
+		return cmd
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	var cg *os.File
+	if k.Cgroup != "" {
+		for _, fs := range []string{"fs/cgroup", "fs/cgroup/unified"} { // cgroup v2, hybrid
+			if cg == nil {
+				cg, _ = os.Open(filepath.Join(rt.SysRoot, fs, k.Cgroup))
+			}
+		}
+		defer cg.Close()
+	}
+	cmd := command(cg)
+	err := cmd.Start()
+	if err != nil && cg != nil {
+		cmd = command(nil) // the cgroup refuses it: where the engine runs
+		err = cmd.Start()
+	}
+	if err != nil {
 		return fmt.Errorf("start %s again (%s): %w", k.Comm, strings.Join(k.Argv, " "), err)
 	}
 	k.Respawned = cmd.Process.Pid
