@@ -299,11 +299,13 @@ if vsh test -d /run/systemd/system; then
 	pass_if "writer started" "rootswap-writer.service" test "$writer" = 1
 fi
 # The address watch (guests whose eth0 ifup's dhclient keeps): rootswap's
-# own shell, run from /run so that it holds nothing of /, samples eth0's
-# address every 0.1 s through the swap (build/vm/rootswap-addr-watch).
+# own shell, run from a tmpfs of its own under /run (/run itself is
+# noexec) so that it holds nothing of /, samples eth0's address every
+# 0.1 s through the swap (build/vm/rootswap-addr-watch).
 watch=0
 if vsh test -e /run/dhclient.eth0.pid; then
-	vsh 'mkdir -p /run/rootswap-e2e-watch && cp /usr/local/sbin/rootswap /run/rootswap-e2e-watch/' &&
+	vsh 'mkdir -p /run/rootswap-e2e-watch && mount -t tmpfs -o size=32m,mode=700 rootswap-e2e-watch /run/rootswap-e2e-watch &&
+		cp /usr/local/sbin/rootswap /run/rootswap-e2e-watch/' &&
 		"$vm" scp "$here/vm/rootswap-addr-watch" vm:/run/rootswap-e2e-watch/watch.sh &&
 		vsh 'cd /run/rootswap-e2e-watch && a=$(ip -4 -o addr show eth0 | awk "{ print \$4 }" | cut -d/ -f1) && test -n "$a" &&
 			{ setsid ./rootswap sh watch.sh "$a" </dev/null >/dev/null 2>&1 & } &&

@@ -30,6 +30,8 @@ type Killed struct {
 	Cgroup  string   `json:"cgroup,omitempty"` // its cgroup v2 path: started again in it (networking.service's)
 	Daemon  bool     `json:"daemon"`
 	Service string   `json:"service,omitempty"` // the command-line service, "" for --kill
+	// Signal stops it, and the copy started again on a rollback.
+	Signal syscall.Signal `json:"signal,omitempty"`
 	// Respawned is the pid of the copy started last.
 	Respawned int `json:"respawned,omitempty"`
 }
@@ -59,8 +61,15 @@ func describeKilled(procRoot string, pid int, comm string) Killed {
 // (SIGTERM: SIGKILL after 5 s) and waits until it is gone.
 func killForRespawn(rt *Runtime, pid int, comm, svc string, sig syscall.Signal) Killed {
 	k := describeKilled(rt.ProcRoot, pid, comm)
-	k.Service = svc
-	if sig == syscall.SIGTERM {
+	k.Service, k.Signal = svc, sig
+	stopWith(rt, pid, sig)
+	return k
+}
+
+// stopWith stops pid with sig (SIGTERM: SIGKILL after 5 s) and waits
+// until it is gone.
+func stopWith(rt *Runtime, pid int, sig syscall.Signal) {
+	if sig == syscall.SIGTERM || sig == 0 {
 		rt.stopProcess(pid, 5*time.Second)
 	} else {
 		rt.signal(pid, sig)
@@ -68,7 +77,6 @@ func killForRespawn(rt *Runtime, pid int, comm, svc string, sig syscall.Signal) 
 	for n := 0; n < 100 && alive(rt.ProcRoot, pid); n++ {
 		time.Sleep(50 * time.Millisecond) // PID 1 reaps it
 	}
-	return k
 }
 
 // restartByCommandLine is restart for a command-line service: the

@@ -2,6 +2,7 @@ package swap
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,8 +91,16 @@ func TestIfupDhclientStoppedAndStartedByCommandLine(t *testing.T) {
 	if got, want := waitOut(t, out), filepath.Dir(out)+"\nfrom-ifup\n"; got != want {
 		t.Errorf("started again with cwd and $FOO %q, want %q", got, want)
 	}
-	if f.s.Killed[0].Respawned == 0 {
-		t.Error("Respawned not recorded (start-services' undo stops it by that pid)")
+	r := f.s.Killed[0].Respawned
+	if r == 0 {
+		t.Fatal("Respawned not recorded (start-services' undo stops it by that pid)")
+	}
+	// A rollback stops the copy the same way: no STOP for it either.
+	if err := start.Undo(context.Background(), f.s); err != nil {
+		t.Fatal(err)
+	}
+	if _, kills := f.got(); !reflect.DeepEqual(kills, []string{"1159 KILL", fmt.Sprintf("%d KILL", r)}) {
+		t.Errorf("kills = %q, want 1159 and %d with SIGKILL", kills, r)
 	}
 }
 

@@ -317,7 +317,7 @@ func (st *startServices) Undo(ctx context.Context, s *State) error {
 	var errs []error
 	for _, k := range s.Killed {
 		if k.Respawned > 0 {
-			st.rt.stopProcess(k.Respawned, 5*time.Second)
+			stopWith(st.rt, k.Respawned, k.Signal)
 		}
 	}
 	if err := stopStarted(ctx, st.rt, s); err != nil {
