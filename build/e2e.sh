@@ -390,8 +390,9 @@ read -r probes probes_failed unreachable <<<"$(prober_report)"
 echo "   probes: $probes, failed: $probes_failed, longest unreachable: ${unreachable} s"
 
 if [ "$watch" = 1 ]; then
-	read -r w_n w_gone <<<"$(vsh 'touch /run/rootswap-e2e-watch/stop; sleep 0.5; cat /run/rootswap-e2e-watch/count')"
-	pass_if "eth0's address never gone" "gone in ${w_gone:-?} of ${w_n:-?} samples (0.1 s apart)" test "${w_gone:-x}" = 0 -a "${w_n:-0}" -gt 0
+	read -r w_n w_gone w_unread <<<"$(vsh 'touch /run/rootswap-e2e-watch/stop; sleep 0.5; cat /run/rootswap-e2e-watch/count')"
+	pass_if "eth0's address never gone" "gone in ${w_gone:-?} of ${w_n:-?} samples (0.1 s apart; ${w_unread:-?} found no /proc: the pivot)" \
+		test "${w_gone:-x}" = 0 -a "${w_n:-0}" -gt 0
 	timings+=("eth0 address gone (samples)=${w_gone:-?}/${w_n:-?}")
 fi
 
