@@ -19,9 +19,9 @@
 # ROOTSWAP_E2E_FAULT=kill-session kills the SSH session that started
 # `run` during the copy: the engine must go on and the host stay reachable.
 # ROOTSWAP_E2E_FINISH=0 skips finish and the reboot. ROOTSWAP_E2E_RUN_ARGS
-# adds options to plan and run; by default --kill on the sysvinit and
-# openrc guests, whose dhclient, started by ifupdown, writes its lease file
-# and belongs to no service.
+# adds options to plan and run (none by default: every profile swaps
+# without --kill; the sysvinit and openrc guests' dhclient, started by
+# ifupdown, is killed and started again by its command line).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,10 +55,7 @@ suffix=""
 [ -n "${ROOTSWAP_E2E_FAULT:-}" ] && suffix=-fault
 out=${ROOTSWAP_E2E_OUT:-/tmp/rootswap-e2e-$profile$suffix}
 finish_args=${ROOTSWAP_E2E_FINISH_ARGS:---grub-install /dev/vda}
-case "$profile" in
-sysvinit | openrc) run_args=${ROOTSWAP_E2E_RUN_ARGS---kill} ;;
-*) run_args=${ROOTSWAP_E2E_RUN_ARGS:-} ;;
-esac
+run_args=${ROOTSWAP_E2E_RUN_ARGS:-}
 mkdir -p "$out"
 # Only what an earlier run left here: this script's logs.
 rm -f "$out"/*.txt "$out"/*.log "$out"/*.json "$out"/*.err "$out"/port "$out"/prober.stop "$out"/guest-*.tar.gz
@@ -301,6 +298,21 @@ if vsh test -d /run/systemd/system; then
 		writer=1
 	pass_if "writer started" "rootswap-writer.service" test "$writer" = 1
 fi
+# The address watch (guests whose eth0 ifup's dhclient keeps): rootswap's
+# own shell, run from a tmpfs of its own under /run (/run itself is
+# noexec) so that it holds nothing of /, samples eth0's address every
+# 0.1 s through the swap (build/vm/rootswap-addr-watch).
+watch=0
+if vsh test -e /run/dhclient.eth0.pid; then
+	vsh 'mkdir -p /run/rootswap-e2e-watch && mount -t tmpfs -o size=32m,mode=700 rootswap-e2e-watch /run/rootswap-e2e-watch &&
+		cp /usr/local/sbin/rootswap /run/rootswap-e2e-watch/' &&
+		"$vm" scp "$here/vm/rootswap-addr-watch" vm:/run/rootswap-e2e-watch/watch.sh &&
+		vsh 'cd /run/rootswap-e2e-watch && a=$(ip -4 -o addr show eth0 | awk "{ print \$4 }" | cut -d/ -f1) && test -n "$a" &&
+			{ setsid ./rootswap sh watch.sh "$a" </dev/null >/dev/null 2>&1 & } &&
+			for i in $(seq 40); do test -s count && break; sleep 0.5; done && test -s count' &&
+		watch=1
+	pass_if "address watch started" "eth0 sampled every 0.1 s from /run: $(vsh 'cd /run/rootswap-e2e-watch && ls && cat count' 2>&1 | paste -sd' ' -)" test "$watch" = 1
+fi
 version=$(vsh "$guest_bin" --version 2>&1)
 pass_if "rootswap --version in the guest" "$version" test -n "$version"
 
@@ -376,6 +388,13 @@ sleep 5 # a few probes after the swap settled
 prober_stop
 read -r probes probes_failed unreachable <<<"$(prober_report)"
 echo "   probes: $probes, failed: $probes_failed, longest unreachable: ${unreachable} s"
+
+if [ "$watch" = 1 ]; then
+	read -r w_n w_gone w_unread <<<"$(vsh 'touch /run/rootswap-e2e-watch/stop; sleep 0.5; cat /run/rootswap-e2e-watch/count')"
+	pass_if "eth0's address never gone" "gone in ${w_gone:-?} of ${w_n:-?} samples (0.1 s apart; ${w_unread:-?} found no /proc: the pivot)" \
+		test "${w_gone:-x}" = 0 -a "${w_n:-0}" -gt 0
+	timings+=("eth0 address gone (samples)=${w_gone:-?}/${w_n:-?}")
+fi
 
 say "checks after the swap"
 after=$(cat /proc/sys/kernel/random/uuid)

@@ -39,6 +39,8 @@ daemon_list() {
 		daemons="sshd:sshd udev:systemd-udevd dbus:dbus-daemon rsyslog:rsyslogd cron:cron"
 	fi
 	[ "$PROFILE" = ubuntu ] && daemons="$daemons dockerd:docker containerd:containerd"
+	# ifupdown's DHCP client: no service, restarted by its command line.
+	[ ! -d /run/systemd/system ] && [ -e /run/dhclient.eth0.pid ] && daemons="$daemons dhclient:dhclient"
 	echo "$daemons"
 }
 if [ "$1" = before ]; then
@@ -51,8 +53,9 @@ if [ "$1" = before ]; then
 			pidof -s "${s#*:}" >/dev/null && echo "${s%%:*}"
 		fi
 	done >/root/rootswap-e2e-daemons
+	ip -4 -o addr show eth0 | awk '{ print $4 }' >/root/rootswap-e2e-addr
 	sync
-	echo "services active: $(wc -l </root/rootswap-e2e-services); daemons running: $(paste -sd' ' - </root/rootswap-e2e-daemons)"
+	echo "services active: $(wc -l </root/rootswap-e2e-services); daemons running: $(paste -sd' ' - </root/rootswap-e2e-daemons); eth0 $(cat /root/rootswap-e2e-addr)"
 	exit 0
 fi
 
@@ -143,6 +146,13 @@ for s in init:- $(daemon_list); do
 	exe=$(readlink "/proc/$pid/exe")
 	check "$name (pid $pid) on the new root" "exe $exe, dev $(stat -Lc '%Hd:%Ld' "/proc/$pid/exe") (new $newmm)" on_new_root "$pid"
 done
+
+# eth0 keeps the address it had (a DHCP client restarted by its command
+# line takes up its lease again).
+if [ -s /root/rootswap-e2e-addr ]; then
+	addr=$(ip -4 -o addr show eth0 | awk '{ print $4 }')
+	check "eth0 keeps its address" "before $(cat /root/rootswap-e2e-addr), now ${addr:-none}" [ "$addr" = "$(cat /root/rootswap-e2e-addr)" ]
+fi
 
 # Every service active before the swap is active now; after a reboot,
 # every one that was running.

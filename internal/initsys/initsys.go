@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Kind names an init system.
@@ -61,6 +62,10 @@ type Service struct {
 	// Manual is what the admin runs to restart it by hand, when rootswap
 	// cannot or did not ("" when the service manager's restart is it).
 	Manual string
+	// PID and StopSignal: a CommandLine service is process PID, stopped
+	// with StopSignal and started again by its command line.
+	PID        int
+	StopSignal syscall.Signal
 }
 
 func (s Service) String() string {

@@ -54,7 +54,9 @@ func (f serviceLookup) ServiceOf(pid int) (Service, bool) { return f(pid) }
 //  2. a process supervised by runsv or s6-supervise: that service
 //     directory (supervise.go); runsv, runsvdir, s6-supervise and
 //     s6-svscan themselves: the service that started the tree;
-//  3. own: what PID 1's service manager says.
+//  3. a DHCP client ifup started (ifupdown.go), a service of its own
+//     even where PID 1 files it under networking's;
+//  4. own: what PID 1's service manager says.
 //
 // dockerd itself is reported with LiveRestore set when it has it on.
 func (l *lookup) serviceOf(pid int, own func(int) (Service, bool)) (Service, bool) {
@@ -65,6 +67,9 @@ func (l *lookup) serviceOf(pid int, own func(int) (Service, bool)) (Service, boo
 		return svc, true
 	}
 	if svc, ok := l.supervisedService(pid, own); ok {
+		return svc, true
+	}
+	if svc, ok := l.ifupdownClient(pid); ok {
 		return svc, true
 	}
 	svc, ok := own(pid)

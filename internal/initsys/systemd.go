@@ -80,7 +80,7 @@ func checkRestartable(svc Service) error {
 	if svc.Name == "" {
 		return fmt.Errorf("no service named: %w", ErrNotRestartable)
 	}
-	if !svc.Restartable {
+	if !svc.Restartable || svc.Kind == CommandLine {
 		return fmt.Errorf("%s: %s: %w", svc.Name, svc.Why, ErrNotRestartable)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/rootswap/rootswap/internal/blockdev"
 	"github.com/rootswap/rootswap/internal/ext"
@@ -35,6 +36,8 @@ type Proc struct {
 	What    string `json:"what"`
 	Service string `json:"service,omitempty"`
 	Note    string `json:"note,omitempty"`
+	// Signal stops a command-line service (Report.Respawn).
+	Signal syscall.Signal `json:"signal,omitempty"`
 }
 
 // Report is the preflight: everything plan prints and run needs.
@@ -69,9 +72,10 @@ type Report struct {
 	MemAvail     int64               `json:"mem_available"`
 	MemNeeded    int64               `json:"mem_needed"`
 	Tools        map[string]string   `json:"tools"`
-	Stop         []string            `json:"stop"`   // services run will stop for the copy, docker's first
-	Docker       []DockerDaemon      `json:"docker"` // docker daemons among them, and what happens to their containers
-	Kill         []Proc              `json:"kill"`   // writers with no service (killed only with --kill)
+	Stop         []string            `json:"stop"`    // services run will stop for the copy, docker's first
+	Docker       []DockerDaemon      `json:"docker"`  // docker daemons among them, and what happens to their containers
+	Kill         []Proc              `json:"kill"`    // writers with no service (killed only with --kill)
+	Respawn      []Proc              `json:"respawn"` // command-line services (ifup's dhclient): killed, started again by their command line
 	Blockers     []Blocker           `json:"blockers"`
 	Warnings     []string            `json:"warnings"`
 	Lifeline     string              `json:"lifeline"`       // what run's lifeline SSH server will be
@@ -190,6 +194,9 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 		case hasSvc && svc.Restartable && keep[svc.Name]:
 			r.block(fmt.Sprintf("%s (pid %d) %s, but --keep %s forbids stopping it", h.Comm, h.PID, h.What(), svc.Name),
 				"drop --keep "+svc.Name+" or stop it yourself")
+		case hasSvc && svc.Kind == initsys.CommandLine:
+			p.Note, p.Signal = svc.Why, svc.StopSignal
+			r.Respawn = append(r.Respawn, p)
 		case hasSvc && svc.Restartable:
 			stop[svc.Name] = true
 		default:

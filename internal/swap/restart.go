@@ -24,6 +24,9 @@ import (
 // asked for bare ("dropbear") is first resolved to the one ServiceOf
 // gives (busybox's S50dropbear).
 func restart(ctx context.Context, rt *Runtime, svc initsys.Service) error {
+	if svc.Kind == initsys.CommandLine {
+		return restartByCommandLine(rt, svc)
+	}
 	svc = initsys.Resolve(rt.Init, svc)
 	var before []int
 	if rt.Init.Kind() != initsys.KindSystemd {

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/mountinfo"
@@ -123,6 +121,9 @@ func (st *stopServices) Describe(s *State) string {
 		}
 		parts = append(parts, "stop "+strings.Join(r.Stop, ", ")+" ("+why+")")
 	}
+	for _, p := range r.Respawn {
+		parts = append(parts, fmt.Sprintf("kill %s[%d] with %s and start it again by its command line after the pivot (%s: %s)", p.Comm, p.PID, unix.SignalName(p.Signal), p.Service, p.Note))
+	}
 	if len(r.Kill) > 0 && s.Opts.Kill {
 		var k []string
 		for _, p := range r.Kill {
@@ -171,12 +172,14 @@ func (st *stopServices) Do(ctx context.Context, s *State) error {
 			}
 		}
 	}
+	for _, p := range rt.Report.Respawn {
+		rt.logf("    killing %s[%d] with %s (%s; started again by its command line)", p.Comm, p.PID, unix.SignalName(p.Signal), p.Service)
+		s.Killed = append(s.Killed, killForRespawn(rt, p.PID, p.Comm, p.Service, p.Signal))
+	}
 	if s.Opts.Kill {
 		for _, p := range rt.Report.Kill {
-			k := describeKilled(rt.ProcRoot, p.PID, p.Comm)
 			rt.logf("    killing %s[%d] (no service; a daemon is started again after the swap)", p.Comm, p.PID)
-			killAndWait(rt.ProcRoot, p.PID, 5*time.Second)
-			s.Killed = append(s.Killed, k)
+			s.Killed = append(s.Killed, killForRespawn(rt, p.PID, p.Comm, "", syscall.SIGTERM))
 		}
 	}
 	return nil
@@ -214,18 +217,6 @@ func (st *stopServices) Undo(ctx context.Context, s *State) error {
 	}
 	s.Stopped, s.Containers = nil, nil
 	return errors.Join(errs...)
-}
-
-func killAndWait(procRoot string, pid int, grace time.Duration) {
-	syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(filepath.Join(procRoot, fmt.Sprint(pid))); err != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // ---- unmount-extra / remount-extra ---------------------------------------

@@ -284,7 +284,16 @@ func (*startServices) Name() string { return StepStartServices }
 func (*startServices) Fatal() bool  { return true }
 func (st *startServices) Describe(s *State) string {
 	r := st.rt.Report
-	if len(r.Stop) == 0 {
+	var cmds []string
+	for _, p := range r.Respawn {
+		cmds = append(cmds, p.Service)
+	}
+	if s.Opts.Kill {
+		for _, p := range r.Kill {
+			cmds = append(cmds, fmt.Sprintf("%s[%d]", p.Comm, p.PID))
+		}
+	}
+	if len(r.Stop)+len(cmds) == 0 {
 		return "no service was stopped: nothing to start"
 	}
 	rev := make([]string, 0, len(r.Stop))
@@ -292,6 +301,12 @@ func (st *startServices) Describe(s *State) string {
 		rev = append(rev, r.Stop[i])
 	}
 	desc := "start " + strings.Join(rev, ", ") + " again, from the new root"
+	if len(rev) == 0 {
+		desc = "no service was stopped"
+	}
+	if len(cmds) > 0 {
+		desc += "; start " + strings.Join(cmds, ", ") + " again by their own command line, working directory and environment"
+	}
 	if c := dockerStartPlan(r, s); c != "" {
 		desc += "; " + c
 	}
@@ -349,7 +364,7 @@ func (st *startServices) Undo(ctx context.Context, s *State) error {
 	var errs []error
 	for _, k := range s.Killed {
 		if k.Respawned > 0 {
-			killAndWait(st.rt.ProcRoot, k.Respawned, 5*time.Second)
+			stopWith(st.rt, k.Respawned, k.Signal)
 		}
 	}
 	if err := stopStarted(ctx, st.rt, s); err != nil {
