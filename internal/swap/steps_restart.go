@@ -162,8 +162,27 @@ func (st *reexecInit) Do(ctx context.Context, s *State) error { return reexecAnd
 func (st *reexecInit) Undo(ctx context.Context, s *State) error { return nil }
 
 func reexecAndWait(ctx context.Context, rt *Runtime) error {
-	if err := rt.Init.Reexec(ctx); err != nil {
-		return err
+	// sysvinit checks its FIFO every few seconds and makes it again where
+	// /run/initctl then resolves: between the pivot and the move of /run
+	// that is the other root's /run, and a request written meanwhile
+	// finds no reader (ENXIO) until init looks again. A few retries, bounded.
+	now := time.Now
+	if rt.Now != nil {
+		now = rt.Now // the clock rt.sleep advances
+	}
+	retryUntil := now().Add(12 * time.Second)
+	for {
+		err := rt.Init.Reexec(ctx)
+		if err == nil {
+			break
+		}
+		if now().After(retryUntil) || ctx.Err() != nil {
+			return err
+		}
+		rt.logf("    %v: asking again", err)
+		if err := rt.sleep(ctx, time.Second); err != nil {
+			return err
+		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -458,7 +477,11 @@ var (
 func rehome(ctx context.Context, rt *Runtime, s *State, newDev uint64) error {
 	var errs []error
 	if rt.Init.Kind() != initsys.KindBusybox && rt.Init.Kind() != initsys.KindUnknown {
-		if err := reexecAndWait(ctx, rt); err != nil {
+		// Only an init that reexec-init moved onto the new root needs to
+		// come back: one that still runs from this root is left alone.
+		if st, err := initsys.CheckPID1(rt.ProcRoot, "/"); err == nil && st.Current {
+			rt.logf("    init runs from this root already: not re-executed")
+		} else if err := reexecAndWait(ctx, rt); err != nil {
 			errs = append(errs, fmt.Errorf("re-exec init: %w", err))
 		}
 	}
