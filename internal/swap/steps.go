@@ -35,11 +35,11 @@ func Steps(rt *Runtime) []Step {
 		&remakeBinds{rt},
 		&rebackLoops{rt},
 		&swapOn{rt},
-		// sshd and the stopped writers together: PID 1 already resolves
-		// paths in the new root, so the writers' outage ends here, not
-		// after udev and init have been restarted, and a slow service
-		// start (dockerd) does not delay new logins. restart-sshd
-		// restarts it in the background; start-services waits for it.
+		// sshd first (new logins from the new root), then at once the
+		// stopped writers: PID 1 already resolves paths in the new root,
+		// so their outage ends here, not after udev and init have been
+		// restarted; a slow service start (dockerd) does not delay sshd.
+		// (Runtime.ParallelSSHD restarts sshd beside start-services.)
 		&remountExtra{rt},
 		&restartService{rt, StepRestartSSHD, sshdNames, true},
 		&startServices{rt},

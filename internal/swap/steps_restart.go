@@ -337,6 +337,13 @@ func (st *startServices) Describe(s *State) string {
 // stop-services stopped before their live-restore daemon.
 func (st *startServices) Do(ctx context.Context, s *State) error {
 	err := st.start(ctx, s)
+	// journald back onto /var (of the new root) last, once the services
+	// run and sshd is back: their first lines wait in /run meanwhile.
+	// The flush is heavy I/O; beside sshd's restart it delayed new logins
+	// by seconds in the guest.
+	if st.rt.Init.Kind() == initsys.KindSystemd {
+		defer initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
+	}
 	// sshd, restarted beside this step: without it nobody can log in
 	// again, which is worth a rollback. The engine does not undo a step
 	// that failed, so this one stops what it started first.
@@ -357,12 +364,6 @@ func (st *startServices) Do(ctx context.Context, s *State) error {
 }
 
 func (st *startServices) start(ctx context.Context, s *State) error {
-	if st.rt.Init.Kind() == initsys.KindSystemd {
-		// journald back onto /var (of the new root) once the services
-		// run: their first lines wait in /run meanwhile, and the flush
-		// no longer lengthens the writers' outage.
-		defer initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
-	}
 	for i := len(s.Stopped) - 1; i >= 0; i-- {
 		name := s.Stopped[i]
 		if err := st.rt.Init.Start(ctx, service(st.rt, name)); err != nil {
