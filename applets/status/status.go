@@ -150,11 +150,6 @@ func Windows(st swap.Status) []Window {
 		out = append(out, Window{"read-only window (remount-ro to services back)", d})
 	}
 	if d, ok := st.Window(swap.StepPivot, swap.StepRestartSSHD); ok {
-		// restart-sshd may only start the restart, which start-services
-		// then waits for: sshd is back by the end of both.
-		if d2, ok := st.Window(swap.StepPivot, swap.StepStartServices); ok && d2 > d {
-			d = d2
-		}
 		out = append(out, Window{"pivot to sshd back", d})
 	}
 	return out

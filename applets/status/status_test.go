@@ -62,9 +62,7 @@ func TestStatusWords(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "succeeded\n") {
 		t.Errorf("succeeded journal: %d\n%s", code, out)
 	}
-	// sshd restarts beside start-services, which waits for it: sshd is
-	// back when both have ended.
-	for _, w := range []string{"read-only window (remount-ro to services back): 7s", "pivot to sshd back: 5s"} {
+	for _, w := range []string{"read-only window (remount-ro to services back): 7s", "pivot to sshd back: 3s"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("status lacks %q:\n%s", w, out)
 		}
