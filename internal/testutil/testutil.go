@@ -105,22 +105,46 @@ func Loop(t testing.TB, file string) string {
 	return dev
 }
 
-// WaitExec waits up to 10 s until /proc/PID/exe satisfies match (the
-// process has exec'd what the test started it for); false, with the
-// test marked failed, when it never does.
+// WaitExec waits up to 10 s until /proc/PID/exe satisfies match and the
+// process is asleep in nanosleep: every caller execs a sleep, and the exe
+// link changes early in execve, before the new image and its libraries are
+// mapped, so a scan taken then sees a half-built process. False, with the
+// test marked failed, when it never settles.
 func WaitExec(t testing.TB, pid int, what string, match func(exe string) bool) bool {
 	t.Helper()
-	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
+	proc := "/proc/" + strconv.Itoa(pid) + "/"
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if l, _ := os.Readlink(exe); match(l) {
+		if l, _ := os.Readlink(proc + "exe"); match(l) && inNanosleep(proc) {
 			return true
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("%s never became %s", exe, what)
+			t.Errorf("%sexe never became %s asleep in nanosleep", proc, what)
 			return false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// inNanosleep says whether the task at proc (a /proc/PID/ directory)
+// sleeps in nanosleep or clock_nanosleep: by its wait channel, or where
+// the kernel hides that, by its system call number (x86-64 and arm64).
+func inNanosleep(proc string) bool {
+	if w, err := os.ReadFile(proc + "wchan"); err == nil && strings.Contains(string(w), "nanosleep") {
+		return true
+	}
+	sc, err := os.ReadFile(proc + "syscall")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(sc))
+	if len(f) == 0 {
+		return false
+	}
+	switch runtime.GOARCH + " " + f[0] {
+	case "amd64 35", "amd64 230", "arm64 101", "arm64 115":
+		return true
+	}
+	return false
 }
 
 // Tmpfs mounts a tmpfs of size (mount's size= value, "8m") on a temporary
