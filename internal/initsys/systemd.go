@@ -14,6 +14,9 @@ type Systemd struct {
 	cfg     Config
 	pid1    PID1
 	Version string // "252", "" when systemctl --version did not say
+	// sockets caches SocketsOf per unit: asked once, before the stop,
+	// so the start after the pivot runs no query in the writers' outage.
+	sockets map[string][]string
 }
 
 func (s *Systemd) Kind() Kind { return KindSystemd }
@@ -92,11 +95,18 @@ func (s *Systemd) unitsWithSockets(ctx context.Context, svc Service) ([]string, 
 	if svc.Kind != ServiceUnit {
 		return []string{svc.Name}, nil
 	}
-	socks, err := s.SocketsOf(ctx, svc.Name)
-	if err != nil {
-		return nil, err
+	socks, ok := s.sockets[svc.Name]
+	if !ok {
+		var err error
+		if socks, err = s.SocketsOf(ctx, svc.Name); err != nil {
+			return nil, err
+		}
+		if s.sockets == nil {
+			s.sockets = map[string][]string{}
+		}
+		s.sockets[svc.Name] = socks
 	}
-	return append(socks, svc.Name), nil
+	return append(socks[:len(socks):len(socks)], svc.Name), nil
 }
 
 // Stop stops the unit and the sockets that would start it again.

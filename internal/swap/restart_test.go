@@ -203,3 +203,16 @@ func TestRestartSSHDNotBack(t *testing.T) {
 		t.Error("restart-sshd is not fatal")
 	}
 }
+
+// The stopped writers start right after the mounts are back, before
+// sshd's restart (which the old sshd covers meanwhile), and journald's
+// flush, heavy I/O, waits until sshd is back.
+func TestWritersStartBeforeSSHDRestart(t *testing.T) {
+	pos := map[string]int{}
+	for i, st := range Steps(&Runtime{}) {
+		pos[st.Name()] = i
+	}
+	if !(pos["remount-extra"] < pos[StepStartServices] && pos[StepStartServices] < pos[StepRestartSSHD] && pos[StepRestartSSHD] < pos["flush-journal"]) {
+		t.Errorf("step positions %v: want remount-extra, start-services, restart-sshd, flush-journal in that order", pos)
+	}
+}

@@ -52,20 +52,9 @@ type Runtime struct {
 	// Kill signals a process; nil signals for real (tests hand a fake
 	// that edits their /proc).
 	Kill func(pid int, sig syscall.Signal) error
-	// ParallelSSHD has restart-sshd restart sshd in the background while
-	// start-services starts the stopped services, which then waits for
-	// it; false restarts sshd within its own step.
-	ParallelSSHD bool
-	sshdRestart  chan sshdResult
 	// Fault, when set, is passed points inside steps (FaultEnv): the
 	// root tests hang the engine there to kill it mid-way.
 	Fault func(point string) error
-}
-
-// sshdResult is the outcome of a background restart of sshd.
-type sshdResult struct {
-	name string // the service restarted, "" when none ran
-	err  error
 }
 
 // sleep waits d, or less when ctx ends.

@@ -32,16 +32,11 @@ func NewRuntime(ctx context.Context, procRoot, sysRoot string, out io.Writer) (*
 		SysRoot:  sysRoot,
 		Out:      out,
 		Mounter:  mountops.System{},
-		// sshd restarts on its own, before the writers start: beside
-		// their start jobs (each systemctl call ~1 s in the TCG guest) it
-		// came back 4.3 s after the pivot instead of 1.4 s, and the
-		// prober missed logins for 3.2 s; the writers gained ~1 s.
-		ParallelSSHD: false,
-		Init:         sys,
-		Command:      RealCommand,
-		Self:         os.Getpid(),
-		Session:      map[int]bool{},
-		Now:          time.Now,
+		Init:     sys,
+		Command:  RealCommand,
+		Self:     os.Getpid(),
+		Session:  map[int]bool{},
+		Now:      time.Now,
 	}, nil
 }
 

@@ -35,14 +35,16 @@ func Steps(rt *Runtime) []Step {
 		&remakeBinds{rt},
 		&rebackLoops{rt},
 		&swapOn{rt},
-		// sshd first (new logins from the new root), then at once the
-		// stopped writers: PID 1 already resolves paths in the new root,
-		// so their outage ends here, not after udev and init have been
-		// restarted; a slow service start (dockerd) does not delay sshd.
-		// (Runtime.ParallelSSHD restarts sshd beside start-services.)
+		// The stopped writers first, at once: PID 1 already resolves
+		// paths in the new root, so their outage ends here, not after
+		// sshd, udev and init have been restarted. sshd next, alone:
+		// until then the old sshd takes logins (it re-executes itself
+		// per connection, from the new root), and beside start jobs its
+		// restart left the prober without logins for seconds.
 		&remountExtra{rt},
-		&restartService{rt, StepRestartSSHD, sshdNames, true},
 		&startServices{rt},
+		&restartService{rt, StepRestartSSHD, sshdNames, true},
+		&flushJournal{rt},
 		&growRoot{rt},
 		&restartService{rt, "restart-udev", udevNames, false},
 		&reexecInit{rt},
@@ -56,6 +58,25 @@ func Steps(rt *Runtime) []Step {
 		return fileSteps(rt, all)
 	}
 	return all
+}
+
+// services rebuilds the services named, in order.
+func services(rt *Runtime, names []string) []initsys.Service {
+	svcs := make([]initsys.Service, len(names))
+	for i, name := range names {
+		svcs[i] = service(rt, name)
+	}
+	return svcs
+}
+
+// reversed is names last first: services start in the reverse order of
+// their stop.
+func reversed(names []string) []string {
+	r := make([]string, len(names))
+	for i, n := range names {
+		r[len(names)-1-i] = n
+	}
+	return r
 }
 
 // oldRootPath is where the old root sits after the pivot.
@@ -153,12 +174,24 @@ func (st *stopServices) Do(ctx context.Context, s *State) error {
 		return st.failed(ctx, s, err)
 	}
 	before := activeUnits(ctx, rt)
-	for _, name := range rt.Report.Stop {
-		rt.logf("    stopping %s", name)
-		if err := rt.Init.Stop(ctx, service(rt, name)); err != nil {
-			return st.failed(ctx, s, fmt.Errorf("stop %s: %w", name, err))
+	// One transaction where the manager takes one (systemd): the
+	// writers' outage starts with the first stop, and stops that overlap
+	// end it sooner than stops one after another.
+	if len(rt.Report.Stop) > 0 {
+		rt.logf("    stopping %s", strings.Join(rt.Report.Stop, ", "))
+	}
+	svcs := services(rt, rt.Report.Stop)
+	stopped, err := initsys.StopAll(ctx, rt.Init, svcs)
+	for i, svc := range svcs {
+		for _, done := range stopped {
+			if done.Name == svc.Name {
+				s.Stopped = append(s.Stopped, rt.Report.Stop[i])
+				break
+			}
 		}
-		s.Stopped = append(s.Stopped, name)
+	}
+	if err != nil {
+		return st.failed(ctx, s, err)
 	}
 	// systemd stops along the units that need a stopped one
 	// (systemd-networkd-wait-online with systemd-networkd): they are
@@ -204,10 +237,8 @@ func (st *stopServices) Undo(ctx context.Context, s *State) error {
 			errs = append(errs, err)
 		}
 	}
-	for i := len(s.Stopped) - 1; i >= 0; i-- {
-		if err := st.rt.Init.Start(ctx, service(st.rt, s.Stopped[i])); err != nil {
-			errs = append(errs, fmt.Errorf("start %s: %w", s.Stopped[i], err))
-		}
+	if err := initsys.StartAll(ctx, st.rt.Init, services(st.rt, reversed(s.Stopped))); err != nil {
+		errs = append(errs, err)
 	}
 	if err := startContainers(ctx, st.rt, s, "on the old root", false); err != nil {
 		errs = append(errs, err)

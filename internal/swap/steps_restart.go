@@ -69,11 +69,7 @@ type restartService struct {
 func (st *restartService) Name() string { return st.name }
 func (st *restartService) Fatal() bool  { return st.fatal }
 func (st *restartService) Describe(*State) string {
-	d := "restart the first running of " + strings.Join(st.candidates, ", ") + " so it runs from the new root"
-	if st.name == StepRestartSSHD && st.rt.ParallelSSHD {
-		d += ", in the background while start-services starts the stopped services; start-services waits for it and, if it does not come back, rolls back"
-	}
-	return d
+	return "restart the first running of " + strings.Join(st.candidates, ", ") + " so it runs from the new root"
 }
 
 // running is the first candidate that runs, under the name ServiceOf
@@ -90,16 +86,6 @@ func (st *restartService) running(ctx context.Context) (initsys.Service, bool) {
 	return initsys.Service{}, false
 }
 func (st *restartService) Do(ctx context.Context, s *State) error {
-	if st.name == StepRestartSSHD && st.rt.ParallelSSHD {
-		done := make(chan sshdResult, 1)
-		st.rt.sshdRestart = done
-		go func() {
-			name, err := st.restartAndWait(ctx)
-			done <- sshdResult{name, err}
-		}()
-		st.rt.logf("    restarting in the background: start-services starts the stopped services meanwhile and waits for it")
-		return nil
-	}
 	name, err := st.restartAndWait(ctx)
 	if name != "" {
 		s.Restarted = append(s.Restarted, name)
@@ -335,40 +321,42 @@ func (st *startServices) Describe(s *State) string {
 // Do starts the services in the reverse order of their stop (containerd
 // before docker, which stop-services stopped first), then the containers
 // stop-services stopped before their live-restore daemon.
-func (st *startServices) Do(ctx context.Context, s *State) error {
-	err := st.start(ctx, s)
-	// journald back onto /var (of the new root) last, once the services
-	// run and sshd is back: their first lines wait in /run meanwhile.
-	// The flush is heavy I/O; beside sshd's restart it delayed new logins
-	// by seconds in the guest.
-	if st.rt.Init.Kind() == initsys.KindSystemd {
-		defer initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
+func (st *startServices) Do(ctx context.Context, s *State) error { return st.start(ctx, s) }
+
+// flushJournal moves journald back onto /var of the new root, once the
+// services run and sshd is back: their first lines wait in /run
+// meanwhile. The flush is heavy I/O; beside sshd's restart it delayed
+// new logins by seconds in the guest.
+type flushJournal struct{ rt *Runtime }
+
+func (*flushJournal) Name() string { return "flush-journal" }
+func (*flushJournal) Fatal() bool  { return false }
+func (st *flushJournal) Describe(*State) string {
+	if st.rt.Report.InitKind != string(initsys.KindSystemd) {
+		return "no journald (not systemd): nothing to flush"
 	}
-	// sshd, restarted beside this step: without it nobody can log in
-	// again, which is worth a rollback. The engine does not undo a step
-	// that failed, so this one stops what it started first.
-	if ch := st.rt.sshdRestart; ch != nil {
-		st.rt.sshdRestart = nil
-		res := <-ch
-		if res.name != "" {
-			s.Restarted = append(s.Restarted, res.name)
-		}
-		if res.err != nil {
-			err = errors.Join(fmt.Errorf("restart-sshd (beside this step): %w", res.err), err)
-			if uerr := st.Undo(ctx, s); uerr != nil {
-				err = fmt.Errorf("%w; stopping again what was started: %v", err, uerr)
-			}
-		}
+	return "journalctl --flush: journald writes /var/log/journal again, on the new root"
+}
+
+func (st *flushJournal) Do(ctx context.Context, s *State) error {
+	if st.rt.Init.Kind() != initsys.KindSystemd {
+		return nil
 	}
-	return err
+	return initsys.JournaldFlush(ctx, initsys.Runner(st.rt.Command))
+}
+
+// Undo takes journald off the new root's /var again, so a rollback can
+// let go of the new root.
+func (st *flushJournal) Undo(ctx context.Context, s *State) error {
+	if st.rt.Init.Kind() != initsys.KindSystemd {
+		return nil
+	}
+	return initsys.JournaldRelinquish(ctx, initsys.Runner(st.rt.Command))
 }
 
 func (st *startServices) start(ctx context.Context, s *State) error {
-	for i := len(s.Stopped) - 1; i >= 0; i-- {
-		name := s.Stopped[i]
-		if err := st.rt.Init.Start(ctx, service(st.rt, name)); err != nil {
-			return fmt.Errorf("start %s: %w", name, err)
-		}
+	if err := initsys.StartAll(ctx, st.rt.Init, services(st.rt, reversed(s.Stopped))); err != nil {
+		return err
 	}
 	for i := range s.Killed {
 		if err := respawn(st.rt, &s.Killed[i]); err != nil {

@@ -10,60 +10,6 @@ import (
 	"testing"
 )
 
-// sshdBesideStart: restart-sshd returns at once, start-services starts
-// syslogd meanwhile and then waits for sshd.
-func sshdBesideStart(t *testing.T, back bool) (*svcFixture, error) {
-	f := busyboxDropbear(t)
-	f.file("etc/init.d/S10syslogd", "#!/bin/sh\n# pidfile /var/run/syslogd.pid\n")
-	f.rt.ParallelSSHD = true
-	f.s.Stopped = []string{"S10syslogd"}
-	f.on = func(argv string) (string, error) {
-		switch argv {
-		case "/etc/init.d/S50dropbear stop":
-			os.RemoveAll(filepath.Join(f.proc, "160"))
-		case "/etc/init.d/S50dropbear start":
-			if back {
-				f.process(600, 1, "dropbear", "/usr/sbin/dropbear", "/usr/sbin/dropbear", "-R", "-p", "22")
-			}
-		}
-		return "", nil
-	}
-	ctx := context.Background()
-	sshd := &restartService{f.rt, StepRestartSSHD, []string{"ssh", "sshd", "dropbear"}, true}
-	if err := sshd.Do(ctx, f.s); err != nil {
-		t.Fatalf("restart-sshd: %v (it only starts the restart)", err)
-	}
-	return f, (&startServices{f.rt}).Do(ctx, f.s)
-}
-
-func TestSSHDRestartsBesideStartServices(t *testing.T) {
-	f, err := sshdBesideStart(t, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls, _ := f.got()
-	if !contains(calls, "/etc/init.d/S10syslogd start") || !contains(calls, "/etc/init.d/S50dropbear start") {
-		t.Errorf("commands = %q: want syslogd started and dropbear restarted", calls)
-	}
-	if want := []string{"S50dropbear"}; !reflect.DeepEqual(f.s.Restarted, want) {
-		t.Errorf("Restarted = %q, want %q", f.s.Restarted, want)
-	}
-}
-
-// sshd not back: start-services fails (a rollback), having stopped what
-// it started: the engine does not undo a failed step.
-func TestSSHDNotBackFailsStartServices(t *testing.T) {
-	f, err := sshdBesideStart(t, false)
-	if err == nil || !strings.Contains(err.Error(), "restart-sshd (beside this step)") || !strings.Contains(err.Error(), "did not come back") {
-		t.Fatalf("start-services = %v, want restart-sshd's failure", err)
-	}
-	calls, _ := f.got()
-	start, stop := index(calls, "/etc/init.d/S10syslogd start"), index(calls, "/etc/init.d/S10syslogd stop")
-	if start < 0 || stop < start {
-		t.Errorf("commands = %q: want syslogd started, then stopped again", calls)
-	}
-}
-
 func contains(list []string, s string) bool { return index(list, s) >= 0 }
 
 func index(list []string, s string) int {
