@@ -122,7 +122,7 @@ func findSSHD(paths []string) string {
 func readSSHDConfig(ctx context.Context, bin string, client Conn) (*SSHDConfig, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	// user, host and addr are what sshd before 8.x insists on with -C;
+	// Older sshd insists on user, host and addr together with -C;
 	// host is the address, as with sshd's default UseDNS no.
 	spec := "user=root,host=" + client.Addr + ",addr=" + client.Addr
 	if client.LAddr != "" {
