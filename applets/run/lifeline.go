@@ -18,7 +18,7 @@ import (
 // rescue shell in-process for every session. Its fingerprint goes to the
 // log and the journal before the first step.
 func startLifeline(ctx context.Context, env *cli.Env, lc swap.Lifeline, j *journal.Journal, jpath string) (*lifeline.Server, error) {
-	pol, err := lifeline.Resolve(ctx, lifeline.KeySource{Keys: lc.KeysFile})
+	pol, err := lifeline.Resolve(ctx, lifeline.KeySource{Keys: lc.KeysFile, Client: lc.Client})
 	if err != nil {
 		return nil, err
 	}

@@ -369,7 +369,7 @@ func (s *Server) acceptLoop(l net.Listener) {
 		}
 		src := sourceOf(c.RemoteAddr())
 		if !s.fromAllowed(src) {
-			s.noisef("refused connection from %s: not allowed by sshd's AllowUsers/DenyUsers for root", c.RemoteAddr())
+			s.noisef("refused connection from %s: sshd's policy for root does not let it in", c.RemoteAddr())
 			c.Close()
 			continue
 		}

@@ -1,7 +1,7 @@
 package lifeline
 
 import (
-	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,14 +10,19 @@ import (
 	"github.com/rootswap/rootswap/internal/procscan"
 )
 
-// SessionAddr is the local address the admin's own SSH session came in
-// on, where the lifeline listens by default (not every address, where
-// anyone who can reach the host finds it): the third field of
-// SSH_CONNECTION, else (sudo drops it) the TCP socket of an sshd among
-// the caller's ancestors (pids). "" when neither is found (a console).
-func SessionAddr(procRoot string, getenv func(string) string, pids map[int]bool) string {
-	if f := strings.Fields(getenv("SSH_CONNECTION")); len(f) == 4 && net.ParseIP(f[2]) != nil {
-		return f[2]
+// SessionConn is the admin's own SSH connection: from SSH_CONNECTION,
+// else (sudo drops it) the TCP socket of an sshd among the caller's
+// ancestors (pids). nil when neither is found (a console). Its local
+// address is where the lifeline listens by default (not every address,
+// where anyone who can reach the host finds it).
+func SessionConn(procRoot string, getenv func(string) string, pids map[int]bool) *Conn {
+	if f := strings.Fields(getenv("SSH_CONNECTION")); len(f) == 4 {
+		a, err1 := netip.ParseAddr(f[0])
+		l, err2 := netip.ParseAddr(f[2])
+		port, err3 := strconv.ParseUint(f[3], 10, 16)
+		if err1 == nil && err2 == nil && err3 == nil {
+			return &Conn{a.Unmap().String(), l.Unmap().String(), int(port)}
+		}
 	}
 	for pid := range pids {
 		dir := filepath.Join(procRoot, strconv.Itoa(pid))
@@ -26,16 +31,16 @@ func SessionAddr(procRoot string, getenv func(string) string, pids map[int]bool)
 		if c := strings.TrimSpace(string(comm)); c != "sshd" && c != "sshd-session" {
 			continue
 		}
-		if a := sshdLocalAddr(dir); a != "" {
-			return a
+		if c := sshdConn(dir); c != nil {
+			return c
 		}
 	}
-	return ""
+	return nil
 }
 
-// sshdLocalAddr is the local address of an established TCP connection
-// held by the process at dir (/proc/PID).
-func sshdLocalAddr(dir string) string {
+// sshdConn is the established TCP connection held by the process at dir
+// (/proc/PID).
+func sshdConn(dir string) *Conn {
 	fds, _ := os.ReadDir(filepath.Join(dir, "fd"))
 	inodes := map[uint64]bool{}
 	for _, fd := range fds {
@@ -54,9 +59,9 @@ func sshdLocalAddr(dir string) string {
 		b, _ := os.ReadFile(filepath.Join(dir, name))
 		for _, s := range procscan.ParseInet(b, procscan.ProtoTCP, v6) {
 			if inodes[s.Inode] && s.State == 1 { // TCP_ESTABLISHED
-				return s.Local.Addr().Unmap().String()
+				return &Conn{s.Remote.Addr().Unmap().String(), s.Local.Addr().Unmap().String(), int(s.Local.Port())}
 			}
 		}
 	}
-	return ""
+	return nil
 }

@@ -3,6 +3,7 @@ package lifeline
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -27,7 +28,7 @@ func fakeProc(t *testing.T, root string, pid, comm string, fds []string, tcp, tc
 
 const tcpHeader = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 
-func TestSessionAddr(t *testing.T) {
+func TestSessionConn(t *testing.T) {
 	proc := t.TempDir()
 	// bash (100) under the session's sshd (90) under the listening sshd (1).
 	fakeProc(t, proc, "100", "bash", []string{"/dev/pts/0", "socket:[555]"}, tcpHeader, "")
@@ -43,25 +44,25 @@ func TestSessionAddr(t *testing.T) {
 		name   string
 		getenv func(string) string
 		pids   []int
-		want   string
+		want   *Conn
 	}{
 		{"SSH_CONNECTION", func(k string) string {
 			if k == "SSH_CONNECTION" {
 				return "192.0.2.9 54321 198.51.100.7 22"
 			}
 			return ""
-		}, []int{100, 90}, "198.51.100.7"},
-		{"sshd's socket (sudo dropped SSH_CONNECTION)", none, []int{100, 90}, "10.0.0.5"},
-		{"OpenSSH 9.8's sshd-session, IPv6", none, []int{100, 80}, "2001:db8::1"},
-		{"a console", none, []int{100}, ""},
-		{"garbage SSH_CONNECTION", func(string) string { return "x y z w" }, []int{100}, ""},
+		}, []int{100, 90}, &Conn{"192.0.2.9", "198.51.100.7", 22}},
+		{"sshd's socket (sudo dropped SSH_CONNECTION)", none, []int{100, 90}, &Conn{"10.0.0.9", "10.0.0.5", 22}},
+		{"OpenSSH 9.8's sshd-session, IPv6", none, []int{100, 80}, &Conn{"2001:db8::2", "2001:db8::1", 22}},
+		{"a console", none, []int{100}, nil},
+		{"garbage SSH_CONNECTION", func(string) string { return "x y z w" }, []int{100}, nil},
 	} {
 		pids := map[int]bool{}
 		for _, p := range tc.pids {
 			pids[p] = true
 		}
-		if got := SessionAddr(proc, tc.getenv, pids); got != tc.want {
-			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		if got := SessionConn(proc, tc.getenv, pids); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }

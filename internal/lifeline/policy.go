@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -36,19 +37,55 @@ type KeySource struct {
 	top  string // where checks of a file outside Home stop ("/"); tests
 	// groups are root's groups' names; nil: from /etc/group. Tests.
 	groups []string
+	// Client is the admin's own SSH connection (SessionConn), for which
+	// sshd's Match blocks are evaluated; nil on a console.
+	Client *Conn
 }
 
 // Resolve reads sshd's configuration (sshd -T) and the keys: the one way
 // plan and run decide who the lifeline lets in. An error is a refusal
 // that names the setting and what to do.
 func Resolve(ctx context.Context, src KeySource) (*Policy, error) {
-	cfg, from, err := ReadSSHDConfig(ctx)
-	if err != nil {
-		return nil, err
+	return resolve(ctx, src, findSSHD(sshdPaths[:]), sshdConfigFile)
+}
+
+// resolve evaluates sshd's Match blocks with `sshd -T -C` for root, once,
+// before the swap: the lifeline must let the admin in when neither root
+// can run sshd, so it cannot ask sshd at login. Blocks that look only at
+// the user hold for every client. Blocks that look at the client (Match
+// Address, Host, LocalAddress, LocalPort...) are evaluated for the
+// admin's own connection, and the lifeline then takes clients from that
+// address only: the policy of any other client is unknown, and guessing
+// it could let in one sshd would refuse.
+func resolve(ctx context.Context, src KeySource, bin, file string) (*Policy, error) {
+	cfg, from, dep := defaultSSHD(), noSSHD, ""
+	if bin != "" {
+		client := Conn{Addr: "127.0.0.1"} // any address: no Match looks at it
+		if dep = clientMatch(path.Dir(file), file, 0); dep != "" {
+			if src.Client == nil {
+				return nil, errors.New("sshd's policy depends on the client (" + dep + ") and no SSH session says who the client is; run rootswap from your SSH session, or pass --no-lifeline")
+			}
+		}
+		if src.Client != nil {
+			client = *src.Client
+		}
+		var err error
+		if cfg, from, err = readSSHDConfig(ctx, bin, client); err != nil {
+			return nil, err
+		}
 	}
 	p, err := LoadPolicy(cfg, src)
-	if p != nil {
-		p.SSHD = from
+	if p == nil {
+		return nil, err
+	}
+	p.SSHD = from
+	if dep != "" && err == nil {
+		a := src.Client.Addr
+		if !allowedFrom(p.From, p.NotFrom, a) {
+			return nil, errors.New("sshd lets root in from elsewhere only, not from your address " + a + fixHint)
+		}
+		p.From = []string{a}
+		p.SSHD += "; clients from " + a + " only: " + dep
 	}
 	return p, err
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -90,32 +92,44 @@ func ParseSSHDConfig(data []byte) (*SSHDConfig, error) {
 // /usr/sbin in an admin's sudo session).
 var sshdPaths = [...]string{"/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"}
 
-// ReadSSHDConfig runs `sshd -T` and parses it. Without sshd it returns
-// OpenSSH's defaults and says so in the second value. Match blocks are
-// not evaluated: the lifeline applies the global settings.
-func ReadSSHDConfig(ctx context.Context) (*SSHDConfig, string, error) {
-	return readSSHDConfig(ctx, sshdPaths[:])
+// Conn is a connection as sshd's Match blocks see it: the client's
+// address, and the address and port it reached sshd on.
+type Conn struct {
+	Addr  string `json:"addr"`
+	LAddr string `json:"laddr,omitempty"`
+	LPort int    `json:"lport,omitempty"`
 }
 
-func readSSHDConfig(ctx context.Context, paths []string) (*SSHDConfig, string, error) {
-	bin := ""
+// sshdConfigFile is where sshd reads its configuration without -f.
+const sshdConfigFile = "/etc/ssh/sshd_config"
+
+// noSSHD is where the configuration came from without sshd.
+const noSSHD = "no sshd here: OpenSSH's defaults"
+
+// findSSHD is the sshd binary, "" when there is none.
+func findSSHD(paths []string) string {
 	for _, p := range paths {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			bin = p
-			break
+			return p
 		}
 	}
-	if bin == "" {
-		if p, err := exec.LookPath("sshd"); err == nil {
-			bin = p
-		} else {
-			return defaultSSHD(), "no sshd here: OpenSSH's defaults", nil
-		}
-	}
+	p, _ := exec.LookPath("sshd")
+	return p
+}
+
+// readSSHDConfig runs `sshd -T -C` for root coming in as client and
+// parses it: sshd itself evaluates its Match blocks for that connection.
+func readSSHDConfig(ctx context.Context, bin string, client Conn) (*SSHDConfig, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	// Older sshd insists on user, host and addr together with -C;
+	// host is the address, as with sshd's default UseDNS no.
+	spec := "user=root,host=" + client.Addr + ",addr=" + client.Addr
+	if client.LAddr != "" {
+		spec += ",laddr=" + client.LAddr + ",lport=" + strconv.Itoa(client.LPort)
+	}
 	var out, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "-T")
+	cmd := exec.CommandContext(ctx, bin, "-T", "-C", spec)
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
 		// Its policy unknown, the lifeline cannot follow it.
@@ -123,7 +137,51 @@ func readSSHDConfig(ctx context.Context, paths []string) (*SSHDConfig, string, e
 		return nil, "", fmt.Errorf("%s -T: %w: %s; make `sshd -T` work (it wants its host keys and /run/sshd), or pass --no-lifeline", bin, err, clip(msg, maxLogLine))
 	}
 	c, err := ParseSSHDConfig(out.Bytes())
-	return c, bin + " -T", err
+	return c, bin + " -T -C " + spec, err
+}
+
+// clientMatch names the first Match criterion of sshd's configuration
+// (file and what it Includes) that looks at more than the user: the
+// client's address or name, the local address or port, or a criterion
+// this code does not know. "" when every Match block is about users and
+// groups: root's evaluation then holds for every client. A file that
+// cannot be read counts as such a criterion.
+func clientMatch(etc, file string, depth int) string {
+	data, err := os.ReadFile(file)
+	if err != nil || depth > 16 {
+		return "unreadable " + file
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '=' })
+		if len(f) == 0 {
+			continue
+		}
+		switch strings.ToLower(f[0]) {
+		case "include":
+			for _, pat := range f[1:] {
+				if !path.IsAbs(pat) {
+					pat = path.Join(etc, pat) // sshd's own directory, not the including file's
+				}
+				names, _ := filepath.Glob(pat)
+				for _, n := range names {
+					if c := clientMatch(etc, n, depth+1); c != "" {
+						return c
+					}
+				}
+			}
+		case "match":
+			for i := 1; i < len(f); i++ {
+				switch strings.ToLower(f[i]) {
+				case "all":
+				case "user", "group":
+					i++
+				default:
+					return "Match " + f[i] + " in " + file
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // matchGlob is sshd's match_pattern: * and ? wildcards, whole string.
@@ -157,12 +215,14 @@ func matchAddr(list, ip string) bool {
 }
 
 // fromAllowed applies Options.From and NotFrom to a client's address.
-func (s *Server) fromAllowed(ip string) bool {
-	ok := len(s.opts.From) == 0
-	for _, p := range s.opts.From {
+func (s *Server) fromAllowed(ip string) bool { return allowedFrom(s.opts.From, s.opts.NotFrom, ip) }
+
+func allowedFrom(from, notFrom []string, ip string) bool {
+	ok := len(from) == 0
+	for _, p := range from {
 		ok = ok || matchAddr(p, ip)
 	}
-	for _, p := range s.opts.NotFrom {
+	for _, p := range notFrom {
 		ok = ok && !matchAddr(p, ip)
 	}
 	return ok

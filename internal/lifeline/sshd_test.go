@@ -105,8 +105,8 @@ func TestMatchAddr(t *testing.T) {
 	}
 }
 
-// sshd -T is run and read; without sshd, OpenSSH's defaults; a failing
-// one is a refusal that quotes it.
+// sshd -T -C is run for the client and read; without sshd, nothing is
+// found; a failing one is a refusal that quotes it.
 func TestReadSSHDConfig(t *testing.T) {
 	cat, err := exec.LookPath("cat")
 	if err != nil {
@@ -122,18 +122,83 @@ func TestReadSSHDConfig(t *testing.T) {
 		}
 		return p
 	}
-	ok := script("sshd-ok", `[ "$1" = -T ] && exec `+cat+" "+fixture+"\n")
-	c, from, err := readSSHDConfig(context.Background(), []string{dir + "/missing", ok})
-	if err != nil || c.PermitRootLogin != "forced-commands-only" || from != ok+" -T" {
+	const spec = "user=root,host=192.0.2.9,addr=192.0.2.9,laddr=198.51.100.7,lport=22"
+	ok := script("sshd-ok", `[ "$*" = "-T -C `+spec+`" ] && exec `+cat+" "+fixture+"\n")
+	if got := findSSHD([]string{dir + "/missing", ok}); got != ok {
+		t.Errorf("findSSHD: %q, want %q", got, ok)
+	}
+	c, from, err := readSSHDConfig(context.Background(), ok, Conn{"192.0.2.9", "198.51.100.7", 22})
+	if err != nil || c.PermitRootLogin != "forced-commands-only" || from != ok+" -T -C "+spec {
 		t.Errorf("sshd -T: %+v, %q, %v", c, from, err)
 	}
 	bad := script("sshd-bad", "echo 'Missing privilege separation directory: /run/sshd' >&2; exit 255\n")
-	if _, _, err := readSSHDConfig(context.Background(), []string{bad}); err == nil ||
+	if _, _, err := readSSHDConfig(context.Background(), bad, Conn{Addr: "127.0.0.1"}); err == nil ||
 		!strings.Contains(err.Error(), "Missing privilege separation directory") || !strings.Contains(err.Error(), "--no-lifeline") {
 		t.Errorf("a failing sshd -T: %v", err)
 	}
-	c, from, err = readSSHDConfig(context.Background(), []string{dir + "/missing"})
-	if err != nil || !reflect.DeepEqual(c, defaultSSHD()) || !strings.Contains(from, "no sshd") {
-		t.Errorf("no sshd: %+v, %q, %v", c, from, err)
+	if got := findSSHD([]string{dir + "/missing"}); got != "" {
+		t.Errorf("findSSHD without sshd: %q", got)
+	}
+}
+
+// sshd's Match blocks count: sshd itself evaluates them for root (sshd
+// -T -C); blocks that look at the client are evaluated for the admin's
+// connection, and the lifeline then takes that address only. The fake
+// sshd says "permitrootlogin no" for the -C specs that match noWhen.
+func TestResolveMatchBlocks(t *testing.T) {
+	a := newSigner(t).PublicKey()
+	home, src := keyHome(t, authLine(a))
+	admin := &Conn{"192.0.2.9", "198.51.100.7", 22}
+	for _, tc := range []struct {
+		name, config, noWhen string
+		client               *Conn
+		from                 []string
+		refusal              string
+	}{
+		{"Match User root", "PermitRootLogin yes\nMatch User root\n  PermitRootLogin no\n", "user=root,*", admin, nil, "PermitRootLogin no"},
+		{"Match User root, a console", "Match User root\n  PermitRootLogin no\n", "user=root,*", nil, nil, "PermitRootLogin no"},
+		{"Match User alice", "Match User alice\n  PermitRootLogin no\n", "user=alice,*", nil, nil, ""},
+		{"Match Address, the admin's elsewhere", "Match Address 10.0.0.0/8\n  PermitRootLogin no\n", "*,addr=10.*", admin, []string{"192.0.2.9"}, ""},
+		{"Match Address, the admin's in it", "Match Address 10.0.0.0/8\n  PermitRootLogin no\n", "*,addr=10.*", &Conn{"10.1.2.3", "10.0.0.1", 22}, nil, "PermitRootLogin no"},
+		{"Match Address, a console", "match address=10.0.0.0/8\n  PermitRootLogin no\n", "*,addr=10.*", nil, nil, "Match address"},
+		{"Match LocalPort in an Include", "Include conf.d/*.conf\n", "*,lport=2222", admin, []string{"192.0.2.9"}, ""},
+		{"Match User root Address", "Match User root Address 10.*\n  PermitRootLogin no\n", "*,addr=10.*", admin, []string{"192.0.2.9"}, ""},
+		{"commented-out Match lines do not count", "#Match Address 10.*\n# Match Host x\n", "*", nil, nil, "PermitRootLogin no"},
+	} {
+		dir := t.TempDir()
+		os.MkdirAll(dir+"/conf.d", 0o755)
+		os.WriteFile(dir+"/conf.d/a.conf", []byte("Match LocalPort 2222\n  PermitRootLogin no\n"), 0o644)
+		file := dir + "/sshd_config"
+		os.WriteFile(file, []byte(tc.config), 0o644)
+		bin := dir + "/sshd"
+		os.WriteFile(bin, []byte(`#!/bin/sh
+if [ "$1 $2" = "-T -C" ]; then case "$3" in `+tc.noWhen+`) echo "permitrootlogin no"; exit;; esac; fi
+echo "permitrootlogin yes"
+`), 0o755)
+		src.Client = tc.client
+		p, err := resolve(context.Background(), src, bin, file)
+		if tc.refusal != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.refusal) {
+				t.Errorf("%s: %v, want a refusal with %q", tc.name, err, tc.refusal)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(p.From, tc.from) || len(p.Keys) != 1 {
+			t.Errorf("%s: %+v, %v; want clients from %v", tc.name, p, err, tc.from)
+		}
+	}
+	// Without sshd there is no configuration to follow: the defaults,
+	// for every client.
+	src.Client = nil
+	if p, err := resolve(context.Background(), src, "", home+"/none"); err != nil || p.From != nil || p.SSHD != noSSHD {
+		t.Errorf("no sshd: %+v, %v", p, err)
+	}
+	// An unreadable configuration may hide any Match: the admin's
+	// address only.
+	bin := home + "/sshd"
+	os.WriteFile(bin, []byte("#!/bin/sh\necho permitrootlogin yes\n"), 0o755)
+	src.Client = admin
+	if p, err := resolve(context.Background(), src, bin, home+"/none"); err != nil || !reflect.DeepEqual(p.From, []string{"192.0.2.9"}) {
+		t.Errorf("unreadable sshd_config: %+v, %v", p, err)
 	}
 }

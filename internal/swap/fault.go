@@ -9,8 +9,8 @@ import (
 // FaultEnv names steps (comma-separated) that the engine fails on purpose
 // before running them; "STEP:hang" blocks there instead, so a test can
 // kill the engine at that point. "STEP/OP#N:hang" blocks right after the
-// step's Nth operation of that kind (pivot, move, mount, unmount,
-// remount), before its outcome is journaled: "pivot/pivot#1:hang",
+// step's Nth operation of that kind (pivot, private, move, mount,
+// unmount, remount), before its outcome is journaled: "pivot/private#1:hang",
 // "move-mounts/move#2:hang"; "precopy/round#N:hang" and
 // "copy/frozen:hang" block once the first chunk of that copy round is
 // written. It exists for the root tests that prove

@@ -30,6 +30,8 @@ type Lifeline struct {
 	// sshd -T gives it. The preflight (plan and run's foreground) and the
 	// engine, before its first step, resolve it with lifeline.Resolve.
 	KeysFile string `json:"keys_file,omitempty"`
+	// Client is the admin's SSH connection, for sshd's Match blocks.
+	Client *lifeline.Conn `json:"client,omitempty"`
 }
 
 // FlagsUsage is the option text of every flag Flags defines; plan and
@@ -157,10 +159,9 @@ func (f *Flags) Options(env *cli.Env) (Options, error) {
 	o.ForceSwap, o.ForceLVM, o.ForceMD = *f.forceSwap, *f.forceLVM, *f.forceMD
 	o.ConfirmTimeout, o.ReleaseTimeout = *f.confirm, *f.release
 	o.Lifeline = Lifeline{Off: *f.noLife, Port: *f.port, Listen: f.listen, KeysFile: *f.keys}
-	if len(o.Lifeline.Listen) == 0 {
-		if a := lifeline.SessionAddr(env.ProcRoot, env.Getenv, Ancestors(env.ProcRoot, os.Getpid())); a != "" {
-			o.Lifeline.Listen = []string{a}
-		}
+	o.Lifeline.Client = lifeline.SessionConn(env.ProcRoot, env.Getenv, Ancestors(env.ProcRoot, os.Getpid()))
+	if c := o.Lifeline.Client; len(o.Lifeline.Listen) == 0 && c != nil {
+		o.Lifeline.Listen = []string{c.LAddr}
 	}
 	return o, nil
 }
@@ -176,7 +177,7 @@ func checkLifeline(ctx context.Context, r *Report, l Lifeline) string {
 	if len(l.Listen) > 0 {
 		where = strings.Join(l.Listen, ", ")
 	}
-	p, err := lifeline.Resolve(ctx, lifeline.KeySource{Keys: l.KeysFile})
+	p, err := lifeline.Resolve(ctx, lifeline.KeySource{Keys: l.KeysFile, Client: l.Client})
 	if err != nil {
 		problem, fix, ok := strings.Cut(err.Error(), "; ")
 		if !ok {

@@ -254,41 +254,7 @@ func TestRollbackAfterEngineKilled(t *testing.T) {
 		t.Run(strings.ReplaceAll(point, "/", ":"), func(t *testing.T) {
 			step, _, _ := strings.Cut(point, "/")
 			s := start(t, sandbox.Options{})
-			// The foreground returns when the engine stops advancing only
-			// after the pivot; run it in the background.
-			s.sh([]string{"ROOTSWAP_TEST_FAULT=" + point + ":hang"},
-				"/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0 >/run/run.out 2>&1 &")
-			deadline := time.Now().Add(time.Minute)
-			for {
-				st, _ := s.sh(nil, "/usr/sbin/rootswap status")
-				if strings.HasPrefix(st, "running "+step) && strings.Contains(st, "hanging at "+point+"\n") {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("never reached %s:\n%s", point, st)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			// The engine's pid (in the server's PID namespace) from status.
-			st, _ := s.sh(nil, "/usr/sbin/rootswap status")
-			var pid int
-			for _, line := range strings.Split(st, "\n") {
-				if i := strings.Index(line, "engine pid "); i >= 0 {
-					fmt.Sscanf(line[i:], "engine pid %d", &pid)
-				}
-			}
-			if pid <= 1 {
-				t.Fatalf("no engine pid in status:\n%s", st)
-			}
-			s.sh(nil, fmt.Sprintf("kill -KILL %d", pid))
-			st, code := s.sh(nil, "/usr/sbin/rootswap status")
-			for i := 0; i < 50 && code == 4; i++ { // until the kill is seen
-				time.Sleep(100 * time.Millisecond)
-				st, code = s.sh(nil, "/usr/sbin/rootswap status")
-			}
-			if code != 1 || !strings.HasPrefix(st, "failed "+step) || !strings.Contains(st, "died") {
-				t.Errorf("status after SIGKILL exited %d:\n%s", code, st)
-			}
+			s.runAndKill(point)
 			out, code := s.sh(nil, "/usr/sbin/rootswap rollback")
 			if step == "fsck-old" {
 				// Past the release there is no way back, and no need:
@@ -299,19 +265,72 @@ func TestRollbackAfterEngineKilled(t *testing.T) {
 				s.checkOn(s.snapshot(), s.TargetDev)
 				return
 			}
-			if code != 0 {
-				t.Errorf("rollback exited %d:\n%s", code, out)
-			}
-			st, code = s.sh(nil, "/usr/sbin/rootswap status")
-			if code != 1 || !strings.HasPrefix(st, "rolled-back") {
-				t.Errorf("status after rollback exited %d:\n%s\nrollback:\n%s", code, st, out)
-			}
-			s.checkOn(s.snapshot(), s.RootDev)
-			if t.Failed() {
-				t.Logf("rollback:\n%s", out)
-			}
+			s.rolledBack(out, code)
 		})
 	}
+}
+
+// runAndKill starts run hanging at the fault point, waits
+// until it hangs there and SIGKILLs the engine; status must then say it
+// died in point's step.
+func (s server) runAndKill(point string) {
+	s.t.Helper()
+	step, _, _ := strings.Cut(point, "/")
+	// The foreground returns when the engine stops advancing only
+	// after the pivot; run it in the background.
+	s.sh([]string{"ROOTSWAP_TEST_FAULT=" + point + ":hang"},
+		"/usr/sbin/rootswap run --to "+s.TargetDev+" --yes --no-lifeline --confirm-timeout 0 >/run/run.out 2>&1 &")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, _ := s.sh(nil, "/usr/sbin/rootswap status")
+		if strings.HasPrefix(st, "running "+step) && strings.Contains(st, "hanging at "+point+"\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("never reached %s:\n%s", point, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The engine's pid (in the server's PID namespace) from status.
+	st, _ := s.sh(nil, "/usr/sbin/rootswap status")
+	var pid int
+	for _, line := range strings.Split(st, "\n") {
+		if i := strings.Index(line, "engine pid "); i >= 0 {
+			fmt.Sscanf(line[i:], "engine pid %d", &pid)
+		}
+	}
+	if pid <= 1 {
+		s.t.Fatalf("no engine pid in status:\n%s", st)
+	}
+	s.sh(nil, fmt.Sprintf("kill -KILL %d", pid))
+	st, code := s.sh(nil, "/usr/sbin/rootswap status")
+	for i := 0; i < 50 && code == 4; i++ { // until the kill is seen
+		time.Sleep(100 * time.Millisecond)
+		st, code = s.sh(nil, "/usr/sbin/rootswap status")
+	}
+	if code != 1 || !strings.HasPrefix(st, "failed "+step) || !strings.Contains(st, "died") {
+		s.t.Errorf("status after SIGKILL exited %d:\n%s", code, st)
+	}
+}
+
+// rolledBack checks that rollback (its output and exit status) ended
+// the swap on the old root, read-write, every daemon running from it,
+// and returns the server's state.
+func (s server) rolledBack(out string, code int) sandbox.State {
+	s.t.Helper()
+	if code != 0 {
+		s.t.Errorf("rollback exited %d:\n%s", code, out)
+	}
+	st, code := s.sh(nil, "/usr/sbin/rootswap status")
+	if code != 1 || !strings.HasPrefix(st, "rolled-back") {
+		s.t.Errorf("status after rollback exited %d:\n%s\nrollback:\n%s", code, st, out)
+	}
+	after := s.snapshot()
+	s.checkOn(after, s.RootDev)
+	if s.t.Failed() {
+		s.t.Logf("rollback:\n%s", out)
+	}
+	return after
 }
 
 // Bad input is refused before anything changes.

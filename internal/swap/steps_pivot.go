@@ -110,6 +110,7 @@ func (st *pivot) Do(ctx context.Context, s *State) error {
 		s.Shared = append(s.Shared, p.Point)
 	}
 	if err := mountops.Pivot(rt.Mounter, t, s.Opts.NewRoot, filepath.Join(s.Opts.NewRoot, s.Opts.PutOld), rt.logf); err != nil {
+		restoreShared(rt, s) // / may be private already; a failed step is not undone
 		return err
 	}
 	s.Pivoted = true
@@ -120,6 +121,9 @@ func (st *pivot) Do(ctx context.Context, s *State) error {
 }
 func (st *pivot) Undo(ctx context.Context, s *State) error {
 	if !s.Pivoted {
+		// Killed between making / private and pivot_root: the
+		// propagation is all there is to take back.
+		restoreShared(st.rt, s)
 		return nil
 	}
 	rt := st.rt

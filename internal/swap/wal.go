@@ -36,9 +36,11 @@ func (w *wal) enter(step string, undo bool, s *State) {
 	w.step, w.undo, w.s, w.count = step, undo, s, map[string]int{}
 }
 
-// walMounter journals the Mounter calls that change the mount table;
-// propagation changes (MS_PRIVATE, MS_SHARED) are taken back by the
-// steps themselves and are not journaled.
+// walMounter journals the Mounter calls that change the mount table, and
+// the recursive MS_PRIVATE that takes systemd's shared propagation away
+// (its intent holds State.Shared, so a rollback after a kill before
+// pivot_root still knows what to make shared again); other propagation
+// changes are taken back by the steps themselves and are not journaled.
 type walMounter struct {
 	mountops.Mounter
 	w *wal
@@ -49,6 +51,8 @@ const propagationFlags = unix.MS_PRIVATE | unix.MS_SHARED | unix.MS_SLAVE | unix
 func (m *walMounter) Mount(source, target, fstype string, flags uintptr, data string) error {
 	op := "mount"
 	switch {
+	case flags == unix.MS_REC|unix.MS_PRIVATE:
+		op = "private"
 	case flags&propagationFlags != 0:
 		return m.Mounter.Mount(source, target, fstype, flags, data)
 	case flags&unix.MS_MOVE != 0:
