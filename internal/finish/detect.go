@@ -61,6 +61,18 @@ type Stack struct {
 	MD   bool     // an md RAID is in the stack
 	Dm   bool     // a device-mapper device that is not LVM (crypt, multipath)
 	Path []string // the sysfs names from the device down, for messages
+	// Layers are the devices of the stack, from the top, for what the
+	// initramfs must be told (rd.lvm.lv=, rd.md.uuid=, crypttab).
+	Layers []Layer
+}
+
+// Layer is one device of a stack.
+type Layer struct {
+	Path   string   // /dev/mapper/sys-root, /dev/md0, /dev/sda3
+	Kind   byte     // 'l' an LVM LV, 'm' md, 'c' LUKS, 'd' other dm, 0 a disk or partition
+	Name   string   // the dm name of a dm device
+	UUID   string   // the LUKS UUID of a LUKS device
+	Slaves []string // the /dev paths of the devices under it
 }
 
 // Needs is the stack in words: "LVM, md", or "" for a plain device.
@@ -87,26 +99,44 @@ func StackOf(sysRoot string, dev uint64) Stack {
 	}
 	seen := map[string]bool{}
 	var walk func(name, dir string)
+	path := func(name, dir string) string {
+		if dm, err := os.ReadFile(filepath.Join(dir, "dm", "name")); err == nil {
+			return "/dev/mapper/" + strings.TrimSpace(string(dm))
+		}
+		return "/dev/" + strings.ReplaceAll(name, "!", "/")
+	}
 	walk = func(name, dir string) {
 		if seen[name] {
 			return
 		}
 		seen[name] = true
 		s.Path = append(s.Path, name)
+		l := Layer{Path: path(name, dir)}
 		switch {
 		case strings.HasPrefix(name, "dm-"):
 			uuid, _ := os.ReadFile(filepath.Join(dir, "dm", "uuid"))
-			if strings.HasPrefix(string(uuid), "LVM-") {
-				s.LVM = true
+			u := strings.TrimSpace(string(uuid))
+			l.Name, l.Kind = strings.TrimPrefix(l.Path, "/dev/mapper/"), 'd'
+			if strings.HasPrefix(u, "LVM-") {
+				s.LVM, l.Kind = true, 'l'
 			} else {
 				s.Dm = true
+				// CRYPT-LUKS2-<32 hex digits>-<name>
+				if f := strings.Split(u, "-"); len(f) > 2 && strings.HasPrefix(u, "CRYPT-LUKS") && len(f[2]) == 32 {
+					h := f[2]
+					l.Kind, l.UUID = 'c', h[:8]+"-"+h[8:12]+"-"+h[12:16]+"-"+h[16:20]+"-"+h[20:]
+				}
 			}
 		case strings.HasPrefix(name, "md"):
-			s.MD = true
+			s.MD, l.Kind = true, 'm'
 		}
 		ents, _ := os.ReadDir(filepath.Join(dir, "slaves"))
+		i := len(s.Layers)
+		s.Layers = append(s.Layers, l)
 		for _, e := range ents {
-			walk(e.Name(), filepath.Join(sysRoot, "class", "block", e.Name()))
+			d := filepath.Join(sysRoot, "class", "block", e.Name())
+			s.Layers[i].Slaves = append(s.Layers[i].Slaves, path(e.Name(), d))
+			walk(e.Name(), d)
 		}
 	}
 	walk(d.Name, sysBlock(sysRoot, dev))
@@ -201,6 +231,9 @@ type Bootloader struct {
 	Mkconfig []string // update-grub, or grub-mkconfig -o /boot/grub/grub.cfg
 	Config   string   // the generated file, absolute as on the host: /boot/grub/grub.cfg
 	Install  string   // grub-install or grub2-install; empty when not installed
+	// InstallArgs are grub-install's arguments on EFI (efi.go), where it
+	// takes no disk; nil on BIOS.
+	InstallArgs []string
 }
 
 // DetectBootloader finds GRUB under root: its config generator and its

@@ -48,6 +48,9 @@ type Config struct {
 	Root string
 	// Run runs the distribution's tools; nil means ExecRunner(Env).
 	Run Runner
+	// Output runs a tool that only reports (mdadm --detail --scan) and
+	// returns its standard output; nil means ExecOutput(Env).
+	Output func(ctx context.Context, argv []string) ([]byte, error)
 	// Devices looks at block devices; zero means LiveDevices(Env).
 	Devices Devices
 
@@ -82,6 +85,8 @@ type Plan struct {
 
 	Generator *Generator
 	Boot      *Bootloader
+
+	bootArgs // the kernel arguments and the stack's files (bootargs.go)
 
 	// OldAction is "relabel", "wipe", or "" (OldSkip says why).
 	OldAction, OldSkip string
@@ -189,6 +194,12 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 	if err := p.planBoot(); err != nil {
 		return nil, err
 	}
+	if err := p.planStack(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.planBootArgs(); err != nil {
+		return nil, err
+	}
 	if err := p.planOld(); err != nil {
 		return nil, err
 	}
@@ -212,12 +223,15 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 
 	// /boot on its own filesystem must be mounted, or the initramfs and
 	// grub.cfg would be written into the root's empty /boot directory.
-	for _, e := range f.Mounting("/boot") {
-		if hasOpt(e.Opts, "noauto") {
-			continue
-		}
-		if m, ok := containing("/boot"); !ok || m.Point != "/boot" {
-			return fmt.Errorf("/boot is in /etc/fstab (%s) but not mounted: mount /boot first (the initramfs and grub.cfg would go to the root's empty /boot)", e.Spec)
+	// So must the EFI system partition, or its loader files go unseen.
+	for _, dir := range []string{"/boot", "/boot/efi", "/efi"} {
+		for _, e := range f.Mounting(dir) {
+			if hasOpt(e.Opts, "noauto") {
+				continue
+			}
+			if m, ok := containing(dir); !ok || m.Point != dir {
+				return fmt.Errorf("%s is in /etc/fstab (%s) but not mounted: mount %s first (the boot files would go to the root's empty %s)", dir, e.Spec, dir, dir)
+			}
 		}
 	}
 
@@ -374,7 +388,10 @@ func (p *Plan) planBoot() error {
 		p.Warnings = append(p.Warnings, p.Generator.Name+": "+p.Generator.Missing)
 	}
 	p.Boot = DetectBootloader(p.root)
-	if disk := p.cfg.GrubInstall; disk != "" {
+	if err := p.planEFI(); err != nil {
+		return err
+	}
+	if disk := p.cfg.GrubInstall; disk != "" && (p.Boot == nil || p.Boot.InstallArgs == nil) {
 		if p.Boot == nil || p.Boot.Install == "" {
 			return fmt.Errorf("--grub-install %s: no GRUB installed here (grub-install and /boot/grub not found under %s)", disk, p.root)
 		}
@@ -482,7 +499,13 @@ func (p *Plan) Execute(ctx context.Context) error {
 		}
 	}
 
-	// 2. initramfs.
+	// 2. what the initramfs and the boot loader read: mdadm.conf, the
+	// LVM devices file, the kernel arguments.
+	if err := p.doActions(ctx, run, p.Pre); err != nil {
+		return err
+	}
+
+	// 3. initramfs.
 	if g := p.Generator; g != nil {
 		why := g.Name
 		if n := p.New.Stack.Needs(); n != "" {
@@ -496,7 +519,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 		act("initramfs: no generator installed (initramfs-tools, dracut, mkinitcpio, genkernel): skipped")
 	}
 
-	// 3. the boot loader, and what it will pass as root=.
+	// 4. the boot loader, and what it will pass as root=.
 	if b := p.Boot; b != nil {
 		act("bootloader: %s (writes %s)", strings.Join(b.Mkconfig, " "), b.Config)
 		if err := run(ctx, b.Mkconfig); err != nil {
@@ -504,11 +527,25 @@ func (p *Plan) Execute(ctx context.Context) error {
 		}
 		if disk := cfg.GrubInstall; disk != "" {
 			argv := []string{b.Install, disk}
+			if b.InstallArgs != nil {
+				argv = append([]string{b.Install}, b.InstallArgs...)
+			}
 			act("bootloader: %s", strings.Join(argv, " "))
 			if err := run(ctx, argv); err != nil {
 				return fmt.Errorf("installing GRUB on %s: %w", disk, err)
 			}
 		}
+	}
+	if p.Layout != "" {
+		act("check: the root= of every kernel line of %s", p.Layout)
+		if !cfg.DryRun {
+			n, err := p.checkBoot(p.readHost)
+			if err != nil {
+				return err
+			}
+			env.Printf("    %d kernel lines boot the new root (root=%s)\n", n, p.rootArg())
+		}
+	} else if b := p.Boot; b != nil {
 		act("check: the root= of every kernel line in %s", b.Config)
 		if !cfg.DryRun {
 			msg, err := p.checkGrub()
@@ -521,7 +558,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 		act("bootloader: no GRUB found (/boot/grub with update-grub or grub-mkconfig): skipped; make sure the boot loader passes root=UUID=%s or root=%s", p.New.FS.UUID, p.New.Path)
 	}
 
-	// 4. the old root, last: until here it was the fallback.
+	// 5. the old root, last: until here it was the fallback.
 	switch p.OldAction {
 	case "relabel":
 		argv := []string{p.Old.Path, "--label", OldLabel}
@@ -627,7 +664,11 @@ func (p *Plan) writeFstab() error {
 }
 
 func writeSynced(path string, data []byte, like os.FileInfo, flag int) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, like.Mode().Perm())
+	perm := os.FileMode(0o644) // a new file (like is nil)
+	if like != nil {
+		perm = like.Mode().Perm()
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, perm)
 	if err != nil {
 		return err
 	}
@@ -635,10 +676,12 @@ func writeSynced(path string, data []byte, like os.FileInfo, flag int) error {
 		f.Close()
 		return err
 	}
-	if st, ok := like.Sys().(*syscall.Stat_t); ok {
-		f.Chown(int(st.Uid), int(st.Gid)) // the owner of the old file; fails harmlessly when not root
+	if like != nil {
+		if st, ok := like.Sys().(*syscall.Stat_t); ok {
+			f.Chown(int(st.Uid), int(st.Gid)) // the owner of the old file; fails harmlessly when not root
+		}
 	}
-	f.Chmod(like.Mode().Perm())
+	f.Chmod(perm)
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err

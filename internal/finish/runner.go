@@ -67,6 +67,23 @@ func ExecRunner(env *cli.Env) Runner {
 	}
 }
 
+// ExecOutput runs a tool on the live system and returns its output.
+func ExecOutput(env *cli.Env) func(context.Context, []string) ([]byte, error) {
+	return func(ctx context.Context, argv []string) ([]byte, error) {
+		path, ok := lookPath(env, argv[0])
+		if !ok {
+			return nil, fmt.Errorf("%s not found in PATH (%s)", argv[0], searchPath(env))
+		}
+		cmd := exec.CommandContext(ctx, path, argv[1:]...)
+		cmd.Stderr = env.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+		}
+		return out, nil
+	}
+}
+
 // Devices is how finish looks at block devices; tier-1 tests replace it
 // with maps.
 type Devices struct {

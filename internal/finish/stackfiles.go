@@ -1,0 +1,182 @@
+package finish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// planStack checks and plans the files the initramfs reads to assemble
+// the new root's stack: crypttab for LUKS, mdadm.conf for md (refreshed
+// from mdadm --detail --scan), LVM's devices file and filters for the
+// new PVs. They change before the initramfs is built.
+func (p *Plan) planStack(ctx context.Context) error {
+	s := p.New.Stack
+	for _, l := range s.Layers {
+		if l.Kind == 'c' {
+			if err := p.crypttab(l); err != nil {
+				return err
+			}
+		}
+	}
+	if s.MD {
+		if err := p.planMdadm(ctx); err != nil {
+			return err
+		}
+	}
+	for _, l := range s.Layers {
+		if l.Kind == 'l' {
+			for _, pv := range l.Slaves {
+				if err := p.planPV(pv); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// refuse is a refusal, or with --force a loud warning.
+func (p *Plan) refuse(msg string) error {
+	if !p.cfg.Force {
+		return errors.New(msg + " (--force goes on anyway)")
+	}
+	p.Warnings = append(p.Warnings, msg)
+	return nil
+}
+
+// crypttab checks that /etc/crypttab has the line the initramfs unlocks
+// the LUKS device l with: by its name, its UUID or its device.
+func (p *Plan) crypttab(l Layer) error {
+	data, _ := p.readHost("/etc/crypttab")
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if f[0] == l.Name || strings.EqualFold(f[1], "UUID="+l.UUID) || f[1] == "/dev/disk/by-uuid/"+l.UUID || hasWord(l.Slaves, f[1]) {
+			return nil
+		}
+	}
+	return p.refuse(fmt.Sprintf("the new root is on LUKS (%s, UUID %s) and /etc/crypttab has no line for it: the initramfs would not unlock it; add \"%s UUID=%s none luks\" first", l.Path, l.UUID, l.Name, l.UUID))
+}
+
+// planMdadm merges the running arrays into mdadm.conf (Debian's
+// /etc/mdadm/mdadm.conf, else /etc/mdadm.conf), keeping the admin's
+// other lines: an ARRAY line of the same UUID is replaced, a new array
+// is appended.
+func (p *Plan) planMdadm(ctx context.Context) error {
+	if !p.cfg.Devices.HasTool("mdadm") {
+		return p.refuse("the new root is on md RAID and mdadm is not installed: the initramfs could not assemble it")
+	}
+	out := p.cfg.Output
+	if out == nil {
+		out = ExecOutput(p.cfg.Env)
+	}
+	scan, err := out(ctx, []string{"mdadm", "--detail", "--scan"})
+	if err != nil {
+		return err
+	}
+	path := "/etc/mdadm.conf"
+	if exists(p.root, "etc/mdadm") {
+		path = "/etc/mdadm/mdadm.conf"
+	}
+	old, err := p.readHost(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	uuid := func(line string) string {
+		for _, w := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(w, "UUID="); ok {
+				return strings.ToLower(v)
+			}
+		}
+		return ""
+	}
+	arrays := map[string]string{}
+	var order []string
+	for _, l := range strings.Split(string(scan), "\n") {
+		if u := uuid(l); strings.HasPrefix(l, "ARRAY") && u != "" {
+			arrays[u] = l
+			order = append(order, u)
+		}
+	}
+	lines := strings.SplitAfter(string(old), "\n")
+	for i, l := range lines {
+		if n, ok := arrays[uuid(l)]; ok && strings.HasPrefix(l, "ARRAY") {
+			lines[i] = n + "\n"
+			delete(arrays, uuid(l))
+		}
+	}
+	data := strings.Join(lines, "")
+	if data != "" && !strings.HasSuffix(data, "\n") {
+		data += "\n"
+	}
+	for _, u := range order {
+		if l, ok := arrays[u]; ok {
+			data += l + "\n"
+		}
+	}
+	what := "mdadm: the arrays of mdadm --detail --scan in " + path
+	if data == string(old) {
+		p.Pre = append(p.Pre, Action{What: what + ": already there"})
+	} else {
+		p.Pre = append(p.Pre, Action{What: what, Path: path, Old: old, Data: []byte(data)})
+	}
+	return nil
+}
+
+var (
+	lvmFilter = regexp.MustCompile(`(?m)^\s*(global_filter|filter)\s*=\s*\[([^\]]*)\]`)
+	lvmNoFile = regexp.MustCompile(`(?m)^\s*use_devicesfile\s*=\s*0`)
+)
+
+// planPV checks that LVM in the initramfs sees the new root's PV: listed
+// in the devices file when one is in use (else lvmdevices --adddev), not
+// rejected by a filter of lvm.conf.
+func (p *Plan) planPV(pv string) error {
+	conf, _ := p.readHost("/etc/lvm/lvm.conf")
+	var text []string
+	for _, l := range strings.Split(string(conf), "\n") {
+		l, _, _ = strings.Cut(l, "#")
+		text = append(text, l)
+	}
+	c := strings.Join(text, "\n")
+	for _, m := range lvmFilter.FindAllStringSubmatch(c, -1) {
+		for _, q := range strings.Split(m[2], "\"")[1:] {
+			if len(q) < 3 || q[0] != 'a' && q[0] != 'r' {
+				continue
+			}
+			end := strings.LastIndexByte(q, q[1])
+			re, err := regexp.Compile(q[2:max(end, 2)])
+			if err != nil || !re.MatchString(pv) {
+				continue
+			}
+			if q[0] == 'r' {
+				return p.refuse(fmt.Sprintf("/etc/lvm/lvm.conf's %s rejects the new root's PV %s (\"%s\"): LVM in the initramfs would not find the root's volume group; accept it there first", m[1], pv, q))
+			}
+			break
+		}
+	}
+	df, err := p.readHost("/etc/lvm/devices/system.devices")
+	if err != nil || lvmNoFile.MatchString(c) {
+		return nil // no devices file in use: every PV is seen
+	}
+	fs, _ := p.cfg.Devices.Detect(pv)
+	pvid := strings.ReplaceAll(fs.UUID, "-", "")
+	for _, l := range strings.Split(string(df), "\n") {
+		if pvid != "" && strings.Contains(l, "PVID="+pvid) || hasWord(strings.Fields(l), "DEVNAME="+pv) {
+			p.Pre = append(p.Pre, Action{What: "lvm: the new root's PV " + pv + " is in /etc/lvm/devices/system.devices"})
+			return nil
+		}
+	}
+	if !p.cfg.Devices.HasTool("lvmdevices") {
+		return p.refuse("the new root's PV " + pv + " is not in /etc/lvm/devices/system.devices and lvmdevices is not installed: LVM would not see it")
+	}
+	argv := []string{"lvmdevices", "--adddev", pv}
+	p.Pre = append(p.Pre, Action{What: "lvm: add the new root's PV to /etc/lvm/devices/system.devices: " + strings.Join(argv, " "), Argv: argv})
+	return nil
+}
