@@ -74,13 +74,13 @@ func ExecOutput(env *cli.Env) func(context.Context, []string) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s not found in PATH (%s)", argv[0], searchPath(env))
 		}
+		var out strings.Builder
 		cmd := exec.CommandContext(ctx, path, argv[1:]...)
-		cmd.Stderr = env.Stderr
-		out, err := cmd.Output()
-		if err != nil {
+		cmd.Stdout, cmd.Stderr = &out, env.Stderr
+		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 		}
-		return out, nil
+		return []byte(out.String()), nil
 	}
 }
 

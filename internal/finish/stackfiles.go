@@ -129,11 +129,6 @@ func (p *Plan) planMdadm(ctx context.Context) error {
 	return nil
 }
 
-var (
-	lvmFilter = regexp.MustCompile(`(?m)^\s*(global_filter|filter)\s*=\s*\[([^\]]*)\]`)
-	lvmNoFile = regexp.MustCompile(`(?m)^\s*use_devicesfile\s*=\s*0`)
-)
-
 // planPV checks that LVM in the initramfs sees the new root's PV: listed
 // in the devices file when one is in use (else lvmdevices --adddev), not
 // rejected by a filter of lvm.conf.
@@ -142,11 +137,17 @@ func (p *Plan) planPV(pv string) error {
 	var text []string
 	for _, l := range strings.Split(string(conf), "\n") {
 		l, _, _ = strings.Cut(l, "#")
-		text = append(text, l)
+		text = append(text, strings.TrimSpace(l))
 	}
-	c := strings.Join(text, "\n")
-	for _, m := range lvmFilter.FindAllStringSubmatch(c, -1) {
-		for _, q := range strings.Split(m[2], "\"")[1:] {
+	c := "\n" + strings.Join(text, "\n")
+	for _, key := range []string{"global_filter", "filter"} {
+		// key = [ "a|re|", "r|re|" ], over lines maybe
+		i := strings.Index(c, "\n"+key)
+		if i < 0 || !strings.HasPrefix(strings.TrimLeft(c[i+1+len(key):], " \t"), "=") {
+			continue
+		}
+		list, _, _ := strings.Cut(c[i:], "]")
+		for _, q := range strings.Split(list, "\"")[1:] {
 			if len(q) < 3 || q[0] != 'a' && q[0] != 'r' {
 				continue
 			}
@@ -156,13 +157,13 @@ func (p *Plan) planPV(pv string) error {
 				continue
 			}
 			if q[0] == 'r' {
-				return p.refuse(fmt.Sprintf("/etc/lvm/lvm.conf's %s rejects the new root's PV %s (\"%s\"): LVM in the initramfs would not find the root's volume group; accept it there first", m[1], pv, q))
+				return p.refuse("/etc/lvm/lvm.conf's " + key + " rejects the new root's PV " + pv + " (\"" + q + "\"): LVM in the initramfs would not find the root's volume group; accept it there first")
 			}
 			break
 		}
 	}
 	df, err := p.readHost("/etc/lvm/devices/system.devices")
-	if err != nil || lvmNoFile.MatchString(c) {
+	if err != nil || strings.Contains(strings.Join(strings.Fields(c), ""), "use_devicesfile=0") {
 		return nil // no devices file in use: every PV is seen
 	}
 	fs, _ := p.cfg.Devices.Detect(pv)
