@@ -25,7 +25,8 @@ type bootArgs struct {
 	argFiles []argFile
 	grubenv  string
 	addArgs  []string
-	dropArgs map[string]bool
+	dropArgs []string
+	removed  []string // the stale words editArgs took out
 }
 
 // Action is one change: a file replaced atomically (mode and owner
@@ -114,7 +115,7 @@ func (p *Plan) planBootArgs() error {
 			// grubenv is a 1024-byte block padded with '#'.
 			data = bytes.TrimRight(data, "#")
 			if len(data) > 1024 {
-				err = fmt.Errorf("%s: kernelopts would not fit in its 1024 bytes", path)
+				err = errors.New(path + ": kernelopts would not fit in its 1024 bytes")
 				return
 			}
 			data = append(data, bytes.Repeat([]byte("#"), 1024-len(data))...)
@@ -127,7 +128,7 @@ func (p *Plan) planBootArgs() error {
 	glob := func(dir, key string) {
 		m, _ := filepath.Glob(filepath.Join(p.root, dir, "*.conf"))
 		for _, f := range m {
-			p.argFiles = append(p.argFiles, argFile{"/" + dir + "/" + filepath.Base(f), key})
+			p.argFiles = append(p.argFiles, argFile{display(p.root, f), key})
 		}
 	}
 	b := p.Boot
@@ -138,7 +139,7 @@ func (p *Plan) planBootArgs() error {
 		if bytes.Contains(cfg, []byte("blscfg")) || bytes.Contains(def, []byte("GRUB_ENABLE_BLSCFG=true")) {
 			glob("boot/loader/entries", "options")
 			if len(p.argFiles) == 0 {
-				return fmt.Errorf("GRUB reads BLS entries (blscfg) but /boot/loader/entries has none: GRUB would boot nothing; is a kernel installed?")
+				return errors.New("GRUB reads BLS entries (blscfg) but /boot/loader/entries has none: GRUB would boot nothing; is a kernel installed?")
 			}
 			p.Layout = "the BLS entries in /boot/loader/entries"
 			p.grubenv = filepath.Dir(b.Config) + "/grubenv"
@@ -156,22 +157,12 @@ func (p *Plan) planBootArgs() error {
 		p.Layout = "/boot/extlinux/extlinux.conf"
 	}
 	edit("/etc/kernel/cmdline", "", false, "kernel arguments: the template of new kernels in")
-	var remove []string
+	// grubby, the distribution's tool, keeps its own bookkeeping in step.
+	grubby := p.grubenv != "" && findTool(p.root, "grubby")
+	p.removed = nil
 	for _, f := range p.argFiles {
-		old, e := p.readHost(f.path)
-		if e != nil {
-			return e
-		}
-		_, lines := argLines(old, f.key, nil)
-		for _, w := range lines {
-			for _, a := range w {
-				if p.stale(a) {
-					remove = append(remove, a)
-				}
-			}
-		}
 		what := "kernel arguments: " + f.key + " in"
-		if p.grubby() {
+		if grubby {
 			what = "" // grubby edits it; planned only to be checked
 		}
 		edit(f.path, f.key, true, what)
@@ -179,10 +170,10 @@ func (p *Plan) planBootArgs() error {
 	if err != nil {
 		return err
 	}
-	if p.grubby() {
+	if grubby {
 		argv := []string{"grubby", "--update-kernel=ALL", "--args=" + strings.Join(append([]string{"root=" + p.rootArg()}, p.addArgs...), " ")}
-		if len(remove) > 0 {
-			argv = append(argv, "--remove-args="+strings.Join(remove, " "))
+		if len(p.removed) > 0 {
+			argv = append(argv, "--remove-args="+strings.Join(p.removed, " "))
 		}
 		p.Pre = append(p.Pre, Action{What: "kernel arguments: every BLS entry: " + strings.Join(argv, " "), Argv: argv})
 	}
@@ -209,20 +200,14 @@ func (p *Plan) planBootArgs() error {
 	return nil
 }
 
-// grubby reports whether the BLS entries are edited with grubby (the
-// distribution's tool keeps its own bookkeeping in step).
-func (p *Plan) grubby() bool {
-	return p.grubenv != "" && findTool(p.root, "grubby")
-}
-
 // checkBoot reads the kernel lines of the layout and fails unless every
 // one boots the new root. It returns how many there are.
 func (p *Plan) checkBoot(read func(string) ([]byte, error)) (int, error) {
-	var kopts []string
+	kopts := ""
 	if p.grubenv != "" {
 		if d, err := read(p.grubenv); err == nil {
 			if _, l := argLines(d, "kernelopts=", nil); len(l) > 0 {
-				kopts = l[len(l)-1]
+				kopts = strings.Join(l[len(l)-1], " ")
 			}
 		}
 	}
@@ -233,17 +218,12 @@ func (p *Plan) checkBoot(read func(string) ([]byte, error)) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, lines := argLines(data, f.key, nil)
+		_, lines := argLines([]byte(strings.ReplaceAll(string(data), "$kernelopts", kopts)), f.key, nil)
 		if f.key == "options" {
+			// An entry's options lines are one command line.
 			var all []string
 			for _, w := range lines {
-				for _, a := range w {
-					if a == "$kernelopts" {
-						all = append(all, kopts...)
-					} else {
-						all = append(all, a)
-					}
-				}
+				all = append(all, w...)
 			}
 			lines = [][]string{all}
 		}
@@ -255,10 +235,10 @@ func (p *Plan) checkBoot(read func(string) ([]byte, error)) (int, error) {
 		}
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("%s: no kernel command line: the boot loader would boot nothing", p.Layout)
+		return 0, errors.New(p.Layout + ": no kernel command line: the boot loader would boot nothing")
 	}
 	if len(bad) > 0 {
-		return n, fmt.Errorf("%s would not boot the new root %s: %s", p.Layout, p.New.Path, strings.Join(bad, "; "))
+		return n, errors.New(p.Layout + " would not boot the new root " + p.New.Path + ": " + strings.Join(bad, "; "))
 	}
 	return n, nil
 }
@@ -278,15 +258,16 @@ func (p *Plan) doActions(ctx context.Context, run Runner, as []Action) error {
 		if a.Path == "" {
 			continue
 		}
-		o, n := strings.Split(string(a.Old), "\n"), strings.Split(string(a.Data), "\n")
-		for i, l := range n {
-			if i < len(o) && o[i] == l {
+		// The changed lines (grubenv's padding is no line).
+		o := strings.Split(string(a.Old), "\n")
+		for i, l := range strings.Split(string(a.Data), "\n") {
+			if i < len(o) && o[i] == l || strings.HasPrefix(l, "##") {
 				continue
 			}
-			if i < len(o) && o[i] != "" {
-				env.Printf("    - %s\n", strings.TrimRight(o[i], "#"))
+			if i < len(o) {
+				env.Printf("    - %s\n", o[i])
 			}
-			env.Printf("    + %s\n", strings.TrimRight(l, "#"))
+			env.Printf("    + %s\n", l)
 		}
 		if !p.cfg.DryRun {
 			if err := writeAtomic(filepath.Join(p.root, a.Path), a.Data); err != nil {

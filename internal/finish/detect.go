@@ -98,34 +98,28 @@ func StackOf(sysRoot string, dev uint64) Stack {
 		return s
 	}
 	seen := map[string]bool{}
-	var walk func(name, dir string)
-	path := func(name, dir string) string {
+	var walk func(name, dir string) string
+	walk = func(name, dir string) string {
+		l := Layer{Path: "/dev/" + strings.ReplaceAll(name, "!", "/")}
 		if dm, err := os.ReadFile(filepath.Join(dir, "dm", "name")); err == nil {
-			return "/dev/mapper/" + strings.TrimSpace(string(dm))
+			l.Name = strings.TrimSpace(string(dm))
+			l.Path, l.Kind = "/dev/mapper/"+l.Name, 'd'
 		}
-		return "/dev/" + strings.ReplaceAll(name, "!", "/")
-	}
-	walk = func(name, dir string) {
 		if seen[name] {
-			return
+			return l.Path
 		}
 		seen[name] = true
 		s.Path = append(s.Path, name)
-		l := Layer{Path: path(name, dir)}
+		uuid, _ := os.ReadFile(filepath.Join(dir, "dm", "uuid"))
+		u := string(uuid)
 		switch {
-		case strings.HasPrefix(name, "dm-"):
-			uuid, _ := os.ReadFile(filepath.Join(dir, "dm", "uuid"))
-			u := strings.TrimSpace(string(uuid))
-			l.Name, l.Kind = strings.TrimPrefix(l.Path, "/dev/mapper/"), 'd'
-			if strings.HasPrefix(u, "LVM-") {
-				s.LVM, l.Kind = true, 'l'
-			} else {
-				s.Dm = true
-				// CRYPT-LUKS2-<32 hex digits>-<name>
-				if f := strings.Split(u, "-"); len(f) > 2 && strings.HasPrefix(u, "CRYPT-LUKS") && len(f[2]) == 32 {
-					h := f[2]
-					l.Kind, l.UUID = 'c', h[:8]+"-"+h[8:12]+"-"+h[12:16]+"-"+h[16:20]+"-"+h[20:]
-				}
+		case strings.HasPrefix(u, "LVM-"):
+			s.LVM, l.Kind = true, 'l'
+		case l.Kind != 0:
+			s.Dm = true
+			// CRYPT-LUKS2-<32 hex digits>-<name>
+			if h := strings.Split(u, "-"); len(h) > 2 && strings.HasPrefix(u, "CRYPT-LUKS") && len(h[2]) == 32 {
+				l.Kind, l.UUID = 'c', h[2][:8]+"-"+h[2][8:12]+"-"+h[2][12:16]+"-"+h[2][16:20]+"-"+h[2][20:]
 			}
 		case strings.HasPrefix(name, "md"):
 			s.MD, l.Kind = true, 'm'
@@ -134,10 +128,10 @@ func StackOf(sysRoot string, dev uint64) Stack {
 		i := len(s.Layers)
 		s.Layers = append(s.Layers, l)
 		for _, e := range ents {
-			d := filepath.Join(sysRoot, "class", "block", e.Name())
-			s.Layers[i].Slaves = append(s.Layers[i].Slaves, path(e.Name(), d))
-			walk(e.Name(), d)
+			p := walk(e.Name(), filepath.Join(sysRoot, "class", "block", e.Name()))
+			s.Layers[i].Slaves = append(s.Layers[i].Slaves, p)
 		}
+		return l.Path
 	}
 	walk(d.Name, sysBlock(sysRoot, dev))
 	return s
@@ -195,10 +189,10 @@ func DetectGenerator(root string, st Stack) *Generator {
 func missingHooks(root string, st Stack, lvmHook, lvmPkg, mdHook, mdPkg string) string {
 	var miss []string
 	if st.LVM && !exists(root, lvmHook) {
-		miss = append(miss, fmt.Sprintf("install %s first: the initramfs cannot find the root (on LVM; /%s is missing)", lvmPkg, lvmHook))
+		miss = append(miss, "install "+lvmPkg+" first: the initramfs cannot find the root (on LVM; /"+lvmHook+" is missing)")
 	}
 	if st.MD && !exists(root, mdHook) {
-		miss = append(miss, fmt.Sprintf("install %s first: the initramfs cannot find the root (on md RAID; /%s is missing)", mdPkg, mdHook))
+		miss = append(miss, "install "+mdPkg+" first: the initramfs cannot find the root (on md RAID; /"+mdHook+" is missing)")
 	}
 	return strings.Join(miss, "; ")
 }

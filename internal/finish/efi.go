@@ -1,7 +1,7 @@
 package finish
 
 import (
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,59 +18,49 @@ func (p *Plan) planEFI() error {
 	if b == nil {
 		return nil
 	}
-	esp, dir := "", ""
-	var cfg []byte
-	for _, e := range []string{"boot/efi", "efi"} {
-		ents, _ := os.ReadDir(filepath.Join(p.root, e, "EFI"))
-		for _, d := range ents {
-			data, err := os.ReadFile(filepath.Join(p.root, e, "EFI", d.Name(), "grub.cfg"))
-			if err == nil && !strings.EqualFold(d.Name(), "BOOT") {
-				esp, dir, cfg = "/"+e, "/"+e+"/EFI/"+d.Name(), data
-				break
-			}
-		}
-		if dir != "" {
-			break
-		}
-	}
-	if dir == "" {
+	m, _ := filepath.Glob(filepath.Join(p.root, "boot/efi/EFI/*/grub.cfg"))
+	m2, _ := filepath.Glob(filepath.Join(p.root, "efi/EFI/*/grub.cfg"))
+	if m = append(m, m2...); len(m) == 0 {
 		return nil
 	}
-	s := string(cfg)
-	grub2 := b.Mkconfig[0] == "grub2-mkconfig"
-	stub := strings.Contains(s, "configfile") && !strings.Contains(s, "menuentry") && !strings.Contains(s, "blscfg")
-	note := func(format string, a ...any) {
-		p.Pre = append(p.Pre, Action{What: "bootloader: EFI: " + fmt.Sprintf(format, a...)})
+	cfg, err := os.ReadFile(m[0])
+	if err != nil {
+		return err
 	}
-	old := strings.ToLower(p.Old.FS.UUID)
+	file := display(p.root, m[0])
+	s, old := string(cfg), strings.ToLower(p.Old.FS.UUID)
+	grub2 := b.Mkconfig[0] == "grub2-mkconfig"
+	note := file + " is a stub that reads " + b.Config + ": kept"
 	switch {
-	case !stub && grub2:
-		b.Config = dir + "/grub.cfg"
-		b.Mkconfig = []string{b.Mkconfig[0], "-o", b.Config}
-		note("GRUB reads %s: %s writes it", b.Config, b.Mkconfig[0])
-	case !stub:
-		note("%s/grub.cfg is not the stub that reads %s: left alone", dir, b.Config)
-	case old != "" && old != strings.ToLower(p.New.FS.UUID) && strings.Contains(strings.ToLower(s), old):
+	case strings.Contains(s, "menuentry") || strings.Contains(s, "blscfg") || !strings.Contains(s, "configfile"):
+		note = file + " is not the stub that reads " + b.Config + ": left alone"
 		if grub2 {
-			return fmt.Errorf("%s/grub.cfg finds GRUB's files by the old root's UUID %s, which finish changes: point its search at the filesystem holding /boot (UUID %s) first", dir, p.Old.FS.UUID, p.New.FS.UUID)
+			b.Config = file
+			b.Mkconfig = []string{b.Mkconfig[0], "-o", file}
+			note = "GRUB reads " + file + ": grub2-mkconfig writes it"
+		}
+	case old != "" && old != strings.ToLower(p.New.FS.UUID) && strings.Contains(strings.ToLower(s), old):
+		msg := file + " finds GRUB's files by the old root's UUID " + p.Old.FS.UUID + ", which finish changes: "
+		if grub2 {
+			return errors.New(msg + "point its search at the filesystem holding /boot first")
 		}
 		if p.cfg.GrubInstall == "" {
-			return fmt.Errorf("%s/grub.cfg finds GRUB's files by the old root's UUID %s, which finish changes: run finish with --grub-install efi (grub-install --target=x86_64-efi writes it anew)", dir, p.Old.FS.UUID)
+			return errors.New(msg + "run finish with --grub-install efi (grub-install --target=x86_64-efi writes it anew)")
 		}
-	default:
-		note("%s/grub.cfg is a stub that reads %s: kept", dir, b.Config)
 	}
+	p.Pre = append(p.Pre, Action{What: "bootloader: EFI: " + note})
 	if p.cfg.GrubInstall == "" {
 		return nil
 	}
 	if grub2 {
 		// RHEL's grub2-install refuses EFI: it would replace the signed
 		// shim and GRUB that Secure Boot accepts.
-		return fmt.Errorf("--grub-install %s: on EFI, reinstall the shim-x64 and grub2-efi-x64 packages instead (grub2-install would break Secure Boot)", p.cfg.GrubInstall)
+		return errors.New("--grub-install: on EFI, reinstall the shim-x64 and grub2-efi-x64 packages instead (grub2-install would break Secure Boot)")
 	}
 	if b.Install == "" {
-		return fmt.Errorf("--grub-install %s: grub-install is not installed", p.cfg.GrubInstall)
+		return errors.New("--grub-install: grub-install is not installed")
 	}
+	esp, _, _ := strings.Cut(file, "/EFI/")
 	b.InstallArgs = []string{"--target=x86_64-efi", "--efi-directory=" + esp}
 	return nil
 }

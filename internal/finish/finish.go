@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +50,7 @@ type Config struct {
 	// Run runs the distribution's tools; nil means ExecRunner(Env).
 	Run Runner
 	// Output runs a tool that only reports (mdadm --detail --scan) and
-	// returns its standard output; nil means ExecOutput(Env).
+	// returns its standard output; nil means ExecRunner's, captured.
 	Output func(ctx context.Context, argv []string) ([]byte, error)
 	// Devices looks at block devices; zero means LiveDevices(Env).
 	Devices Devices
@@ -121,7 +122,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 	if rootMount.Major == 0 {
 		// btrfs reports an anonymous device; its source names the disk.
 		if !filepath.IsAbs(rootMount.Source) {
-			return nil, fmt.Errorf("/ is %s, not on a block device: nothing to finish", rootMount)
+			return nil, errors.New("/ is " + rootMount.String() + ", not on a block device: nothing to finish")
 		}
 		if p.New.Dev, err = dev.Rdev(rootMount.Source); err != nil {
 			return nil, fmt.Errorf("/ is %s: %w", rootMount, err)
@@ -134,7 +135,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 		return nil, err
 	}
 	if !p.New.FS.IsFilesystem() {
-		return nil, fmt.Errorf("/ is on %s, which shows %s", p.New.Path, p.New.FS)
+		return nil, errors.New("/ is on " + p.New.Path + ", which shows " + p.New.FS.String())
 	}
 	p.New.Stack = StackOf(env.SysRoot, p.New.Dev)
 
@@ -163,10 +164,10 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 		}
 	}
 	if p.Old.Dev == p.New.Dev {
-		return nil, fmt.Errorf("/ is still on the old root %s: the swap did not take place or was rolled back; nothing to finish", p.Old.Path)
+		return nil, errors.New("/ is still on the old root " + p.Old.Path + ": the swap did not take place or was rolled back; nothing to finish")
 	}
 	if related, why := blockdev.Related(env.SysRoot, p.Old.Dev, p.New.Dev); related {
-		return nil, fmt.Errorf("the old root %s and the new root %s share storage (%s): refusing to touch it", p.Old.Path, p.New.Path, why)
+		return nil, errors.New("the old root " + p.Old.Path + " and the new root " + p.New.Path + " share storage (" + why + "): refusing to touch it")
 	}
 	if p.Old.FS, err = dev.Detect(p.Old.Path); err != nil {
 		return nil, err
@@ -179,13 +180,12 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 		return nil, err
 	}
 	if len(where) > 0 {
-		return nil, fmt.Errorf("the old root %s is still mounted at %s: the swap should have released it; unmount it first (finish touches only a free device)",
-			p.Old.Path, strings.Join(where, ", "))
+		return nil, errors.New("the old root " + p.Old.Path + " is still mounted at " + strings.Join(where, ", ") + ": the swap should have released it; unmount it first (finish touches only a free device)")
 	}
 	if busy, err := dev.InUse(p.Old.Path); err != nil {
 		return nil, err
 	} else if busy {
-		return nil, fmt.Errorf("the old root %s is held by the kernel (mounted in a namespace finish cannot see, or a dm/md/LVM device sits on it): free it first (see lsblk, dmsetup ls, rootswap lsof)", p.Old.Path)
+		return nil, errors.New("the old root " + p.Old.Path + " is held by the kernel (mounted in a namespace finish cannot see, or a dm/md/LVM device sits on it): free it first (see lsblk, dmsetup ls, rootswap lsof)")
 	}
 
 	if err := p.planFstab(mounts.Containing); err != nil {
@@ -230,7 +230,7 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 				continue
 			}
 			if m, ok := containing(dir); !ok || m.Point != dir {
-				return fmt.Errorf("%s is in /etc/fstab (%s) but not mounted: mount %s first (the boot files would go to the root's empty %s)", dir, e.Spec, dir, dir)
+				return errors.New(dir + " is in /etc/fstab (" + e.Spec + ") but not mounted: mount " + dir + " first (the boot files would go to the root's empty " + dir + ")")
 			}
 		}
 	}
@@ -252,7 +252,7 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 			vfs = fs.Type
 		}
 		if spec == e.Spec && vfs == e.VfsType {
-			p.FstabDiff = append(p.FstabDiff, fmt.Sprintf("/ %s %s already names the new root: unchanged", escapeFstab(e.Spec), e.VfsType))
+			p.FstabDiff = append(p.FstabDiff, "/ "+escapeFstab(e.Spec)+" "+e.VfsType+" already names the new root: unchanged")
 			continue
 		}
 		if p.Fstab == nil {
@@ -273,7 +273,7 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 				p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldOpts, opts)
 			}
 		}
-		d := fmt.Sprintf("/ %s %s -> %s %s", escapeFstab(e.Spec), e.VfsType, escapeFstab(spec), vfs)
+		d := "/ " + escapeFstab(e.Spec) + " " + e.VfsType + " -> " + escapeFstab(spec) + " " + vfs
 		if opts != e.Opts {
 			d += " (options " + e.Opts + " -> " + opts + ")"
 		}
@@ -316,7 +316,7 @@ func (p *Plan) planSameFS(f *Fstab, data []byte) {
 		}
 		spec := "UUID=" + newID
 		p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldSpec, spec)
-		p.FstabDiff = append(p.FstabDiff, fmt.Sprintf("%s %s -> %s (the root's own filesystem: the new root now)", escapeFstab(e.File), escapeFstab(e.Spec), spec))
+		p.FstabDiff = append(p.FstabDiff, escapeFstab(e.File)+" "+escapeFstab(e.Spec)+" -> "+spec+" (the root's own filesystem: the new root now)")
 	}
 }
 
@@ -376,14 +376,14 @@ func (p *Plan) planBoot() error {
 	needs := p.New.Stack.Needs()
 	switch {
 	case p.Generator == nil && needs != "":
-		msg := fmt.Sprintf("the new root is on %s and no initramfs generator is installed (initramfs-tools, dracut, mkinitcpio, genkernel): install one (and lvm2/mdadm) first: the initramfs cannot find the root", needs)
+		msg := "the new root is on " + needs + " and no initramfs generator is installed (initramfs-tools, dracut, mkinitcpio, genkernel): install one (and lvm2/mdadm) first: the initramfs cannot find the root"
 		if !p.cfg.Force {
 			return errors.New(msg + " (--force goes on anyway)")
 		}
 		p.Warnings = append(p.Warnings, msg)
 	case p.Generator != nil && p.Generator.Missing != "":
 		if !p.cfg.Force {
-			return fmt.Errorf("%s: %s (--force goes on anyway)", p.Generator.Name, p.Generator.Missing)
+			return errors.New(p.Generator.Name + ": " + p.Generator.Missing + " (--force goes on anyway)")
 		}
 		p.Warnings = append(p.Warnings, p.Generator.Name+": "+p.Generator.Missing)
 	}
@@ -393,14 +393,14 @@ func (p *Plan) planBoot() error {
 	}
 	if disk := p.cfg.GrubInstall; disk != "" && (p.Boot == nil || p.Boot.InstallArgs == nil) {
 		if p.Boot == nil || p.Boot.Install == "" {
-			return fmt.Errorf("--grub-install %s: no GRUB installed here (grub-install and /boot/grub not found under %s)", disk, p.root)
+			return errors.New("--grub-install " + disk + ": no GRUB installed here (grub-install and /boot/grub not found under " + p.root + ")")
 		}
 		d, err := p.cfg.Devices.Rdev(disk)
 		if err != nil {
 			return fmt.Errorf("--grub-install %s: %w", disk, err)
 		}
 		if d == p.Old.Dev {
-			return fmt.Errorf("--grub-install %s: that is the old root, not a disk", disk)
+			return errors.New("--grub-install " + disk + ": that is the old root, not a disk")
 		}
 	}
 	return nil
@@ -417,15 +417,15 @@ func (p *Plan) planOld() error {
 		if p.cfg.Devices.HasTool("wipefs") {
 			p.WipeArgv = []string{"wipefs", "-a", p.Old.Path}
 		} else if _, ok := signatureAreas[old.Type]; !ok {
-			return fmt.Errorf("--wipe-old: the old root %s holds %s and wipefs is not installed: install util-linux's wipefs", p.Old.Path, old)
+			return errors.New("--wipe-old: the old root " + p.Old.Path + " holds " + old.String() + " and wipefs is not installed: install util-linux's wipefs")
 		}
 	case old.Label == OldLabel && !strings.EqualFold(old.UUID, newFS.UUID):
 		p.OldSkip = fmt.Sprintf("already relabelled (label %q, UUID %s)", old.Label, old.UUID)
 	case !old.IsFilesystem():
-		return fmt.Errorf("the old root %s holds %s: %s handles ext2/3/4, xfs and btrfs (--wipe-old erases any signature)", p.Old.Path, old, RelabelApplet)
+		return errors.New("the old root " + p.Old.Path + " holds " + old.String() + ": " + RelabelApplet + " handles ext2/3/4, xfs and btrfs (--wipe-old erases any signature)")
 	default:
 		if _, ok := lookupApplet(p.cfg.Env.Applets, RelabelApplet); !ok {
-			return fmt.Errorf("the %s applet is not in the applet table: cannot relabel the old root", RelabelApplet)
+			return errors.New("the " + RelabelApplet + " applet is not in the applet table: cannot relabel the old root")
 		}
 		p.OldAction = "relabel"
 	}
@@ -602,7 +602,7 @@ func stackNote(s Stack) string {
 // confirmWipe asks the admin to type the old root's device name.
 func confirmWipe(env *cli.Env, old Device) error {
 	if env.Stdin == nil {
-		return fmt.Errorf("--wipe-old: cannot ask for confirmation (no input); pass --yes to wipe %s", old.Path)
+		return errors.New("--wipe-old: cannot ask for confirmation (no input); pass --yes to wipe " + old.Path)
 	}
 	env.Printf("finish: --wipe-old erases every signature of %s (%s); its data can then be found only by hand.\n", old.Path, old.FS)
 	env.Printf("finish: type %s to go on: ", old.Path)
@@ -647,18 +647,8 @@ func (p *Plan) writeFstab() error {
 	if err := writeSynced(filepath.Join(p.root, p.Backup), p.FstabData, fi, os.O_EXCL); err != nil {
 		return fmt.Errorf("backing up /etc/fstab: %w", err)
 	}
-	tmp := filepath.Join(etc, ".fstab.rootswap.tmp")
-	if err := writeSynced(tmp, p.Fstab.Bytes(), fi, os.O_TRUNC); err != nil {
-		os.Remove(tmp)
+	if err := writeAtomic(path, p.Fstab.Bytes()); err != nil {
 		return fmt.Errorf("writing the new /etc/fstab: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(etc); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
@@ -699,11 +689,11 @@ func (p *Plan) checkGrub() (string, error) {
 	}
 	lines := KernelLines(data)
 	if len(lines) == 0 {
-		return "", fmt.Errorf("%s has no kernel (linux) lines: GRUB would boot nothing; is a kernel installed in /boot?", p.Boot.Config)
+		return "", errors.New(p.Boot.Config + " has no kernel (linux) lines: GRUB would boot nothing; is a kernel installed in /boot?")
 	}
 	var toNew, toOld, other []string
 	for _, l := range lines {
-		desc := fmt.Sprintf("line %d: %s root=%s", l.Line, l.Kernel, l.Root)
+		desc := "line " + strconv.Itoa(l.Line) + ": " + l.Kernel + " root=" + l.Root
 		switch {
 		case p.names(p.New, l.Root):
 			toNew = append(toNew, desc)
@@ -714,8 +704,7 @@ func (p *Plan) checkGrub() (string, error) {
 		}
 	}
 	if len(toNew) == 0 && len(toOld) == len(lines) {
-		return "", fmt.Errorf("every kernel line of %s still boots the old root %s (%s): fix GRUB_DEVICE/GRUB_CMDLINE_LINUX in /etc/default/grub and run finish again; the old root was left alone",
-			p.Boot.Config, p.Old.Path, strings.Join(toOld, "; "))
+		return "", errors.New("every kernel line of " + p.Boot.Config + " still boots the old root " + p.Old.Path + " (" + strings.Join(toOld, "; ") + "): fix GRUB_DEVICE/GRUB_CMDLINE_LINUX in /etc/default/grub and run finish again; the old root was left alone")
 	}
 	if len(toNew) == 0 {
 		p.cfg.Env.Errorf("rootswap finish: WARNING: no kernel line of %s names the new root %s: %s; check the boot loader by hand\n",
@@ -771,7 +760,7 @@ func (p *Plan) relabel(ctx context.Context, argv []string) error {
 		return err
 	}
 	if after.Label != OldLabel || strings.EqualFold(after.UUID, p.New.FS.UUID) {
-		return fmt.Errorf("after relabelling, the old root %s shows %s: LABEL=/UUID= may still find it", p.Old.Path, after)
+		return errors.New("after relabelling, the old root " + p.Old.Path + " shows " + after.String() + ": LABEL=/UUID= may still find it")
 	}
 	return nil
 }
@@ -797,7 +786,7 @@ func (p *Plan) wipe(ctx context.Context, run Runner) error {
 		return err
 	}
 	if after.Type != "" {
-		return fmt.Errorf("after wiping, the old root %s still shows %s", p.Old.Path, after)
+		return errors.New("after wiping, the old root " + p.Old.Path + " still shows " + after.String())
 	}
 	p.cfg.Env.Printf("    %s: no known signature left\n", p.Old.Path)
 	return nil

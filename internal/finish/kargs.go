@@ -63,10 +63,7 @@ func (p *Plan) planArgs() {
 	if p.Generator != nil && p.Generator.Name == "dracut" {
 		p.addArgs = p.rdArgs(p.New.Stack)
 	}
-	p.dropArgs = map[string]bool{}
-	for _, a := range p.rdArgs(p.Old.Stack) {
-		p.dropArgs[a] = true
-	}
+	p.dropArgs = p.rdArgs(p.Old.Stack)
 }
 
 // editArgs rewrites a kernel command line: root= becomes the new root's
@@ -85,6 +82,7 @@ func (p *Plan) editArgs(words []string, setRoot bool) []string {
 			}
 			hadRoot = true
 		case p.stale(w):
+			p.removed = append(p.removed, w)
 		default:
 			out = append(out, w)
 		}
@@ -104,7 +102,7 @@ func (p *Plan) editArgs(words []string, setRoot bool) []string {
 // (rootflags=, rootfstype=) when the new one's differs.
 func (p *Plan) stale(w string) bool {
 	k, _, _ := strings.Cut(w, "=")
-	return p.dropArgs[w] || (k == "rootflags" || k == "rootfstype") && p.New.FS.Type != p.Old.FS.Type
+	return hasWord(p.dropArgs, w) || (k == "rootflags" || k == "rootfstype") && p.New.FS.Type != p.Old.FS.Type
 }
 
 func hasWord(words []string, w string) bool {

@@ -1,6 +1,7 @@
 package finish
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,8 +36,7 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if path == "" {
-		return old, "", fmt.Errorf("no swap journal found (looked for %s): name the old root with --old DEV",
-			strings.Join(journalPaths(root), " and "))
+		return old, "", errors.New("no swap journal found (looked for " + strings.Join(journalPaths(root), " and ") + "): name the old root with --old DEV")
 	}
 	recs, err := journal.ReadFile(path)
 	if err != nil {
@@ -46,11 +46,11 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 	switch sum.Phase {
 	case journal.Succeeded:
 	case journal.WaitingConfirm:
-		return old, path, fmt.Errorf("the swap in %s waits for confirmation: run `rootswap confirm` first", path)
+		return old, path, errors.New("the swap in " + path + " waits for confirmation: run `rootswap confirm` first")
 	case journal.Running, journal.RollingBack:
-		return old, path, fmt.Errorf("the swap in %s is still %s: wait for it to end (rootswap status)", path, sum.Phase)
+		return old, path, errors.New("the swap in " + path + " is still " + string(sum.Phase) + ": wait for it to end (rootswap status)")
 	default:
-		return old, path, fmt.Errorf("the last swap (%s) ended %s: there is nothing to finish", path, sum.Phase)
+		return old, path, errors.New("the last swap (" + path + ") ended " + string(sum.Phase) + ": there is nothing to finish")
 	}
 	var state *swap.State
 	for _, r := range recs {
@@ -61,7 +61,7 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if state == nil || state.OldRoot.Major == 0 && state.OldRoot.Minor == 0 {
-		return old, path, fmt.Errorf("the swap journal %s does not say which device the old root was: name it with --old DEV", path)
+		return old, path, errors.New("the swap journal " + path + " does not say which device the old root was: name it with --old DEV")
 	}
 	return state.OldRoot, path, nil
 }
@@ -112,7 +112,7 @@ var signatureAreas = map[string][]wipeArea{
 func wipeNative(path, fstype string, size int64) error {
 	areas, ok := signatureAreas[fstype]
 	if !ok {
-		return fmt.Errorf("%s: erasing a %s signature natively is not supported: install wipefs (util-linux)", path, fstype)
+		return errors.New(path + ": erasing a " + fstype + " signature natively is not supported: install wipefs (util-linux)")
 	}
 	var f *os.File
 	var err error

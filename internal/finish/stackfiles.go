@@ -1,9 +1,9 @@
 package finish
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -61,22 +61,28 @@ func (p *Plan) crypttab(l Layer) error {
 			return nil
 		}
 	}
-	return p.refuse(fmt.Sprintf("the new root is on LUKS (%s, UUID %s) and /etc/crypttab has no line for it: the initramfs would not unlock it; add \"%s UUID=%s none luks\" first", l.Path, l.UUID, l.Name, l.UUID))
+	return p.refuse("the new root is on LUKS (" + l.Path + ", UUID " + l.UUID + ") and /etc/crypttab has no line for it: the initramfs would not unlock it; add \"" + l.Name + " UUID=" + l.UUID + " none luks\" first")
 }
 
 // planMdadm merges the running arrays into mdadm.conf (Debian's
 // /etc/mdadm/mdadm.conf, else /etc/mdadm.conf), keeping the admin's
 // other lines: an ARRAY line of the same UUID is replaced, a new array
 // is appended.
-func (p *Plan) planMdadm(ctx context.Context) error {
+func (p *Plan) planMdadm(ctx context.Context) (err error) {
 	if !p.cfg.Devices.HasTool("mdadm") {
 		return p.refuse("the new root is on md RAID and mdadm is not installed: the initramfs could not assemble it")
 	}
-	out := p.cfg.Output
-	if out == nil {
-		out = ExecOutput(p.cfg.Env)
+	argv := []string{"mdadm", "--detail", "--scan"}
+	var scan []byte
+	if p.cfg.Output != nil {
+		scan, err = p.cfg.Output(ctx, argv)
+	} else {
+		var b bytes.Buffer
+		env := *p.cfg.Env
+		env.Stdout = &b
+		err = ExecRunner(&env)(ctx, argv)
+		scan = b.Bytes()
 	}
-	scan, err := out(ctx, []string{"mdadm", "--detail", "--scan"})
 	if err != nil {
 		return err
 	}
@@ -88,35 +94,25 @@ func (p *Plan) planMdadm(ctx context.Context) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	uuid := func(line string) string {
-		for _, w := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(w, "UUID="); ok {
-				return strings.ToLower(v)
-			}
-		}
-		return ""
-	}
-	arrays := map[string]string{}
-	var order []string
-	for _, l := range strings.Split(string(scan), "\n") {
-		if u := uuid(l); strings.HasPrefix(l, "ARRAY") && u != "" {
-			arrays[u] = l
-			order = append(order, u)
-		}
-	}
-	lines := strings.SplitAfter(string(old), "\n")
-	for i, l := range lines {
-		if n, ok := arrays[uuid(l)]; ok && strings.HasPrefix(l, "ARRAY") {
-			lines[i] = n + "\n"
-			delete(arrays, uuid(l))
-		}
-	}
-	data := strings.Join(lines, "")
+	data := string(old)
 	if data != "" && !strings.HasSuffix(data, "\n") {
 		data += "\n"
 	}
-	for _, u := range order {
-		if l, ok := arrays[u]; ok {
+	for _, l := range strings.Split(string(scan), "\n") {
+		_, u, ok := strings.Cut(l, " UUID=")
+		if !ok || !strings.HasPrefix(l, "ARRAY") {
+			continue
+		}
+		u, _, _ = strings.Cut(u, " ")
+		mine := ""
+		for _, o := range strings.SplitAfter(data, "\n") {
+			if strings.HasPrefix(o, "ARRAY") && strings.Contains(o, "UUID="+u) {
+				mine = o
+			}
+		}
+		if mine != "" {
+			data = strings.Replace(data, mine, l+"\n", 1)
+		} else {
 			data += l + "\n"
 		}
 	}
@@ -168,11 +164,9 @@ func (p *Plan) planPV(pv string) error {
 	}
 	fs, _ := p.cfg.Devices.Detect(pv)
 	pvid := strings.ReplaceAll(fs.UUID, "-", "")
-	for _, l := range strings.Split(string(df), "\n") {
-		if pvid != "" && strings.Contains(l, "PVID="+pvid) || hasWord(strings.Fields(l), "DEVNAME="+pv) {
-			p.Pre = append(p.Pre, Action{What: "lvm: the new root's PV " + pv + " is in /etc/lvm/devices/system.devices"})
-			return nil
-		}
+	if d := string(df) + "\n"; pvid != "" && strings.Contains(d, "PVID="+pvid) || strings.Contains(d, "DEVNAME="+pv+" ") {
+		p.Pre = append(p.Pre, Action{What: "lvm: the new root's PV " + pv + " is in /etc/lvm/devices/system.devices"})
+		return nil
 	}
 	if !p.cfg.Devices.HasTool("lvmdevices") {
 		return p.refuse("the new root's PV " + pv + " is not in /etc/lvm/devices/system.devices and lvmdevices is not installed: LVM would not see it")
