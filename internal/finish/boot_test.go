@@ -139,7 +139,7 @@ func TestRHEL9BLS(t *testing.T) {
 	if d := diffSnapshots(before, snapshot(t, x.root)); len(d) > 0 || len(x.ran) > 0 {
 		t.Errorf("--dry-run changed %q, ran %q", d, x.ran)
 	}
-	x.wantOut("    - options root=/dev/sda2 ro crashkernel=1G-4G:192M,4G-64G:256M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/swap rhgb quiet",
+	x.wantOut("    + options root=/dev/mapper/sys-root ro crashkernel=1G-4G:192M,4G-64G:256M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/swap rhgb quiet rd.lvm.lv=sys/root",
 		"==> kernel arguments: GRUB_CMDLINE_LINUX in /etc/default/grub",
 		"==> initramfs: dracut -f --regenerate-all (dracut; the new root needs LVM)")
 }
@@ -350,7 +350,7 @@ func TestMDLUKSDracut(t *testing.T) {
 
 	x = mdLUKS(t)
 	x.file("etc/crypttab", "othercrypt UUID=9e8d7c6b-5a49-3827-1605-f4e3d2c1b0a9 none luks\n", 0o644)
-	x.wantRefused("the new root is on LUKS (/dev/mapper/cryptroot, UUID 0f4e2c7a-9b1d-4e3f-8a6b-5c4d3e2f1a0b) and /etc/crypttab has no line for it")
+	x.wantRefused("the new root is on LUKS and /etc/crypttab has no line for it: the initramfs would not unlock it; add \"cryptroot UUID=0f4e2c7a-9b1d-4e3f-8a6b-5c4d3e2f1a0b none luks\" first")
 
 	x = mdLUKS(t)
 	x.tools["mdadm"] = false

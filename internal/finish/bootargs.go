@@ -97,7 +97,13 @@ func argLines(data []byte, key string, edit func([]string) []string) ([]byte, []
 // planBootArgs finds the layout, plans its edits and checks the result
 // before anything changes.
 func (p *Plan) planBootArgs() error {
-	p.planArgs()
+	// The arguments to add, for dracut, and to drop (rdArgs: the
+	// initramfs would wait for what is gone).
+	p.addArgs = nil
+	if p.Generator != nil && p.Generator.Name == "dracut" {
+		p.addArgs = p.rdArgs(p.New.Stack)
+	}
+	p.dropArgs = p.rdArgs(p.Old.Stack)
 	over := map[string][]byte{}
 	var err error
 	edit := func(path, key string, setRoot bool, what string) {
@@ -135,8 +141,7 @@ func (p *Plan) planBootArgs() error {
 	if b != nil {
 		edit("/etc/default/grub", "GRUB_CMDLINE_LINUX=", false, "kernel arguments: GRUB_CMDLINE_LINUX in")
 		cfg, _ := p.readHost(b.Config)
-		def, _ := p.readHost("/etc/default/grub")
-		if bytes.Contains(cfg, []byte("blscfg")) || bytes.Contains(def, []byte("GRUB_ENABLE_BLSCFG=true")) {
+		if strings.Contains(string(cfg), "blscfg") || strings.Contains(string(over["/etc/default/grub"]), "GRUB_ENABLE_BLSCFG=true") {
 			glob("boot/loader/entries", "options")
 			if len(p.argFiles) == 0 {
 				return errors.New("GRUB reads BLS entries (blscfg) but /boot/loader/entries has none: GRUB would boot nothing; is a kernel installed?")
@@ -258,16 +263,11 @@ func (p *Plan) doActions(ctx context.Context, run Runner, as []Action) error {
 		if a.Path == "" {
 			continue
 		}
-		// The changed lines (grubenv's padding is no line).
-		o := strings.Split(string(a.Old), "\n")
-		for i, l := range strings.Split(string(a.Data), "\n") {
-			if i < len(o) && o[i] == l || strings.HasPrefix(l, "##") {
-				continue
+		// The new lines (grubenv's padding is none).
+		for _, l := range strings.Split(string(a.Data), "\n") {
+			if l = strings.TrimRight(l, "#"); !strings.Contains(string(a.Old), l) {
+				env.Printf("    + %s\n", l)
 			}
-			if i < len(o) {
-				env.Printf("    - %s\n", o[i])
-			}
-			env.Printf("    + %s\n", l)
 		}
 		if !p.cfg.DryRun {
 			if err := writeAtomic(filepath.Join(p.root, a.Path), a.Data); err != nil {

@@ -1,9 +1,9 @@
 package finish
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rootswap/rootswap/internal/blockdev"
@@ -51,7 +51,7 @@ func DevicePath(sysRoot string, dev uint64) (string, error) {
 }
 
 func sysBlock(sysRoot string, dev uint64, elem ...string) string {
-	return filepath.Join(append([]string{sysRoot, "dev", "block", fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))}, elem...)...)
+	return filepath.Join(append([]string{sysRoot, "dev", "block", strconv.FormatUint(uint64(unix.Major(dev)), 10) + ":" + strconv.FormatUint(uint64(unix.Minor(dev)), 10)}, elem...)...)
 }
 
 // Stack is what the kernel must assemble before it can mount a device:
@@ -119,7 +119,7 @@ func StackOf(sysRoot string, dev uint64) Stack {
 			s.Dm = true
 			// CRYPT-LUKS2-<32 hex digits>-<name>
 			if h := strings.Split(u, "-"); len(h) > 2 && strings.HasPrefix(u, "CRYPT-LUKS") && len(h[2]) == 32 {
-				l.Kind, l.UUID = 'c', h[2][:8]+"-"+h[2][8:12]+"-"+h[2][12:16]+"-"+h[2][16:20]+"-"+h[2][20:]
+				l.Kind, l.UUID = 'c', hexID(h[2], "-", 8, 12, 16, 20)
 			}
 		case strings.HasPrefix(name, "md"):
 			s.MD, l.Kind = true, 'm'

@@ -28,7 +28,7 @@ func (p *Plan) planEFI() error {
 		return err
 	}
 	file := display(p.root, m[0])
-	s, old := string(cfg), strings.ToLower(p.Old.FS.UUID)
+	s, old := string(cfg), p.Old.FS.UUID // both as blkid prints them: lower case
 	grub2 := b.Mkconfig[0] == "grub2-mkconfig"
 	note := file + " is a stub that reads " + b.Config + ": kept"
 	switch {
@@ -39,8 +39,8 @@ func (p *Plan) planEFI() error {
 			b.Mkconfig = []string{b.Mkconfig[0], "-o", file}
 			note = "GRUB reads " + file + ": grub2-mkconfig writes it"
 		}
-	case old != "" && old != strings.ToLower(p.New.FS.UUID) && strings.Contains(strings.ToLower(s), old):
-		msg := file + " finds GRUB's files by the old root's UUID " + p.Old.FS.UUID + ", which finish changes: "
+	case old != "" && old != p.New.FS.UUID && strings.Contains(s, old):
+		msg := file + " finds GRUB's files by the old root's UUID " + old + ", which finish changes: "
 		if grub2 {
 			return errors.New(msg + "point its search at the filesystem holding /boot first")
 		}
@@ -56,9 +56,6 @@ func (p *Plan) planEFI() error {
 		// RHEL's grub2-install refuses EFI: it would replace the signed
 		// shim and GRUB that Secure Boot accepts.
 		return errors.New("--grub-install: on EFI, reinstall the shim-x64 and grub2-efi-x64 packages instead (grub2-install would break Secure Boot)")
-	}
-	if b.Install == "" {
-		return errors.New("--grub-install: grub-install is not installed")
 	}
 	esp, _, _ := strings.Cut(file, "/EFI/")
 	b.InstallArgs = []string{"--target=x86_64-efi", "--efi-directory=" + esp}

@@ -366,7 +366,7 @@ func (p *Plan) backupName() string {
 	base := "/etc/fstab.rootswap-" + now().Format("20060102T150405")
 	name := base
 	for n := 1; exists(p.root, name[1:]); n++ {
-		name = fmt.Sprintf("%s-%d", base, n)
+		name = base + "-" + strconv.Itoa(n)
 	}
 	return name
 }
@@ -473,7 +473,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 	if cfg.DryRun {
 		run = func(context.Context, []string) error { return nil }
 	}
-	act := func(format string, args ...any) { env.Printf("==> "+format+"\n", args...) }
+	act := func(s string) { env.Printf("==> %s\n", s) }
 
 	env.Printf("finish: / is %s: %s%s\n", p.New.Path, p.New.FS, stackNote(p.New.Stack))
 	env.Printf("finish: the old root is %s: %s (from %s)\n", p.Old.Path, p.Old.FS, p.OldFrom)
@@ -491,7 +491,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 		if i == len(p.FstabDiff)-1 && p.Fstab != nil {
 			d += " (backup " + p.Backup + ")"
 		}
-		act("fstab: %s", d)
+		act("fstab: " + d)
 	}
 	if p.Fstab != nil && !cfg.DryRun {
 		if err := p.writeFstab(); err != nil {
@@ -511,7 +511,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 		if n := p.New.Stack.Needs(); n != "" {
 			why += "; the new root needs " + n
 		}
-		act("initramfs: %s (%s)", strings.Join(g.Argv, " "), why)
+		act("initramfs: " + strings.Join(g.Argv, " ") + " (" + why + ")")
 		if err := run(ctx, g.Argv); err != nil {
 			return fmt.Errorf("regenerating the initramfs: %w", err)
 		}
@@ -521,7 +521,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 
 	// 4. the boot loader, and what it will pass as root=.
 	if b := p.Boot; b != nil {
-		act("bootloader: %s (writes %s)", strings.Join(b.Mkconfig, " "), b.Config)
+		act("bootloader: " + strings.Join(b.Mkconfig, " ") + " (writes " + b.Config + ")")
 		if err := run(ctx, b.Mkconfig); err != nil {
 			return fmt.Errorf("regenerating the GRUB configuration: %w", err)
 		}
@@ -530,23 +530,23 @@ func (p *Plan) Execute(ctx context.Context) error {
 			if b.InstallArgs != nil {
 				argv = append([]string{b.Install}, b.InstallArgs...)
 			}
-			act("bootloader: %s", strings.Join(argv, " "))
+			act("bootloader: " + strings.Join(argv, " "))
 			if err := run(ctx, argv); err != nil {
 				return fmt.Errorf("installing GRUB on %s: %w", disk, err)
 			}
 		}
 	}
 	if p.Layout != "" {
-		act("check: the root= of every kernel line of %s", p.Layout)
+		act("check: the root= of every kernel line of " + p.Layout)
 		if !cfg.DryRun {
 			n, err := p.checkBoot(p.readHost)
 			if err != nil {
 				return err
 			}
-			env.Printf("    %d kernel lines boot the new root (root=%s)\n", n, p.rootArg())
+			env.Printf("    %s kernel lines boot the new root (root=%s)\n", strconv.Itoa(n), p.rootArg())
 		}
 	} else if b := p.Boot; b != nil {
-		act("check: the root= of every kernel line in %s", b.Config)
+		act("check: the root= of every kernel line in " + b.Config)
 		if !cfg.DryRun {
 			msg, err := p.checkGrub()
 			if err != nil {
@@ -555,15 +555,14 @@ func (p *Plan) Execute(ctx context.Context) error {
 			env.Printf("    %s\n", msg)
 		}
 	} else {
-		act("bootloader: no GRUB found (/boot/grub with update-grub or grub-mkconfig): skipped; make sure the boot loader passes root=UUID=%s or root=%s", p.New.FS.UUID, p.New.Path)
+		act("bootloader: no GRUB found (/boot/grub with update-grub or grub-mkconfig): skipped; make sure the boot loader passes root=UUID=" + p.New.FS.UUID + " or root=" + p.New.Path)
 	}
 
 	// 5. the old root, last: until here it was the fallback.
 	switch p.OldAction {
 	case "relabel":
 		argv := []string{p.Old.Path, "--label", OldLabel}
-		act("old root: relabel %s to %s with a new random UUID (%s %s), so that LABEL=%s and UUID=%s find only the new root",
-			p.Old.Path, OldLabel, RelabelApplet, strings.Join(argv, " "), p.Old.FS.Label, p.Old.FS.UUID)
+		act("old root: relabel " + p.Old.Path + " to " + OldLabel + " with a new random UUID (" + RelabelApplet + " " + strings.Join(argv, " ") + "), so that LABEL=" + p.Old.FS.Label + " and UUID=" + p.Old.FS.UUID + " find only the new root")
 		if !cfg.DryRun {
 			if err := p.relabel(ctx, argv); err != nil {
 				return err
@@ -574,14 +573,14 @@ func (p *Plan) Execute(ctx context.Context) error {
 		if p.WipeArgv != nil {
 			how = strings.Join(p.WipeArgv, " ")
 		}
-		act("old root: erase every signature of %s (%s): %s", p.Old.Path, p.Old.FS, how)
+		act("old root: erase every signature of " + p.Old.Path + " (" + p.Old.FS.String() + "): " + how)
 		if !cfg.DryRun {
 			if err := p.wipe(ctx, run); err != nil {
 				return err
 			}
 		}
 	default:
-		act("old root: %s %s: left alone", p.Old.Path, p.OldSkip)
+		act("old root: " + p.Old.Path + " " + p.OldSkip + ": left alone")
 	}
 
 	if cfg.DryRun {
@@ -714,7 +713,7 @@ func (p *Plan) checkGrub() (string, error) {
 		p.cfg.Env.Errorf("rootswap finish: WARNING: %s %s still boots the old root %s\n", p.Boot.Config, d, p.Old.Path)
 	}
 	first := lines[0].Root
-	return fmt.Sprintf("%d of %d kernel lines boot the new root (the first: root=%s)", len(toNew), len(lines), first), nil
+	return strconv.Itoa(len(toNew)) + " of " + strconv.Itoa(len(lines)) + " kernel lines boot the new root (the first: root=" + first + ")", nil
 }
 
 // names reports whether a root= value finds device d.
@@ -735,9 +734,10 @@ func (p *Plan) names(d Device, root string) bool {
 	if root == d.Path {
 		return true
 	}
-	var maj, min uint32
-	if n, _ := fmt.Sscanf(root, "%d:%d", &maj, &min); n == 2 {
-		return unix.Mkdev(maj, min) == d.Dev
+	if a, b, ok := strings.Cut(root, ":"); ok {
+		maj, e1 := strconv.ParseUint(a, 10, 32)
+		min, e2 := strconv.ParseUint(b, 10, 32)
+		return e1 == nil && e2 == nil && unix.Mkdev(uint32(maj), uint32(min)) == d.Dev
 	}
 	if strings.HasPrefix(root, "/dev/") {
 		if rd, err := p.cfg.Devices.Rdev(root); err == nil {

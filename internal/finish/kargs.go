@@ -27,12 +27,11 @@ func (p *Plan) rdArgs(s Stack) []string {
 		case 'l':
 			out = append(out, "rd.lvm.lv="+lvName(l.Name))
 		case 'm':
+			// A member's superblock has the array's UUID; mdadm
+			// writes it as four groups of eight hex digits.
 			if len(l.Slaves) > 0 {
-				if fs, err := p.cfg.Devices.Detect(l.Slaves[0]); err == nil && fs.UUID != "" {
-					h := strings.ReplaceAll(fs.UUID, "-", "")
-					if len(h) == 32 {
-						out = append(out, "rd.md.uuid="+h[:8]+":"+h[8:16]+":"+h[16:24]+":"+h[24:])
-					}
+				if fs, _ := p.cfg.Devices.Detect(l.Slaves[0]); len(fs.UUID) == 36 {
+					out = append(out, "rd.md.uuid="+hexID(strings.ReplaceAll(fs.UUID, "-", ""), ":", 8, 16, 24))
 				}
 			}
 		case 'c':
@@ -42,28 +41,19 @@ func (p *Plan) rdArgs(s Stack) []string {
 	return out
 }
 
+// hexID puts sep into h before each offset of at.
+func hexID(h, sep string, at ...int) string {
+	for i := len(at) - 1; i >= 0; i-- {
+		h = h[:at[i]] + sep + h[at[i]:]
+	}
+	return h
+}
+
 // lvName is VG/LV for a dm name VG-LV, where a "-" inside a name is
 // doubled.
 func lvName(dm string) string {
-	for i := 0; i < len(dm); i++ {
-		if dm[i] == '-' {
-			if i+1 < len(dm) && dm[i+1] == '-' {
-				i++
-				continue
-			}
-			return strings.ReplaceAll(dm[:i], "--", "-") + "/" + strings.ReplaceAll(dm[i+1:], "--", "-")
-		}
-	}
-	return dm
-}
-
-// planArgs computes the arguments to add and to drop, once.
-func (p *Plan) planArgs() {
-	p.addArgs = nil
-	if p.Generator != nil && p.Generator.Name == "dracut" {
-		p.addArgs = p.rdArgs(p.New.Stack)
-	}
-	p.dropArgs = p.rdArgs(p.Old.Stack)
+	vg, lv, _ := strings.Cut(strings.ReplaceAll(dm, "--", "\x00"), "-")
+	return strings.ReplaceAll(vg+"/"+lv, "\x00", "-")
 }
 
 // editArgs rewrites a kernel command line: root= becomes the new root's
@@ -99,10 +89,9 @@ func (p *Plan) editArgs(words []string, setRoot bool) []string {
 }
 
 // stale reports whether a word names the old root's stack, or its type
-// (rootflags=, rootfstype=) when the new one's differs.
+// (rootflags=, rootfstype=: "rootf") when the new one's differs.
 func (p *Plan) stale(w string) bool {
-	k, _, _ := strings.Cut(w, "=")
-	return hasWord(p.dropArgs, w) || (k == "rootflags" || k == "rootfstype") && p.New.FS.Type != p.Old.FS.Type
+	return hasWord(p.dropArgs, w) || strings.HasPrefix(w, "rootf") && p.New.FS.Type != p.Old.FS.Type
 }
 
 func hasWord(words []string, w string) bool {
@@ -131,18 +120,9 @@ func (p *Plan) bootsNew(words []string) string {
 	}
 	for _, a := range p.addArgs {
 		k, _, _ := strings.Cut(a, "=")
-		if !hasWord(words, a) && hasPrefixWord(words, k+"=") {
+		if !hasWord(words, a) && strings.Contains(" "+strings.Join(words, " "), " "+k+"=") {
 			return "it has " + k + "= but not " + a
 		}
 	}
 	return ""
-}
-
-func hasPrefixWord(words []string, prefix string) bool {
-	for _, w := range words {
-		if strings.HasPrefix(w, prefix) {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rootswap/rootswap/internal/blockdev"
@@ -130,7 +131,7 @@ func wipeNative(path, fstype string, size int64) error {
 			continue
 		}
 		if _, err := f.WriteAt(make([]byte, a.len), a.off); err != nil {
-			return &os.PathError{Op: fmt.Sprintf("zero %d bytes at %d", a.len, a.off), Path: path, Err: err}
+			return &os.PathError{Op: "zero " + strconv.FormatInt(a.len, 10) + " bytes at " + strconv.FormatInt(a.off, 10), Path: path, Err: err}
 		}
 	}
 	if err := f.Sync(); err != nil {

@@ -16,25 +16,23 @@ import (
 func (p *Plan) planStack(ctx context.Context) error {
 	s := p.New.Stack
 	for _, l := range s.Layers {
-		if l.Kind == 'c' {
-			if err := p.crypttab(l); err != nil {
-				return err
-			}
-		}
-	}
-	if s.MD {
-		if err := p.planMdadm(ctx); err != nil {
-			return err
-		}
-	}
-	for _, l := range s.Layers {
-		if l.Kind == 'l' {
+		var err error
+		switch l.Kind {
+		case 'c':
+			err = p.crypttab(l)
+		case 'l':
 			for _, pv := range l.Slaves {
-				if err := p.planPV(pv); err != nil {
-					return err
+				if err == nil {
+					err = p.planPV(pv)
 				}
 			}
 		}
+		if err != nil {
+			return err
+		}
+	}
+	if s.MD {
+		return p.planMdadm(ctx)
 	}
 	return nil
 }
@@ -61,7 +59,7 @@ func (p *Plan) crypttab(l Layer) error {
 			return nil
 		}
 	}
-	return p.refuse("the new root is on LUKS (" + l.Path + ", UUID " + l.UUID + ") and /etc/crypttab has no line for it: the initramfs would not unlock it; add \"" + l.Name + " UUID=" + l.UUID + " none luks\" first")
+	return p.refuse("the new root is on LUKS and /etc/crypttab has no line for it: the initramfs would not unlock it; add \"" + l.Name + " UUID=" + l.UUID + " none luks\" first")
 }
 
 // planMdadm merges the running arrays into mdadm.conf (Debian's
@@ -116,12 +114,8 @@ func (p *Plan) planMdadm(ctx context.Context) (err error) {
 			data += l + "\n"
 		}
 	}
-	what := "mdadm: the arrays of mdadm --detail --scan in " + path
-	if data == string(old) {
-		p.Pre = append(p.Pre, Action{What: what + ": already there"})
-	} else {
-		p.Pre = append(p.Pre, Action{What: what, Path: path, Old: old, Data: []byte(data)})
-	}
+	// Printed even when unchanged: the plan says it was looked at.
+	p.Pre = append(p.Pre, Action{What: "mdadm: the arrays of mdadm --detail --scan in " + path, Path: path, Old: old, Data: []byte(data)})
 	return nil
 }
 
