@@ -419,3 +419,26 @@ func TestLVName(t *testing.T) {
 		}
 	}
 }
+
+// TestDebianDracut: GRUB's template of kernel lines gets rd.lvm.lv= for
+// dracut; without one, dracut's conf.d does.
+func TestDebianDracut(t *testing.T) {
+	for _, grub := range []bool{true, false} {
+		x := newFixture(t)
+		os.RemoveAll(filepath.Join(x.root, "etc/initramfs-tools"))
+		x.exe("usr/bin/dracut")
+		x.dir("usr/lib/dracut/modules.d/90lvm")
+		path, want := "etc/dracut.conf.d/90-rootswap.conf", "# rootswap finish: what dracut needs to find the root\nkernel_cmdline=\"rd.lvm.lv=sys/root\"\n"
+		if grub {
+			x.file("etc/default/grub", "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"\"\n", 0o644)
+			path, want = "etc/default/grub", "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"rd.lvm.lv=sys/root\"\n"
+		}
+		if err := x.run(); err != nil {
+			t.Fatalf("finish: %v", err)
+		}
+		x.wantRan("dracut -f --regenerate-all", "update-grub")
+		if got := string(mustRead(t, x.root, path)); got != want {
+			t.Errorf("/%s:\n%s\nwant:\n%s", path, got, want)
+		}
+	}
+}

@@ -182,7 +182,7 @@ func (p *Plan) planBootArgs() error {
 		}
 		p.Pre = append(p.Pre, Action{What: "kernel arguments: every BLS entry: " + strings.Join(argv, " "), Argv: argv})
 	}
-	if len(p.addArgs) > 0 && len(over) == 0 && p.Layout == "" && p.Boot == nil {
+	if len(p.addArgs) > 0 && len(over) == 0 {
 		// No command line of the boot loader to add them to: dracut
 		// puts them in the image itself.
 		path := "/etc/dracut.conf.d/90-rootswap.conf"
@@ -269,7 +269,7 @@ func (p *Plan) doActions(ctx context.Context, run Runner, as []Action) error {
 				env.Printf("    + %s\n", l)
 			}
 		}
-		if !p.cfg.DryRun {
+		if !p.cfg.DryRun && string(a.Old) != string(a.Data) {
 			if err := writeAtomic(filepath.Join(p.root, a.Path), a.Data); err != nil {
 				return fmt.Errorf("writing %s: %w", a.Path, err)
 			}
