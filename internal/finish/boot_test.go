@@ -442,3 +442,18 @@ func TestDebianDracut(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesDevicePaths: root= as MAJ:MIN, and a device path with colons
+// in it, which is no MAJ:MIN.
+func TestNamesDevicePaths(t *testing.T) {
+	x := newFixture(t)
+	byPath := "/dev/disk/by-path/pci-0000:00:1f.2-ata-1-part2"
+	x.rdev[byPath] = unix.Mkdev(8, 2)
+	p := &Plan{cfg: x.config()}
+	old := Device{Path: "/dev/sda2", Dev: unix.Mkdev(8, 2)}
+	for root, want := range map[string]bool{"8:2": true, "8:3": false, byPath: true, "/dev/sda3": false} {
+		if got := p.names(old, root); got != want {
+			t.Errorf("names(/dev/sda2, %q) = %v, want %v", root, got, want)
+		}
+	}
+}

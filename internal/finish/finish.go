@@ -737,7 +737,9 @@ func (p *Plan) names(d Device, root string) bool {
 	if a, b, ok := strings.Cut(root, ":"); ok {
 		maj, e1 := strconv.ParseUint(a, 10, 32)
 		min, e2 := strconv.ParseUint(b, 10, 32)
-		return e1 == nil && e2 == nil && unix.Mkdev(uint32(maj), uint32(min)) == d.Dev
+		if e1 == nil && e2 == nil {
+			return unix.Mkdev(uint32(maj), uint32(min)) == d.Dev
+		}
 	}
 	if strings.HasPrefix(root, "/dev/") {
 		if rd, err := p.cfg.Devices.Rdev(root); err == nil {
