@@ -416,7 +416,7 @@ func (p *Plan) planOld() error {
 		p.OldAction = "wipe"
 		if p.cfg.Devices.HasTool("wipefs") {
 			p.WipeArgv = []string{"wipefs", "-a", p.Old.Path}
-		} else if _, ok := signatureAreas[old.Type]; !ok {
+		} else if signatureAreas(old.Type) == nil {
 			return errors.New("--wipe-old: the old root " + p.Old.Path + " holds " + old.String() + " and wipefs is not installed: install util-linux's wipefs")
 		}
 	case old.Label == OldLabel && !strings.EqualFold(old.UUID, newFS.UUID):

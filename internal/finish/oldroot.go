@@ -90,20 +90,24 @@ func mountsAnywhere(procRoot string, dev uint64) (mountinfo.Table, []string, err
 // wipeArea is a byte range that holds a filesystem's signature.
 type wipeArea struct{ off, len int64 }
 
-// signatureAreas are what wiping a filesystem natively zeroes: the
-// superblocks blkid (and the kernel, and GRUB) read to recognise it.
+// signatureAreas are what wiping a filesystem natively zeroes (nil for
+// another type; a switch, not a package map): the superblocks blkid (and the kernel, and GRUB) read to recognise it.
 //   - ext2/3/4: the primary superblock, 1024 bytes at 1024 (magic 0xEF53
 //     at 1024+56). The backups in later groups are found only by
 //     e2fsck -b, never by blkid or mount.
 //   - xfs: the primary superblock in the first sector ("XFSB" at 0).
 //   - btrfs: the superblock at 64 KiB and its mirrors at 64 MiB and
 //     256 GiB, which btrfs rescue and some probes also read.
-var signatureAreas = map[string][]wipeArea{
-	"ext2":  {{1024, 1024}},
-	"ext3":  {{1024, 1024}},
-	"ext4":  {{1024, 1024}},
-	"xfs":   {{0, 512}},
-	"btrfs": {{64 << 10, 4096}, {64 << 20, 4096}, {256 << 30, 4096}},
+func signatureAreas(fstype string) []wipeArea {
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		return []wipeArea{{1024, 1024}}
+	case "xfs":
+		return []wipeArea{{0, 512}}
+	case "btrfs":
+		return []wipeArea{{64 << 10, 4096}, {64 << 20, 4096}, {256 << 30, 4096}}
+	}
+	return nil
 }
 
 // wipeNative zeroes the signature areas of a filesystem of type fstype on
@@ -111,8 +115,8 @@ var signatureAreas = map[string][]wipeArea{
 // meanwhile, and flushes the device's buffer cache so that the next probe
 // reads the disk.
 func wipeNative(path, fstype string, size int64) error {
-	areas, ok := signatureAreas[fstype]
-	if !ok {
+	areas := signatureAreas(fstype)
+	if areas == nil {
 		return errors.New(path + ": erasing a " + fstype + " signature natively is not supported: install wipefs (util-linux)")
 	}
 	var f *os.File
