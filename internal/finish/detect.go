@@ -1,9 +1,9 @@
 package finish
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rootswap/rootswap/internal/blockdev"
@@ -51,7 +51,7 @@ func DevicePath(sysRoot string, dev uint64) (string, error) {
 }
 
 func sysBlock(sysRoot string, dev uint64, elem ...string) string {
-	return filepath.Join(append([]string{sysRoot, "dev", "block", fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))}, elem...)...)
+	return filepath.Join(append([]string{sysRoot, "dev", "block", strconv.FormatUint(uint64(unix.Major(dev)), 10) + ":" + strconv.FormatUint(uint64(unix.Minor(dev)), 10)}, elem...)...)
 }
 
 // Stack is what the kernel must assemble before it can mount a device:
@@ -61,6 +61,18 @@ type Stack struct {
 	MD   bool     // an md RAID is in the stack
 	Dm   bool     // a device-mapper device that is not LVM (crypt, multipath)
 	Path []string // the sysfs names from the device down, for messages
+	// Layers are the devices of the stack, from the top, for what the
+	// initramfs must be told (rd.lvm.lv=, rd.md.uuid=, crypttab).
+	Layers []Layer
+}
+
+// Layer is one device of a stack.
+type Layer struct {
+	Path   string   // /dev/mapper/sys-root, /dev/md0, /dev/sda3
+	Kind   byte     // 'l' an LVM LV, 'm' md, 'c' LUKS, 'd' other dm, 0 a disk or partition
+	Name   string   // the dm name of a dm device
+	UUID   string   // the LUKS UUID of a LUKS device
+	Slaves []string // the /dev paths of the devices under it
 }
 
 // Needs is the stack in words: "LVM, md", or "" for a plain device.
@@ -86,28 +98,40 @@ func StackOf(sysRoot string, dev uint64) Stack {
 		return s
 	}
 	seen := map[string]bool{}
-	var walk func(name, dir string)
-	walk = func(name, dir string) {
+	var walk func(name, dir string) string
+	walk = func(name, dir string) string {
+		l := Layer{Path: "/dev/" + strings.ReplaceAll(name, "!", "/")}
+		if dm, err := os.ReadFile(filepath.Join(dir, "dm", "name")); err == nil {
+			l.Name = strings.TrimSpace(string(dm))
+			l.Path, l.Kind = "/dev/mapper/"+l.Name, 'd'
+		}
 		if seen[name] {
-			return
+			return l.Path
 		}
 		seen[name] = true
 		s.Path = append(s.Path, name)
+		uuid, _ := os.ReadFile(filepath.Join(dir, "dm", "uuid"))
+		u := string(uuid)
 		switch {
-		case strings.HasPrefix(name, "dm-"):
-			uuid, _ := os.ReadFile(filepath.Join(dir, "dm", "uuid"))
-			if strings.HasPrefix(string(uuid), "LVM-") {
-				s.LVM = true
-			} else {
-				s.Dm = true
+		case strings.HasPrefix(u, "LVM-"):
+			s.LVM, l.Kind = true, 'l'
+		case l.Kind != 0:
+			s.Dm = true
+			// CRYPT-LUKS2-<32 hex digits>-<name>
+			if h := strings.Split(u, "-"); len(h) > 2 && strings.HasPrefix(u, "CRYPT-LUKS") && len(h[2]) == 32 {
+				l.Kind, l.UUID = 'c', hexID(h[2], "-", 8, 12, 16, 20)
 			}
 		case strings.HasPrefix(name, "md"):
-			s.MD = true
+			s.MD, l.Kind = true, 'm'
 		}
 		ents, _ := os.ReadDir(filepath.Join(dir, "slaves"))
+		i := len(s.Layers)
+		s.Layers = append(s.Layers, l)
 		for _, e := range ents {
-			walk(e.Name(), filepath.Join(sysRoot, "class", "block", e.Name()))
+			p := walk(e.Name(), filepath.Join(sysRoot, "class", "block", e.Name()))
+			s.Layers[i].Slaves = append(s.Layers[i].Slaves, p)
 		}
+		return l.Path
 	}
 	walk(d.Name, sysBlock(sysRoot, dev))
 	return s
@@ -165,10 +189,10 @@ func DetectGenerator(root string, st Stack) *Generator {
 func missingHooks(root string, st Stack, lvmHook, lvmPkg, mdHook, mdPkg string) string {
 	var miss []string
 	if st.LVM && !exists(root, lvmHook) {
-		miss = append(miss, fmt.Sprintf("install %s first: the initramfs cannot find the root (on LVM; /%s is missing)", lvmPkg, lvmHook))
+		miss = append(miss, "install "+lvmPkg+" first: the initramfs cannot find the root (on LVM; /"+lvmHook+" is missing)")
 	}
 	if st.MD && !exists(root, mdHook) {
-		miss = append(miss, fmt.Sprintf("install %s first: the initramfs cannot find the root (on md RAID; /%s is missing)", mdPkg, mdHook))
+		miss = append(miss, "install "+mdPkg+" first: the initramfs cannot find the root (on md RAID; /"+mdHook+" is missing)")
 	}
 	return strings.Join(miss, "; ")
 }
@@ -201,6 +225,9 @@ type Bootloader struct {
 	Mkconfig []string // update-grub, or grub-mkconfig -o /boot/grub/grub.cfg
 	Config   string   // the generated file, absolute as on the host: /boot/grub/grub.cfg
 	Install  string   // grub-install or grub2-install; empty when not installed
+	// InstallArgs are grub-install's arguments on EFI (efi.go), where it
+	// takes no disk; nil on BIOS.
+	InstallArgs []string
 }
 
 // DetectBootloader finds GRUB under root: its config generator and its

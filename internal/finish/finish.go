@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,9 @@ type Config struct {
 	Root string
 	// Run runs the distribution's tools; nil means ExecRunner(Env).
 	Run Runner
+	// Output runs a tool that only reports (mdadm --detail --scan) and
+	// returns its standard output; nil means ExecRunner's, captured.
+	Output func(ctx context.Context, argv []string) ([]byte, error)
 	// Devices looks at block devices; zero means LiveDevices(Env).
 	Devices Devices
 
@@ -83,6 +87,8 @@ type Plan struct {
 	Generator *Generator
 	Boot      *Bootloader
 
+	bootArgs // the kernel arguments and the stack's files (bootargs.go)
+
 	// OldAction is "relabel", "wipe", or "" (OldSkip says why).
 	OldAction, OldSkip string
 	WipeArgv           []string // wipefs -a DEV; nil: zero the superblocks natively
@@ -116,7 +122,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 	if rootMount.Major == 0 {
 		// btrfs reports an anonymous device; its source names the disk.
 		if !filepath.IsAbs(rootMount.Source) {
-			return nil, fmt.Errorf("/ is %s, not on a block device: nothing to finish", rootMount)
+			return nil, errors.New("/ is " + rootMount.String() + ", not on a block device: nothing to finish")
 		}
 		if p.New.Dev, err = dev.Rdev(rootMount.Source); err != nil {
 			return nil, fmt.Errorf("/ is %s: %w", rootMount, err)
@@ -129,7 +135,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 		return nil, err
 	}
 	if !p.New.FS.IsFilesystem() {
-		return nil, fmt.Errorf("/ is on %s, which shows %s", p.New.Path, p.New.FS)
+		return nil, errors.New("/ is on " + p.New.Path + ", which shows " + p.New.FS.String())
 	}
 	p.New.Stack = StackOf(env.SysRoot, p.New.Dev)
 
@@ -158,10 +164,10 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 		}
 	}
 	if p.Old.Dev == p.New.Dev {
-		return nil, fmt.Errorf("/ is still on the old root %s: the swap did not take place or was rolled back; nothing to finish", p.Old.Path)
+		return nil, errors.New("/ is still on the old root " + p.Old.Path + ": the swap did not take place or was rolled back; nothing to finish")
 	}
 	if related, why := blockdev.Related(env.SysRoot, p.Old.Dev, p.New.Dev); related {
-		return nil, fmt.Errorf("the old root %s and the new root %s share storage (%s): refusing to touch it", p.Old.Path, p.New.Path, why)
+		return nil, errors.New("the old root " + p.Old.Path + " and the new root " + p.New.Path + " share storage (" + why + "): refusing to touch it")
 	}
 	if p.Old.FS, err = dev.Detect(p.Old.Path); err != nil {
 		return nil, err
@@ -174,19 +180,24 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 		return nil, err
 	}
 	if len(where) > 0 {
-		return nil, fmt.Errorf("the old root %s is still mounted at %s: the swap should have released it; unmount it first (finish touches only a free device)",
-			p.Old.Path, strings.Join(where, ", "))
+		return nil, errors.New("the old root " + p.Old.Path + " is still mounted at " + strings.Join(where, ", ") + ": the swap should have released it; unmount it first (finish touches only a free device)")
 	}
 	if busy, err := dev.InUse(p.Old.Path); err != nil {
 		return nil, err
 	} else if busy {
-		return nil, fmt.Errorf("the old root %s is held by the kernel (mounted in a namespace finish cannot see, or a dm/md/LVM device sits on it): free it first (see lsblk, dmsetup ls, rootswap lsof)", p.Old.Path)
+		return nil, errors.New("the old root " + p.Old.Path + " is held by the kernel (mounted in a namespace finish cannot see, or a dm/md/LVM device sits on it): free it first (see lsblk, dmsetup ls, rootswap lsof)")
 	}
 
 	if err := p.planFstab(mounts.Containing); err != nil {
 		return nil, err
 	}
 	if err := p.planBoot(); err != nil {
+		return nil, err
+	}
+	if err := p.planStack(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.planBootArgs(); err != nil {
 		return nil, err
 	}
 	if err := p.planOld(); err != nil {
@@ -212,12 +223,15 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 
 	// /boot on its own filesystem must be mounted, or the initramfs and
 	// grub.cfg would be written into the root's empty /boot directory.
-	for _, e := range f.Mounting("/boot") {
-		if hasOpt(e.Opts, "noauto") {
-			continue
-		}
-		if m, ok := containing("/boot"); !ok || m.Point != "/boot" {
-			return fmt.Errorf("/boot is in /etc/fstab (%s) but not mounted: mount /boot first (the initramfs and grub.cfg would go to the root's empty /boot)", e.Spec)
+	// So must the EFI system partition, or its loader files go unseen.
+	for _, dir := range []string{"/boot", "/boot/efi", "/efi"} {
+		for _, e := range f.Mounting(dir) {
+			if hasOpt(e.Opts, "noauto") {
+				continue
+			}
+			if m, ok := containing(dir); !ok || m.Point != dir {
+				return errors.New(dir + " is in /etc/fstab (" + e.Spec + ") but not mounted: mount " + dir + " first (the boot files would go to the root's empty " + dir + ")")
+			}
 		}
 	}
 
@@ -238,7 +252,7 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 			vfs = fs.Type
 		}
 		if spec == e.Spec && vfs == e.VfsType {
-			p.FstabDiff = append(p.FstabDiff, fmt.Sprintf("/ %s %s already names the new root: unchanged", escapeFstab(e.Spec), e.VfsType))
+			p.FstabDiff = append(p.FstabDiff, "/ "+escapeFstab(e.Spec)+" "+e.VfsType+" already names the new root: unchanged")
 			continue
 		}
 		if p.Fstab == nil {
@@ -259,7 +273,7 @@ func (p *Plan) planFstab(containing func(string) (mountinfo.Mount, bool)) error 
 				p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldOpts, opts)
 			}
 		}
-		d := fmt.Sprintf("/ %s %s -> %s %s", escapeFstab(e.Spec), e.VfsType, escapeFstab(spec), vfs)
+		d := "/ " + escapeFstab(e.Spec) + " " + e.VfsType + " -> " + escapeFstab(spec) + " " + vfs
 		if opts != e.Opts {
 			d += " (options " + e.Opts + " -> " + opts + ")"
 		}
@@ -302,7 +316,7 @@ func (p *Plan) planSameFS(f *Fstab, data []byte) {
 		}
 		spec := "UUID=" + newID
 		p.Fstab.SetField(p.Fstab.Entries[indexOfLine(p.Fstab, e.Line)], FieldSpec, spec)
-		p.FstabDiff = append(p.FstabDiff, fmt.Sprintf("%s %s -> %s (the root's own filesystem: the new root now)", escapeFstab(e.File), escapeFstab(e.Spec), spec))
+		p.FstabDiff = append(p.FstabDiff, escapeFstab(e.File)+" "+escapeFstab(e.Spec)+" -> "+spec+" (the root's own filesystem: the new root now)")
 	}
 }
 
@@ -352,7 +366,7 @@ func (p *Plan) backupName() string {
 	base := "/etc/fstab.rootswap-" + now().Format("20060102T150405")
 	name := base
 	for n := 1; exists(p.root, name[1:]); n++ {
-		name = fmt.Sprintf("%s-%d", base, n)
+		name = base + "-" + strconv.Itoa(n)
 	}
 	return name
 }
@@ -362,28 +376,31 @@ func (p *Plan) planBoot() error {
 	needs := p.New.Stack.Needs()
 	switch {
 	case p.Generator == nil && needs != "":
-		msg := fmt.Sprintf("the new root is on %s and no initramfs generator is installed (initramfs-tools, dracut, mkinitcpio, genkernel): install one (and lvm2/mdadm) first: the initramfs cannot find the root", needs)
+		msg := "the new root is on " + needs + " and no initramfs generator is installed (initramfs-tools, dracut, mkinitcpio, genkernel): install one (and lvm2/mdadm) first: the initramfs cannot find the root"
 		if !p.cfg.Force {
 			return errors.New(msg + " (--force goes on anyway)")
 		}
 		p.Warnings = append(p.Warnings, msg)
 	case p.Generator != nil && p.Generator.Missing != "":
 		if !p.cfg.Force {
-			return fmt.Errorf("%s: %s (--force goes on anyway)", p.Generator.Name, p.Generator.Missing)
+			return errors.New(p.Generator.Name + ": " + p.Generator.Missing + " (--force goes on anyway)")
 		}
 		p.Warnings = append(p.Warnings, p.Generator.Name+": "+p.Generator.Missing)
 	}
 	p.Boot = DetectBootloader(p.root)
-	if disk := p.cfg.GrubInstall; disk != "" {
+	if err := p.planEFI(); err != nil {
+		return err
+	}
+	if disk := p.cfg.GrubInstall; disk != "" && (p.Boot == nil || p.Boot.InstallArgs == nil) {
 		if p.Boot == nil || p.Boot.Install == "" {
-			return fmt.Errorf("--grub-install %s: no GRUB installed here (grub-install and /boot/grub not found under %s)", disk, p.root)
+			return errors.New("--grub-install " + disk + ": no GRUB installed here (grub-install and /boot/grub not found under " + p.root + ")")
 		}
 		d, err := p.cfg.Devices.Rdev(disk)
 		if err != nil {
 			return fmt.Errorf("--grub-install %s: %w", disk, err)
 		}
 		if d == p.Old.Dev {
-			return fmt.Errorf("--grub-install %s: that is the old root, not a disk", disk)
+			return errors.New("--grub-install " + disk + ": that is the old root, not a disk")
 		}
 	}
 	return nil
@@ -399,16 +416,16 @@ func (p *Plan) planOld() error {
 		p.OldAction = "wipe"
 		if p.cfg.Devices.HasTool("wipefs") {
 			p.WipeArgv = []string{"wipefs", "-a", p.Old.Path}
-		} else if _, ok := signatureAreas[old.Type]; !ok {
-			return fmt.Errorf("--wipe-old: the old root %s holds %s and wipefs is not installed: install util-linux's wipefs", p.Old.Path, old)
+		} else if signatureAreas(old.Type) == nil {
+			return errors.New("--wipe-old: the old root " + p.Old.Path + " holds " + old.String() + " and wipefs is not installed: install util-linux's wipefs")
 		}
 	case old.Label == OldLabel && !strings.EqualFold(old.UUID, newFS.UUID):
 		p.OldSkip = fmt.Sprintf("already relabelled (label %q, UUID %s)", old.Label, old.UUID)
 	case !old.IsFilesystem():
-		return fmt.Errorf("the old root %s holds %s: %s handles ext2/3/4, xfs and btrfs (--wipe-old erases any signature)", p.Old.Path, old, RelabelApplet)
+		return errors.New("the old root " + p.Old.Path + " holds " + old.String() + ": " + RelabelApplet + " handles ext2/3/4, xfs and btrfs (--wipe-old erases any signature)")
 	default:
 		if _, ok := lookupApplet(p.cfg.Env.Applets, RelabelApplet); !ok {
-			return fmt.Errorf("the %s applet is not in the applet table: cannot relabel the old root", RelabelApplet)
+			return errors.New("the " + RelabelApplet + " applet is not in the applet table: cannot relabel the old root")
 		}
 		p.OldAction = "relabel"
 	}
@@ -456,7 +473,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 	if cfg.DryRun {
 		run = func(context.Context, []string) error { return nil }
 	}
-	act := func(format string, args ...any) { env.Printf("==> "+format+"\n", args...) }
+	act := func(s string) { env.Printf("==> %s\n", s) }
 
 	env.Printf("finish: / is %s: %s%s\n", p.New.Path, p.New.FS, stackNote(p.New.Stack))
 	env.Printf("finish: the old root is %s: %s (from %s)\n", p.Old.Path, p.Old.FS, p.OldFrom)
@@ -474,7 +491,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 		if i == len(p.FstabDiff)-1 && p.Fstab != nil {
 			d += " (backup " + p.Backup + ")"
 		}
-		act("fstab: %s", d)
+		act("fstab: " + d)
 	}
 	if p.Fstab != nil && !cfg.DryRun {
 		if err := p.writeFstab(); err != nil {
@@ -482,13 +499,19 @@ func (p *Plan) Execute(ctx context.Context) error {
 		}
 	}
 
-	// 2. initramfs.
+	// 2. what the initramfs and the boot loader read: mdadm.conf, the
+	// LVM devices file, the kernel arguments.
+	if err := p.doActions(ctx, run, p.Pre); err != nil {
+		return err
+	}
+
+	// 3. initramfs.
 	if g := p.Generator; g != nil {
 		why := g.Name
 		if n := p.New.Stack.Needs(); n != "" {
 			why += "; the new root needs " + n
 		}
-		act("initramfs: %s (%s)", strings.Join(g.Argv, " "), why)
+		act("initramfs: " + strings.Join(g.Argv, " ") + " (" + why + ")")
 		if err := run(ctx, g.Argv); err != nil {
 			return fmt.Errorf("regenerating the initramfs: %w", err)
 		}
@@ -496,20 +519,34 @@ func (p *Plan) Execute(ctx context.Context) error {
 		act("initramfs: no generator installed (initramfs-tools, dracut, mkinitcpio, genkernel): skipped")
 	}
 
-	// 3. the boot loader, and what it will pass as root=.
+	// 4. the boot loader, and what it will pass as root=.
 	if b := p.Boot; b != nil {
-		act("bootloader: %s (writes %s)", strings.Join(b.Mkconfig, " "), b.Config)
+		act("bootloader: " + strings.Join(b.Mkconfig, " ") + " (writes " + b.Config + ")")
 		if err := run(ctx, b.Mkconfig); err != nil {
 			return fmt.Errorf("regenerating the GRUB configuration: %w", err)
 		}
 		if disk := cfg.GrubInstall; disk != "" {
 			argv := []string{b.Install, disk}
-			act("bootloader: %s", strings.Join(argv, " "))
+			if b.InstallArgs != nil {
+				argv = append([]string{b.Install}, b.InstallArgs...)
+			}
+			act("bootloader: " + strings.Join(argv, " "))
 			if err := run(ctx, argv); err != nil {
 				return fmt.Errorf("installing GRUB on %s: %w", disk, err)
 			}
 		}
-		act("check: the root= of every kernel line in %s", b.Config)
+	}
+	if p.Layout != "" {
+		act("check: the root= of every kernel line of " + p.Layout)
+		if !cfg.DryRun {
+			n, err := p.checkBoot(p.readHost)
+			if err != nil {
+				return err
+			}
+			env.Printf("    %s kernel lines boot the new root (root=%s)\n", strconv.Itoa(n), p.rootArg())
+		}
+	} else if b := p.Boot; b != nil {
+		act("check: the root= of every kernel line in " + b.Config)
 		if !cfg.DryRun {
 			msg, err := p.checkGrub()
 			if err != nil {
@@ -518,15 +555,14 @@ func (p *Plan) Execute(ctx context.Context) error {
 			env.Printf("    %s\n", msg)
 		}
 	} else {
-		act("bootloader: no GRUB found (/boot/grub with update-grub or grub-mkconfig): skipped; make sure the boot loader passes root=UUID=%s or root=%s", p.New.FS.UUID, p.New.Path)
+		act("bootloader: no GRUB found (/boot/grub with update-grub or grub-mkconfig): skipped; make sure the boot loader passes root=UUID=" + p.New.FS.UUID + " or root=" + p.New.Path)
 	}
 
-	// 4. the old root, last: until here it was the fallback.
+	// 5. the old root, last: until here it was the fallback.
 	switch p.OldAction {
 	case "relabel":
 		argv := []string{p.Old.Path, "--label", OldLabel}
-		act("old root: relabel %s to %s with a new random UUID (%s %s), so that LABEL=%s and UUID=%s find only the new root",
-			p.Old.Path, OldLabel, RelabelApplet, strings.Join(argv, " "), p.Old.FS.Label, p.Old.FS.UUID)
+		act("old root: relabel " + p.Old.Path + " to " + OldLabel + " with a new random UUID (" + RelabelApplet + " " + strings.Join(argv, " ") + "), so that LABEL=" + p.Old.FS.Label + " and UUID=" + p.Old.FS.UUID + " find only the new root")
 		if !cfg.DryRun {
 			if err := p.relabel(ctx, argv); err != nil {
 				return err
@@ -537,14 +573,14 @@ func (p *Plan) Execute(ctx context.Context) error {
 		if p.WipeArgv != nil {
 			how = strings.Join(p.WipeArgv, " ")
 		}
-		act("old root: erase every signature of %s (%s): %s", p.Old.Path, p.Old.FS, how)
+		act("old root: erase every signature of " + p.Old.Path + " (" + p.Old.FS.String() + "): " + how)
 		if !cfg.DryRun {
 			if err := p.wipe(ctx, run); err != nil {
 				return err
 			}
 		}
 	default:
-		act("old root: %s %s: left alone", p.Old.Path, p.OldSkip)
+		act("old root: " + p.Old.Path + " " + p.OldSkip + ": left alone")
 	}
 
 	if cfg.DryRun {
@@ -565,7 +601,7 @@ func stackNote(s Stack) string {
 // confirmWipe asks the admin to type the old root's device name.
 func confirmWipe(env *cli.Env, old Device) error {
 	if env.Stdin == nil {
-		return fmt.Errorf("--wipe-old: cannot ask for confirmation (no input); pass --yes to wipe %s", old.Path)
+		return errors.New("--wipe-old: cannot ask for confirmation (no input); pass --yes to wipe " + old.Path)
 	}
 	env.Printf("finish: --wipe-old erases every signature of %s (%s); its data can then be found only by hand.\n", old.Path, old.FS)
 	env.Printf("finish: type %s to go on: ", old.Path)
@@ -610,24 +646,18 @@ func (p *Plan) writeFstab() error {
 	if err := writeSynced(filepath.Join(p.root, p.Backup), p.FstabData, fi, os.O_EXCL); err != nil {
 		return fmt.Errorf("backing up /etc/fstab: %w", err)
 	}
-	tmp := filepath.Join(etc, ".fstab.rootswap.tmp")
-	if err := writeSynced(tmp, p.Fstab.Bytes(), fi, os.O_TRUNC); err != nil {
-		os.Remove(tmp)
+	if err := writeAtomic(path, p.Fstab.Bytes()); err != nil {
 		return fmt.Errorf("writing the new /etc/fstab: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(etc); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
 
 func writeSynced(path string, data []byte, like os.FileInfo, flag int) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, like.Mode().Perm())
+	perm := os.FileMode(0o644) // a new file (like is nil)
+	if like != nil {
+		perm = like.Mode().Perm()
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, perm)
 	if err != nil {
 		return err
 	}
@@ -635,10 +665,12 @@ func writeSynced(path string, data []byte, like os.FileInfo, flag int) error {
 		f.Close()
 		return err
 	}
-	if st, ok := like.Sys().(*syscall.Stat_t); ok {
-		f.Chown(int(st.Uid), int(st.Gid)) // the owner of the old file; fails harmlessly when not root
+	if like != nil {
+		if st, ok := like.Sys().(*syscall.Stat_t); ok {
+			f.Chown(int(st.Uid), int(st.Gid)) // the owner of the old file; fails harmlessly when not root
+		}
 	}
-	f.Chmod(like.Mode().Perm())
+	f.Chmod(perm)
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
@@ -656,11 +688,11 @@ func (p *Plan) checkGrub() (string, error) {
 	}
 	lines := KernelLines(data)
 	if len(lines) == 0 {
-		return "", fmt.Errorf("%s has no kernel (linux) lines: GRUB would boot nothing; is a kernel installed in /boot?", p.Boot.Config)
+		return "", errors.New(p.Boot.Config + " has no kernel (linux) lines: GRUB would boot nothing; is a kernel installed in /boot?")
 	}
 	var toNew, toOld, other []string
 	for _, l := range lines {
-		desc := fmt.Sprintf("line %d: %s root=%s", l.Line, l.Kernel, l.Root)
+		desc := "line " + strconv.Itoa(l.Line) + ": " + l.Kernel + " root=" + l.Root
 		switch {
 		case p.names(p.New, l.Root):
 			toNew = append(toNew, desc)
@@ -671,8 +703,7 @@ func (p *Plan) checkGrub() (string, error) {
 		}
 	}
 	if len(toNew) == 0 && len(toOld) == len(lines) {
-		return "", fmt.Errorf("every kernel line of %s still boots the old root %s (%s): fix GRUB_DEVICE/GRUB_CMDLINE_LINUX in /etc/default/grub and run finish again; the old root was left alone",
-			p.Boot.Config, p.Old.Path, strings.Join(toOld, "; "))
+		return "", errors.New("every kernel line of " + p.Boot.Config + " still boots the old root " + p.Old.Path + " (" + strings.Join(toOld, "; ") + "): fix GRUB_DEVICE/GRUB_CMDLINE_LINUX in /etc/default/grub and run finish again; the old root was left alone")
 	}
 	if len(toNew) == 0 {
 		p.cfg.Env.Errorf("rootswap finish: WARNING: no kernel line of %s names the new root %s: %s; check the boot loader by hand\n",
@@ -682,7 +713,7 @@ func (p *Plan) checkGrub() (string, error) {
 		p.cfg.Env.Errorf("rootswap finish: WARNING: %s %s still boots the old root %s\n", p.Boot.Config, d, p.Old.Path)
 	}
 	first := lines[0].Root
-	return fmt.Sprintf("%d of %d kernel lines boot the new root (the first: root=%s)", len(toNew), len(lines), first), nil
+	return strconv.Itoa(len(toNew)) + " of " + strconv.Itoa(len(lines)) + " kernel lines boot the new root (the first: root=" + first + ")", nil
 }
 
 // names reports whether a root= value finds device d.
@@ -703,9 +734,12 @@ func (p *Plan) names(d Device, root string) bool {
 	if root == d.Path {
 		return true
 	}
-	var maj, min uint32
-	if n, _ := fmt.Sscanf(root, "%d:%d", &maj, &min); n == 2 {
-		return unix.Mkdev(maj, min) == d.Dev
+	if a, b, ok := strings.Cut(root, ":"); ok {
+		maj, e1 := strconv.ParseUint(a, 10, 32)
+		min, e2 := strconv.ParseUint(b, 10, 32)
+		if e1 == nil && e2 == nil {
+			return unix.Mkdev(uint32(maj), uint32(min)) == d.Dev
+		}
 	}
 	if strings.HasPrefix(root, "/dev/") {
 		if rd, err := p.cfg.Devices.Rdev(root); err == nil {
@@ -728,7 +762,7 @@ func (p *Plan) relabel(ctx context.Context, argv []string) error {
 		return err
 	}
 	if after.Label != OldLabel || strings.EqualFold(after.UUID, p.New.FS.UUID) {
-		return fmt.Errorf("after relabelling, the old root %s shows %s: LABEL=/UUID= may still find it", p.Old.Path, after)
+		return errors.New("after relabelling, the old root " + p.Old.Path + " shows " + after.String() + ": LABEL=/UUID= may still find it")
 	}
 	return nil
 }
@@ -754,7 +788,7 @@ func (p *Plan) wipe(ctx context.Context, run Runner) error {
 		return err
 	}
 	if after.Type != "" {
-		return fmt.Errorf("after wiping, the old root %s still shows %s", p.Old.Path, after)
+		return errors.New("after wiping, the old root " + p.Old.Path + " still shows " + after.String())
 	}
 	p.cfg.Env.Printf("    %s: no known signature left\n", p.Old.Path)
 	return nil

@@ -56,6 +56,7 @@ type fixture struct {
 	stdin           string
 	cfg             Config
 	failCommand     string
+	outputs         map[string]string // what Output returns, by argv
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -218,10 +219,16 @@ func (x *fixture) config() *Config {
 		switch argv[0] {
 		case "update-grub":
 			x.file("boot/grub/grub.cfg", x.grubCfg, 0o444)
+		case "grub2-mkconfig":
+			x.file(argv[2][1:], x.grubCfg, 0o600)
 		case "wipefs":
 			x.fs[argv[len(argv)-1]] = fstools.FS{}
 		}
 		return nil
+	}
+	c.Output = func(ctx context.Context, argv []string) ([]byte, error) {
+		x.ran = append(x.ran, argv)
+		return []byte(x.outputs[strings.Join(argv, " ")]), nil
 	}
 	c.Devices = Devices{
 		Rdev: func(p string) (uint64, error) {

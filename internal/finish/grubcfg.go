@@ -15,14 +15,14 @@ type KernelLine struct {
 // kernelCommands are the grub.cfg commands that load a Linux kernel with
 // its command line (linux16 on BIOS with old configs, linuxefi on some
 // EFI distributions, kernel in GRUB legacy's menu.lst).
-var kernelCommands = map[string]bool{"linux": true, "linux16": true, "linuxefi": true, "kernel": true}
+const kernelCommands = " linux linux16 linuxefi kernel "
 
 // KernelLines finds the kernel command lines in a grub.cfg.
 func KernelLines(cfg []byte) []KernelLine {
 	var out []KernelLine
 	for n, line := range strings.Split(string(cfg), "\n") {
 		words := grubWords(line)
-		if len(words) < 2 || !kernelCommands[words[0]] {
+		if len(words) < 2 || !strings.Contains(kernelCommands, " "+words[0]+" ") {
 			continue
 		}
 		kl := KernelLine{Line: n + 1, Kernel: words[1]}

@@ -1,9 +1,11 @@
 package finish
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rootswap/rootswap/internal/blockdev"
@@ -35,8 +37,7 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if path == "" {
-		return old, "", fmt.Errorf("no swap journal found (looked for %s): name the old root with --old DEV",
-			strings.Join(journalPaths(root), " and "))
+		return old, "", errors.New("no swap journal found (looked for " + strings.Join(journalPaths(root), " and ") + "): name the old root with --old DEV")
 	}
 	recs, err := journal.ReadFile(path)
 	if err != nil {
@@ -46,11 +47,11 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 	switch sum.Phase {
 	case journal.Succeeded:
 	case journal.WaitingConfirm:
-		return old, path, fmt.Errorf("the swap in %s waits for confirmation: run `rootswap confirm` first", path)
+		return old, path, errors.New("the swap in " + path + " waits for confirmation: run `rootswap confirm` first")
 	case journal.Running, journal.RollingBack:
-		return old, path, fmt.Errorf("the swap in %s is still %s: wait for it to end (rootswap status)", path, sum.Phase)
+		return old, path, errors.New("the swap in " + path + " is still " + string(sum.Phase) + ": wait for it to end (rootswap status)")
 	default:
-		return old, path, fmt.Errorf("the last swap (%s) ended %s: there is nothing to finish", path, sum.Phase)
+		return old, path, errors.New("the last swap (" + path + ") ended " + string(sum.Phase) + ": there is nothing to finish")
 	}
 	var state *swap.State
 	for _, r := range recs {
@@ -61,7 +62,7 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if state == nil || state.OldRoot.Major == 0 && state.OldRoot.Minor == 0 {
-		return old, path, fmt.Errorf("the swap journal %s does not say which device the old root was: name it with --old DEV", path)
+		return old, path, errors.New("the swap journal " + path + " does not say which device the old root was: name it with --old DEV")
 	}
 	return state.OldRoot, path, nil
 }
@@ -89,20 +90,24 @@ func mountsAnywhere(procRoot string, dev uint64) (mountinfo.Table, []string, err
 // wipeArea is a byte range that holds a filesystem's signature.
 type wipeArea struct{ off, len int64 }
 
-// signatureAreas are what wiping a filesystem natively zeroes: the
-// superblocks blkid (and the kernel, and GRUB) read to recognise it.
+// signatureAreas are what wiping a filesystem natively zeroes (nil for
+// another type; a switch, not a package map): the superblocks blkid (and the kernel, and GRUB) read to recognise it.
 //   - ext2/3/4: the primary superblock, 1024 bytes at 1024 (magic 0xEF53
 //     at 1024+56). The backups in later groups are found only by
 //     e2fsck -b, never by blkid or mount.
 //   - xfs: the primary superblock in the first sector ("XFSB" at 0).
 //   - btrfs: the superblock at 64 KiB and its mirrors at 64 MiB and
 //     256 GiB, which btrfs rescue and some probes also read.
-var signatureAreas = map[string][]wipeArea{
-	"ext2":  {{1024, 1024}},
-	"ext3":  {{1024, 1024}},
-	"ext4":  {{1024, 1024}},
-	"xfs":   {{0, 512}},
-	"btrfs": {{64 << 10, 4096}, {64 << 20, 4096}, {256 << 30, 4096}},
+func signatureAreas(fstype string) []wipeArea {
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		return []wipeArea{{1024, 1024}}
+	case "xfs":
+		return []wipeArea{{0, 512}}
+	case "btrfs":
+		return []wipeArea{{64 << 10, 4096}, {64 << 20, 4096}, {256 << 30, 4096}}
+	}
+	return nil
 }
 
 // wipeNative zeroes the signature areas of a filesystem of type fstype on
@@ -110,9 +115,9 @@ var signatureAreas = map[string][]wipeArea{
 // meanwhile, and flushes the device's buffer cache so that the next probe
 // reads the disk.
 func wipeNative(path, fstype string, size int64) error {
-	areas, ok := signatureAreas[fstype]
-	if !ok {
-		return fmt.Errorf("%s: erasing a %s signature natively is not supported: install wipefs (util-linux)", path, fstype)
+	areas := signatureAreas(fstype)
+	if areas == nil {
+		return errors.New(path + ": erasing a " + fstype + " signature natively is not supported: install wipefs (util-linux)")
 	}
 	var f *os.File
 	var err error
@@ -130,7 +135,7 @@ func wipeNative(path, fstype string, size int64) error {
 			continue
 		}
 		if _, err := f.WriteAt(make([]byte, a.len), a.off); err != nil {
-			return &os.PathError{Op: fmt.Sprintf("zero %d bytes at %d", a.len, a.off), Path: path, Err: err}
+			return &os.PathError{Op: "zero " + strconv.FormatInt(a.len, 10) + " bytes at " + strconv.FormatInt(a.off, 10), Path: path, Err: err}
 		}
 	}
 	if err := f.Sync(); err != nil {

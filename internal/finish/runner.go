@@ -2,6 +2,7 @@ package finish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,7 +56,7 @@ func ExecRunner(env *cli.Env) Runner {
 	return func(ctx context.Context, argv []string) error {
 		path, ok := lookPath(env, argv[0])
 		if !ok {
-			return fmt.Errorf("%s not found in PATH (%s)", argv[0], searchPath(env))
+			return errors.New(argv[0] + " not found in PATH (" + searchPath(env) + ")")
 		}
 		cmd := exec.CommandContext(ctx, path, argv[1:]...)
 		cmd.Stdout, cmd.Stderr = env.Stdout, env.Stderr
@@ -91,7 +92,7 @@ func LiveDevices(env *cli.Env) Devices {
 				return 0, &os.PathError{Op: "stat", Path: path, Err: err}
 			}
 			if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-				return 0, fmt.Errorf("%s: not a block device", path)
+				return 0, errors.New(path + ": not a block device")
 			}
 			return st.Rdev, nil
 		},
