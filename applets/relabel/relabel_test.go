@@ -205,7 +205,7 @@ func TestValidation(t *testing.T) {
 }
 
 func TestRandomUUID(t *testing.T) {
-	a, b := randomUUID(), randomUUID()
+	a, b := fstools.RandomUUID(), fstools.RandomUUID()
 	if a == b || !uuidRE.MatchString(a) || a[14] != '4' || !strings.ContainsRune("89ab", rune(a[19])) {
 		t.Errorf("randomUUID() = %s, %s; want two different version-4 UUIDs", a, b)
 	}

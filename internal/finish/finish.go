@@ -31,16 +31,14 @@ import (
 )
 
 // OldLabel is the label the old root gets.
-const OldLabel = "oldroot"
+const OldLabel = fstools.OldRootLabel
 
-// RelabelApplet is the applet finish runs to relabel the old root, found
-// in Env.Applets by this name.
+// RelabelApplet is the applet that relabels by hand as finish does.
 const RelabelApplet = "tune2fs-relabel"
 
 // Config is one finish run.
 type Config struct {
-	// Env has the streams, the /proc and /sys roots, the clock, PATH, and
-	// the applet table (for tune2fs-relabel).
+	// Env has the streams, the /proc and /sys roots, the clock and PATH.
 	Env *cli.Env
 	// Root is where the host's files are (/etc/fstab, /boot, the tools
 	// finish looks for): "/" on a live system, a fixture tree in tests.
@@ -74,6 +72,8 @@ type Plan struct {
 
 	New, Old Device
 	OldFrom  string // where the old root came from: the journal's path, or --old
+
+	relabelled string // the UUID the swap's relabel-old step gave the old root
 
 	FstabData []byte   // /etc/fstab as read; nil when there is none
 	Fstab     *Fstab   // the rewritten fstab; nil when unchanged
@@ -140,10 +140,12 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 			return nil, fmt.Errorf("--old %s: %w", cfg.Old, err)
 		}
 	} else {
-		m, jpath, err := lastSwap(p.root)
+		st, jpath, err := lastSwap(p.root)
 		if err != nil {
 			return nil, err
 		}
+		m := st.OldRoot
+		p.relabelled = st.OldRelabelled
 		p.OldFrom = "the swap journal " + display(p.root, jpath)
 		p.Old.Dev = m.Dev()
 		if m.Major == 0 && filepath.IsAbs(m.Source) {
@@ -402,26 +404,16 @@ func (p *Plan) planOld() error {
 		} else if _, ok := signatureAreas[old.Type]; !ok {
 			return fmt.Errorf("--wipe-old: the old root %s holds %s and wipefs is not installed: install util-linux's wipefs", p.Old.Path, old)
 		}
+	case old.Label == OldLabel && p.relabelled != "" && strings.EqualFold(old.UUID, p.relabelled):
+		p.OldSkip = fmt.Sprintf("relabelled by the swap's relabel-old step (label %q, UUID %s)", old.Label, old.UUID)
 	case old.Label == OldLabel && !strings.EqualFold(old.UUID, newFS.UUID):
 		p.OldSkip = fmt.Sprintf("already relabelled (label %q, UUID %s)", old.Label, old.UUID)
 	case !old.IsFilesystem():
 		return fmt.Errorf("the old root %s holds %s: %s handles ext2/3/4, xfs and btrfs (--wipe-old erases any signature)", p.Old.Path, old, RelabelApplet)
 	default:
-		if _, ok := lookupApplet(p.cfg.Env.Applets, RelabelApplet); !ok {
-			return fmt.Errorf("the %s applet is not in the applet table: cannot relabel the old root", RelabelApplet)
-		}
 		p.OldAction = "relabel"
 	}
 	return nil
-}
-
-func lookupApplet(table []cli.Applet, name string) (cli.Applet, bool) {
-	for _, a := range table {
-		if a.Name == name {
-			return a, true
-		}
-	}
-	return cli.Applet{}, false
 }
 
 // display is path as the host sees it (Root taken off).
@@ -462,6 +454,9 @@ func (p *Plan) Execute(ctx context.Context) error {
 	env.Printf("finish: the old root is %s: %s (from %s)\n", p.Old.Path, p.Old.FS, p.OldFrom)
 	for _, w := range p.Warnings {
 		env.Errorf("rootswap finish: WARNING: %s\n", w)
+	}
+	if cfg.DryRun {
+		p.rebootNow()
 	}
 	if p.OldAction == "wipe" && !cfg.DryRun && !cfg.Yes {
 		if err := confirmWipe(env, p.Old); err != nil {
@@ -528,7 +523,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 		act("old root: relabel %s to %s with a new random UUID (%s %s), so that LABEL=%s and UUID=%s find only the new root",
 			p.Old.Path, OldLabel, RelabelApplet, strings.Join(argv, " "), p.Old.FS.Label, p.Old.FS.UUID)
 		if !cfg.DryRun {
-			if err := p.relabel(ctx, argv); err != nil {
+			if err := p.relabel(ctx); err != nil {
 				return err
 			}
 		}
@@ -553,6 +548,32 @@ func (p *Plan) Execute(ctx context.Context) error {
 	}
 	env.Printf("finish: done; the next boot comes up on %s\n", p.New.Path)
 	return nil
+}
+
+// rebootNow prints what the boot loader's root= and fstab's / find with
+// the identities the roots carry now, before finish changes anything.
+func (p *Plan) rebootNow() {
+	say := func(what, v string) {
+		i := 0
+		if p.names(p.New, v) {
+			i = 1
+		}
+		if p.names(p.Old, v) {
+			i += 2
+		}
+		p.cfg.Env.Printf("finish: a reboot now: %s%s finds %s\n", what, v, [...]string{
+			"neither root: the boot would stop there", "only the new root",
+			"only the old root (/ as frozen for the copy)", "both roots: either may come up"}[i])
+	}
+	if p.Boot != nil {
+		data, _ := os.ReadFile(filepath.Join(p.root, p.Boot.Config))
+		if l := KernelLines(data); len(l) > 0 {
+			say("the boot loader's first root=", l[0].Root)
+		}
+	}
+	for _, e := range ParseFstab(p.FstabData).Root() {
+		say("fstab's / ", e.Spec)
+	}
 }
 
 func stackNote(s Stack) string {
@@ -715,12 +736,11 @@ func (p *Plan) names(d Device, root string) bool {
 	return false
 }
 
-// relabel runs the tune2fs-relabel applet on the old root and checks
-// what the device shows afterwards.
-func (p *Plan) relabel(ctx context.Context, argv []string) error {
-	a, _ := lookupApplet(p.cfg.Env.Applets, RelabelApplet)
-	sub := *p.cfg.Env
-	if err := a.Main(ctx, &sub, argv); err != nil {
+// relabel relabels the old root as tune2fs-relabel does and checks what
+// the device shows afterwards.
+func (p *Plan) relabel(ctx context.Context) error {
+	env := p.cfg.Env
+	if _, err := p.cfg.Devices.Relabel(ctx, env.Stdout, env.Getenv, env.SysRoot, env.ProcRoot, p.Old.Path); err != nil {
 		return fmt.Errorf("relabelling the old root %s: %w", p.Old.Path, err)
 	}
 	after, err := p.cfg.Devices.Detect(p.Old.Path)

@@ -23,11 +23,11 @@ func journalPaths(root string) []string {
 	}
 }
 
-// lastSwap reads the last swap's journal under root and returns the old
-// root's mount as the swap saved it, refusing a swap that has not
-// succeeded (and been confirmed): finishing then would make the next boot
+// lastSwap reads the last swap's journal under root and returns its last
+// state (the old root's mount; what relabel-old did), refusing a swap
+// that has not succeeded (and been confirmed): finishing then would make the next boot
 // leave a root that is still the fallback.
-func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
+func lastSwap(root string) (state *swap.State, path string, err error) {
 	for _, p := range journalPaths(root) {
 		if _, err := os.Stat(p); err == nil {
 			path = p
@@ -35,24 +35,23 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if path == "" {
-		return old, "", fmt.Errorf("no swap journal found (looked for %s): name the old root with --old DEV",
+		return nil, "", fmt.Errorf("no swap journal found (looked for %s): name the old root with --old DEV",
 			strings.Join(journalPaths(root), " and "))
 	}
 	recs, err := journal.ReadFile(path)
 	if err != nil {
-		return old, path, fmt.Errorf("reading the swap journal %s: %w", path, err)
+		return nil, path, fmt.Errorf("reading the swap journal %s: %w", path, err)
 	}
 	sum := journal.Summarize(recs)
 	switch sum.Phase {
 	case journal.Succeeded:
 	case journal.WaitingConfirm:
-		return old, path, fmt.Errorf("the swap in %s waits for confirmation: run `rootswap confirm` first", path)
+		return nil, path, fmt.Errorf("the swap in %s waits for confirmation: run `rootswap confirm` first", path)
 	case journal.Running, journal.RollingBack:
-		return old, path, fmt.Errorf("the swap in %s is still %s: wait for it to end (rootswap status)", path, sum.Phase)
+		return nil, path, fmt.Errorf("the swap in %s is still %s: wait for it to end (rootswap status)", path, sum.Phase)
 	default:
-		return old, path, fmt.Errorf("the last swap (%s) ended %s: there is nothing to finish", path, sum.Phase)
+		return nil, path, fmt.Errorf("the last swap (%s) ended %s: there is nothing to finish", path, sum.Phase)
 	}
-	var state *swap.State
 	for _, r := range recs {
 		if d := r.Data["state"]; d != "" {
 			if s, err := swap.Unmarshal(d); err == nil {
@@ -61,9 +60,9 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if state == nil || state.OldRoot.Major == 0 && state.OldRoot.Minor == 0 {
-		return old, path, fmt.Errorf("the swap journal %s does not say which device the old root was: name it with --old DEV", path)
+		return nil, path, fmt.Errorf("the swap journal %s does not say which device the old root was: name it with --old DEV", path)
 	}
-	return state.OldRoot, path, nil
+	return state, path, nil
 }
 
 // mountsAnywhere returns the mounts of dev in every mount namespace it can

@@ -64,6 +64,21 @@ type Status struct {
 	Finish  []string
 }
 
+// NextFinish is what the admin types once a swap has succeeded.
+const NextFinish = "rootswap finish   (rootswap finish --dry-run first: each change, and what a reboot now would boot)"
+
+// Next is the command to type next: finish once the swap succeeded
+// (after the release by hand when the engine stopped waiting), else "".
+func (st Status) Next() string {
+	switch {
+	case st.Phase != journal.Succeeded:
+		return ""
+	case len(st.Finish) > 0:
+		return "the commands that finish the release (above), then " + NextFinish
+	}
+	return NextFinish
+}
+
 // LoadStatus reads the journal at path and checks the engine's pid in
 // procRoot. A journal with no end whose engine is gone is reported as
 // failed in the step it was running: the engine died (SIGKILL, OOM).

@@ -51,6 +51,7 @@ func Steps(rt *Runtime) []Step {
 		&waitConfirm{rt},
 		&releaseOldRoot{rt},
 		&checkOld{rt},
+		&relabelOld{rt},
 	}
 	if rt.Report != nil && rt.Report.Mkfs != "" {
 		return fileSteps(rt, all)

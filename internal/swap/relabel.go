@@ -1,0 +1,89 @@
+package swap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/rootswap/rootswap/internal/fstools"
+	"github.com/rootswap/rootswap/internal/journal"
+)
+
+// ---- relabel-old ----------------------------------------------------------
+
+// StepRelabelOld takes the old root's identity away once it is released.
+const StepRelabelOld = "relabel-old"
+
+// relabelOld closes the window in which two filesystems carry one
+// identity. A block copy of an ext root keeps its UUID and label (ext
+// mounts the duplicate), so between run and finish UUID= and LABEL=
+// (fstab, the kernel's root=, GRUB's search) may find either root on a
+// reboot. Once the old root is released, it gets the label oldroot and a
+// new UUID (fstools' Runner.Relabel, as finish and tune2fs-relabel):
+// those names then find only the new root, and the journal says so, so
+// that finish leaves it alone. xfs and btrfs copies and file-mode copies
+// got a UUID of their own before the pivot: UUID= already finds only the
+// old root, the way back as / was frozen, and the old root keeps it
+// until finish (LABEL= finds either until then).
+type relabelOld struct{ rt *Runtime }
+
+func (*relabelOld) Name() string { return StepRelabelOld }
+
+// Not fatal: the swap is done and the old root released, so there is
+// nothing to roll back to; a failure leaves the identities as they were
+// before this step, which finish (run whenever the swap succeeded) takes
+// away. Failing the swap here would make finish refuse it.
+func (*relabelOld) Fatal() bool { return false }
+
+// duplicate: the copy carries the old root's UUID (an ext block copy).
+func (st *relabelOld) duplicate() bool {
+	r := st.rt.Report
+	return r.Mkfs == "" && !needsNewUUID(r.Root.FSType)
+}
+
+func (st *relabelOld) Describe(*State) string {
+	dev := st.rt.Report.Root.Device
+	if !st.duplicate() {
+		return "nothing: the copy has a UUID of its own, so UUID= finds only the old root " + dev + " until finish (a reboot before it boots the old root as / was frozen)"
+	}
+	return fmt.Sprintf("once %s is released, label it %s with a new UUID (tune2fs; e2fsck -f -p first where metadata_csum makes tune2fs rewrite every checksum): its UUID and label then find only the new root, also on a reboot before finish (with the old root's initramfs and GRUB configuration); still mounted: skipped, with the command to run by hand",
+		dev, fstools.OldRootLabel)
+}
+
+func (st *relabelOld) Do(ctx context.Context, s *State) error {
+	rt := st.rt
+	if !st.duplicate() {
+		return nil
+	}
+	dev := rt.Report.Root.Device
+	relabel := rt.Relabel
+	if relabel == nil {
+		relabel = fstools.RelabelOldRoot
+	}
+	var uuid string
+	var err error
+	switch {
+	case !s.PastNoReturn:
+		err = errors.New("skipped: still mounted at " + oldRootPath(s) + " (the release ran out of time), with the new root's UUID and label: finish the release by hand first (rootswap status)")
+	case exists(filepath.Join(rt.SysRoot, "fs/ext4", filepath.Base(dev))):
+		// Lazily detached (a PID 1 that cannot re-execute): alive in
+		// the kernel until the reboot, so no tool may write it.
+		err = errors.New("skipped: detached but alive in the kernel until the reboot")
+	default:
+		uuid, err = relabel(ctx, rt.Out, nil, rt.SysRoot, rt.ProcRoot, dev)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w; then rootswap finish relabels it (or rootswap tune2fs-relabel %s)", dev, err, dev)
+	}
+	s.OldRelabelled = uuid
+	msg := fmt.Sprintf("the old root %s is now LABEL=%s UUID=%s: the UUID and label it shared with the new root %s find only the new root, on a reboot before finish too",
+		dev, fstools.OldRootLabel, uuid, s.Opts.Target)
+	rt.logf("    %s", msg)
+	if rt.Journal != nil {
+		rt.Journal.Add(journal.Record{Kind: journal.KindNote, Describe: msg})
+	}
+	return nil
+}
+
+func (*relabelOld) Undo(context.Context, *State) error { return nil }
