@@ -32,8 +32,9 @@ action printed before it runs:
               distribution's grub.cfg; then the root= of every kernel line
               is checked: finish fails when all still boot the old root
   old root    relabelled oldroot with a new random UUID (tune2fs-relabel),
-              so that LABEL= and UUID= find only the new root; or with
-              --wipe-old every signature erased (wipefs -a)
+              so that LABEL= and UUID= find only the new root, unless the
+              swap's relabel-old step did; or with --wipe-old every
+              signature erased (wipefs -a)
 
 The old root is the one the last swap's journal names (or --old). It must
 be mounted nowhere (in any mount namespace) and held by nothing; every
@@ -43,7 +44,8 @@ check runs before the first change.
   --wipe-old          erase the old root's signatures instead of
                       relabelling it; asks to type DEV unless --yes
   --grub-install DISK also run grub-install DISK (the disk GRUB boots from)
-  --dry-run           print every action and change nothing
+  --dry-run           print every action and change nothing, and what a
+                      reboot now would boot (what root= and fstab's / find)
   --yes               do not ask before --wipe-old
   --force             go on when the initramfs would lack LVM/md support
 `

@@ -65,7 +65,7 @@ type Status struct {
 }
 
 // NextFinish is what the admin types once a swap has succeeded.
-const NextFinish = "rootswap finish   (rootswap finish --dry-run first: each change, and what a reboot now would boot)"
+const NextFinish = "rootswap finish   (--dry-run first shows each change and what a reboot now would boot)"
 
 // Next is the command to type next: finish once the swap succeeded
 // (after the release by hand when the engine stopped waiting), else "".

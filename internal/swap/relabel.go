@@ -47,8 +47,7 @@ func (st *relabelOld) Describe(*State) string {
 	if !st.duplicate() {
 		return "nothing: the copy has a UUID of its own, so UUID= finds only the old root " + dev + " until finish (a reboot before it boots the old root as / was frozen)"
 	}
-	return fmt.Sprintf("once %s is released, label it %s with a new UUID (tune2fs; e2fsck -f -p first where metadata_csum makes tune2fs rewrite every checksum): its UUID and label then find only the new root, also on a reboot before finish (with the old root's initramfs and GRUB configuration); still mounted: skipped, with the command to run by hand",
-		dev, fstools.OldRootLabel)
+	return "once " + dev + " is released, label it oldroot with a new UUID (tune2fs; e2fsck -f -p first for metadata_csum), so that its UUID and label find only the new root, on a reboot before finish too (with the copied initramfs and GRUB configuration); skipped while it is still mounted"
 }
 
 func (st *relabelOld) Do(ctx context.Context, s *State) error {
@@ -65,7 +64,7 @@ func (st *relabelOld) Do(ctx context.Context, s *State) error {
 	var err error
 	switch {
 	case !s.PastNoReturn:
-		err = errors.New("skipped: still mounted at " + oldRootPath(s) + " (the release ran out of time), with the new root's UUID and label: finish the release by hand first (rootswap status)")
+		err = errors.New("skipped: still mounted at " + oldRootPath(s) + ": finish the release by hand first (rootswap status)")
 	case exists(filepath.Join(rt.SysRoot, "fs/ext4", filepath.Base(dev))):
 		// Lazily detached (a PID 1 that cannot re-execute): alive in
 		// the kernel until the reboot, so no tool may write it.
@@ -77,8 +76,7 @@ func (st *relabelOld) Do(ctx context.Context, s *State) error {
 		return fmt.Errorf("%s: %w; then rootswap finish relabels it (or rootswap tune2fs-relabel %s)", dev, err, dev)
 	}
 	s.OldRelabelled = uuid
-	msg := fmt.Sprintf("the old root %s is now LABEL=%s UUID=%s: the UUID and label it shared with the new root %s find only the new root, on a reboot before finish too",
-		dev, fstools.OldRootLabel, uuid, s.Opts.Target)
+	msg := fmt.Sprintf("the old root %s is now LABEL=oldroot UUID=%s: the UUID and label it shared with %s find only the new root", dev, uuid, s.Opts.Target)
 	rt.logf("    %s", msg)
 	if rt.Journal != nil {
 		rt.Journal.Add(journal.Record{Kind: journal.KindNote, Describe: msg})
