@@ -66,9 +66,10 @@ func (st *relabelOld) Do(ctx context.Context, s *State) error {
 	case !s.PastNoReturn:
 		err = errors.New("skipped: still mounted at " + oldRootPath(s) + ": finish the release by hand first (rootswap status)")
 	case exists(filepath.Join(rt.SysRoot, "fs/ext4", filepath.Base(dev))):
-		// Lazily detached (a PID 1 that cannot re-execute): alive in
-		// the kernel until the reboot, so no tool may write it.
-		err = errors.New("skipped: detached but alive in the kernel until the reboot")
+		// Lazily detached (a PID 1 that cannot re-execute), or held by
+		// a mount namespace release could not free: alive in the
+		// kernel, so no tool may write it.
+		err = errors.New("skipped: unmounted but still alive in the kernel (lazily detached, or held by another mount namespace)")
 	default:
 		uuid, err = relabel(ctx, rt.Out, nil, rt.SysRoot, rt.ProcRoot, dev)
 	}

@@ -75,7 +75,7 @@ func TestRelabelOldSkipped(t *testing.T) {
 		{"still mounted", func(st *relabelOld, s *State) { s.PastNoReturn = false }, "skipped: still mounted at /mnt/oldroot", false},
 		{"lazily detached", func(st *relabelOld, s *State) {
 			os.MkdirAll(filepath.Join(st.rt.SysRoot, "fs/ext4/sda2"), 0o755)
-		}, "skipped: detached but alive in the kernel", false},
+		}, "skipped: unmounted but still alive in the kernel", false},
 		{"tool fails", func(st *relabelOld, s *State) { st.rt.Report.Root.Device = "/dev/broken" }, "tune2fs: exit status 1", true},
 	} {
 		st, s, calls := relabelFixture(t, "ext3", "")
