@@ -25,8 +25,8 @@ func journalPaths(root string) []string {
 
 // lastSwap reads the last swap's journal under root and returns its last
 // state (the old root's mount; what relabel-old did), refusing a swap
-// that has not succeeded (and been confirmed): finishing then would make the next boot
-// leave a root that is still the fallback.
+// that has not succeeded (and been confirmed): finishing then would make
+// the next boot leave a root that is still the fallback.
 func lastSwap(root string) (state *swap.State, path string, err error) {
 	for _, p := range journalPaths(root) {
 		if _, err := os.Stat(p); err == nil {
