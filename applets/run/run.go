@@ -173,7 +173,7 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, yes bool) 
 		if opts.ConfirmTimeout > 0 {
 			fmt.Fprintf(env.Stdout, "Log in AGAIN (a new SSH session proves logins work) and run `rootswap confirm` within %s, else the swap rolls back by itself.\n", opts.ConfirmTimeout)
 		}
-		fmt.Fprintf(env.Stdout, "Then log out of this session: the engine releases the old root once it is gone (rootswap status).\nnext, once rootswap status says succeeded: %s\n", swap.NextFinish)
+		fmt.Fprintf(env.Stdout, "Then log out of this session: the engine releases the old root once it is gone (rootswap status).\nnext, once rootswap status says succeeded: "+swap.NextFinish+"\n")
 		return nil
 	}
 }

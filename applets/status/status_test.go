@@ -177,6 +177,9 @@ func TestStatusNext(t *testing.T) {
 		{"succeeded", []journal.Record{start, done}, "next: " + swap.NextFinish + "\n"},
 		{"release by hand", []journal.Record{start, held, done}, "next: the commands that finish the release (above), then " + swap.NextFinish + "\n"},
 		{"rolled back", []journal.Record{start, {Kind: journal.KindDone, Result: "rolled-back"}}, ""},
+		{"grub first", []journal.Record{start, {Kind: journal.KindBegin, Step: swap.StepRelabelOld},
+			{Kind: journal.KindFail, Step: swap.StepRelabelOld, Err: "/dev/vda2: skipped: ... rootswap finish --grub-install DISK (the disk the machine boots from) reinstalls GRUB"}, done},
+			"next: rootswap finish --grub-install DISK (the disk the machine boots from)\n"},
 	} {
 		got, _ := run(t, "--journal", write(t, tc.recs...))
 		if tc.want == "" && strings.Contains(got, "next:") || !strings.HasSuffix(got, tc.want) {

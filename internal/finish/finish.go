@@ -404,10 +404,12 @@ func (p *Plan) planOld() error {
 		} else if _, ok := signatureAreas[old.Type]; !ok {
 			return fmt.Errorf("--wipe-old: the old root %s holds %s and wipefs is not installed: install util-linux's wipefs", p.Old.Path, old)
 		}
-	case old.Label == OldLabel && p.relabelled != "" && strings.EqualFold(old.UUID, p.relabelled):
-		p.OldSkip = fmt.Sprintf("relabelled by the swap's relabel-old step (label %q, UUID %s)", old.Label, old.UUID)
 	case old.Label == OldLabel && !strings.EqualFold(old.UUID, newFS.UUID):
-		p.OldSkip = fmt.Sprintf("already relabelled (label %q, UUID %s)", old.Label, old.UUID)
+		by := ""
+		if p.relabelled != "" && strings.EqualFold(old.UUID, p.relabelled) {
+			by = " by the swap's relabel-old step"
+		}
+		p.OldSkip = fmt.Sprintf("already relabelled%s (label %q, UUID %s)", by, old.Label, old.UUID)
 	case !old.IsFilesystem():
 		return fmt.Errorf("the old root %s holds %s: %s handles ext2/3/4, xfs and btrfs (--wipe-old erases any signature)", p.Old.Path, old, RelabelApplet)
 	default:
@@ -550,6 +552,10 @@ func (p *Plan) Execute(ctx context.Context) error {
 	return nil
 }
 
+// rebootFinds is what a name finds: neither root, the new, the old, both.
+var rebootFinds = [...]string{"neither root: the boot would stop there", "only the new root",
+	"only the old root (/ as frozen for the copy)", "both roots: either may come up"}
+
 // rebootNow prints what the boot loader's root= and fstab's / find with
 // the identities the roots carry now, before finish changes anything.
 func (p *Plan) rebootNow() {
@@ -561,9 +567,7 @@ func (p *Plan) rebootNow() {
 		if p.names(p.Old, v) {
 			i += 2
 		}
-		p.cfg.Env.Printf("finish: a reboot now: %s%s finds %s\n", what, v, [...]string{
-			"neither root: the boot would stop there", "only the new root",
-			"only the old root (/ as frozen for the copy)", "both roots: either may come up"}[i])
+		p.cfg.Env.Printf("finish: a reboot now: %s%s finds %s\n", what, v, rebootFinds[i])
 	}
 	if p.Boot != nil {
 		data, _ := os.ReadFile(filepath.Join(p.root, p.Boot.Config))

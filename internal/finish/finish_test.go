@@ -510,7 +510,7 @@ func TestRelabelledBySwap(t *testing.T) {
 		if len(x.relabelled) != 0 {
 			t.Errorf("finish #%d relabelled %q again", run, x.relabelled)
 		}
-		want := "==> old root: /dev/sda2 relabelled by the swap's relabel-old step (label \"oldroot\", UUID " + relabelledUUID + "): left alone\n"
+		want := "==> old root: /dev/sda2 already relabelled by the swap's relabel-old step (label \"oldroot\", UUID " + relabelledUUID + "): left alone\n"
 		if !strings.Contains(x.stdout.String(), want) {
 			t.Errorf("finish #%d output lacks %q:\n%s", run, want, x.stdout.String())
 		}

@@ -73,7 +73,7 @@ func (r Runner) Relabel(ctx context.Context, sysRoot, procRoot, dev, label, uuid
 		return "", err
 	}
 	if r.Echo != nil {
-		fmt.Fprintf(r.Echo, "tune2fs-relabel: %s: %s\n  old: label %q UUID %s\n  new: label %q UUID %s\n", dev, fs, fs.Label, fs.UUID, label, uuid)
+		fmt.Fprintf(r.Echo, "  old: label %q UUID %s\n  new: label %q UUID %s\n", fs.Label, fs.UUID, label, uuid)
 	}
 	// Each runs only when all before it succeeded.
 	run := func(tool string, args ...string) {

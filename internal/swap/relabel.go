@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
+	"github.com/rootswap/rootswap/internal/blockdev"
 	"github.com/rootswap/rootswap/internal/fstools"
 	"github.com/rootswap/rootswap/internal/journal"
 )
@@ -36,26 +38,32 @@ func (*relabelOld) Name() string { return StepRelabelOld }
 // away. Failing the swap here would make finish refuse it.
 func (*relabelOld) Fatal() bool { return false }
 
-// duplicate: the copy carries the old root's UUID (an ext block copy).
-func (st *relabelOld) duplicate() bool {
-	r := st.rt.Report
-	return r.Mkfs == "" && !needsNewUUID(r.Root.FSType)
-}
+// grubSkip is why relabel-old leaves an old root GRUB boots from.
+const grubSkip = "/boot is on the old root and the new root on LVM/md, which GRUB's core.img may not read: without the old root's UUID GRUB could boot nothing; rootswap finish " + grubFlag + " (the disk the machine boots from) reinstalls GRUB, then relabels it"
+
+// grubFlag is the flag finish then needs; status names it in the next
+// command.
+const grubFlag = "--grub-install DISK"
 
 func (st *relabelOld) Describe(*State) string {
-	dev := st.rt.Report.Root.Device
-	if !st.duplicate() {
+	r := st.rt.Report
+	dev := r.Root.Device
+	// Only an ext block copy carries the old root's UUID.
+	if r.Mkfs != "" || needsNewUUID(r.Root.FSType) {
 		return "nothing: the copy has a UUID of its own, so UUID= finds only the old root " + dev + " until finish (a reboot before it boots the old root as / was frozen)"
+	}
+	if grubReadsOld(st.rt) {
+		return "nothing: " + grubSkip
 	}
 	return "once " + dev + " is released, label it oldroot with a new UUID (tune2fs; e2fsck -f -p first for metadata_csum), so that its UUID and label find only the new root, on a reboot before finish too (with the copied initramfs and GRUB configuration); skipped while it is still mounted"
 }
 
 func (st *relabelOld) Do(ctx context.Context, s *State) error {
 	rt := st.rt
-	if !st.duplicate() {
+	dev := rt.Report.Root.Device
+	if rt.Report.Mkfs != "" || needsNewUUID(rt.Report.Root.FSType) {
 		return nil
 	}
-	dev := rt.Report.Root.Device
 	relabel := rt.Relabel
 	if relabel == nil {
 		relabel = fstools.RelabelOldRoot
@@ -65,6 +73,13 @@ func (st *relabelOld) Do(ctx context.Context, s *State) error {
 	switch {
 	case !s.PastNoReturn:
 		err = errors.New("skipped: still mounted at " + oldRootPath(s) + ": finish the release by hand first (rootswap status)")
+	case grubReadsOld(rt):
+		// /boot is on the old root and the copy on LVM/md/crypt: GRUB's
+		// core.img finds /boot/grub by the old root's UUID and reads only
+		// what it was installed for (no lvm or mdraid module for a plain
+		// partition). Without that UUID it would find nothing to boot,
+		// where now it boots a root (either) until grub-install.
+		return errors.New(dev + ": skipped: " + grubSkip)
 	case exists(filepath.Join(rt.SysRoot, "fs/ext4", filepath.Base(dev))):
 		// Lazily detached (a PID 1 that cannot re-execute), or held by
 		// a mount namespace release could not free: alive in the
@@ -78,7 +93,6 @@ func (st *relabelOld) Do(ctx context.Context, s *State) error {
 	}
 	s.OldRelabelled = uuid
 	msg := fmt.Sprintf("the old root %s is now LABEL=oldroot UUID=%s: the UUID and label it shared with %s find only the new root", dev, uuid, s.Opts.Target)
-	rt.logf("    %s", msg)
 	if rt.Journal != nil {
 		rt.Journal.Add(journal.Record{Kind: journal.KindNote, Describe: msg})
 	}
@@ -86,3 +100,10 @@ func (st *relabelOld) Do(ctx context.Context, s *State) error {
 }
 
 func (*relabelOld) Undo(context.Context, *State) error { return nil }
+
+// grubReadsOld: /boot has no mount of its own (it is the old root's) and
+// the target is built on other devices (LVM, md, crypt).
+func grubReadsOld(rt *Runtime) bool {
+	d, err := blockdev.Stat(rt.SysRoot, rt.Report.Target.Path)
+	return err == nil && len(d.Slaves) > 0 && !slices.Contains(rt.Report.Submounts, "/boot")
+}

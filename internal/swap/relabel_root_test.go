@@ -52,7 +52,7 @@ func TestSwapRelabelsOldRoot(t *testing.T) {
 	}
 	for i := 1; i <= 2; i++ {
 		out, code = s.sh(nil, "/usr/sbin/rootswap finish")
-		if code != 0 || !strings.Contains(out, "relabelled by the swap's relabel-old step (label \"oldroot\", UUID "+old.UUID+"): left alone") {
+		if code != 0 || !strings.Contains(out, "already relabelled by the swap's relabel-old step (label \"oldroot\", UUID "+old.UUID+"): left alone") {
 			t.Errorf("finish #%d exited %d:\n%s", i, code, out)
 		}
 	}

@@ -9,6 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rootswap/rootswap/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // relabelFixture: the old root /dev/sda2 of type fstype, copied block by
@@ -102,5 +105,44 @@ func TestRelabelOldInPlan(t *testing.T) {
 	}
 	if n := len(names); n < 3 || !reflect.DeepEqual(names[n-3:], []string{StepRelease, "fsck-old", StepRelabelOld}) {
 		t.Errorf("steps end %q, want release-oldroot, fsck-old, relabel-old", names)
+	}
+}
+
+// /boot on the old root and the copy on LVM: GRUB's core.img finds
+// /boot/grub by the old root's UUID and may not read LVM, so the old root
+// keeps it until finish --grub-install; with /boot on its own mount the
+// old root is relabelled.
+func TestRelabelOldBootOnOldRoot(t *testing.T) {
+	testutil.RequireRoot(t) // a block device node for the target
+	for _, bootMounted := range []bool{false, true} {
+		st, s, calls := relabelFixture(t, "ext4", "")
+		sys := st.rt.SysRoot
+		dm := filepath.Join(sys, "devices/virtual/block/dm-0")
+		os.MkdirAll(filepath.Join(dm, "slaves/sdb1"), 0o755)
+		os.WriteFile(filepath.Join(dm, "size"), []byte("6291456\n"), 0o644)
+		os.MkdirAll(filepath.Join(sys, "dev/block"), 0o755)
+		os.Symlink(dm, filepath.Join(sys, "dev/block/253:0"))
+		node := filepath.Join(t.TempDir(), "root")
+		if err := unix.Mknod(node, unix.S_IFBLK|0o600, int(unix.Mkdev(253, 0))); err != nil {
+			t.Fatal(err)
+		}
+		st.rt.Report.Target.Path = node
+		if bootMounted {
+			st.rt.Report.Submounts = []string{"/boot", "/run"}
+		}
+		d, err := st.Describe(s), st.Do(context.Background(), s)
+		if bootMounted {
+			if err != nil || len(*calls) != 1 || strings.HasPrefix(d, "nothing") {
+				t.Errorf("/boot mounted: %v, relabelled %q; plan says %q", err, *calls, d)
+			}
+			continue
+		}
+		want := "skipped: /boot is on the old root and the new root on LVM/md, which GRUB's core.img may not read"
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "rootswap finish --grub-install DISK") || len(*calls) > 0 {
+			t.Errorf("/boot on the old root: %v, relabelled %q; want it left, naming finish --grub-install", err, *calls)
+		}
+		if !strings.HasPrefix(d, "nothing: /boot is on the old root") {
+			t.Errorf("plan says %q", d)
+		}
 	}
 }
