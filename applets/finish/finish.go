@@ -40,8 +40,9 @@ action printed before it runs:
               is checked: finish fails when all still boot the old root
               (BLS, systemd-boot, extlinux: when any does not boot the new)
   old root    relabelled oldroot with a new random UUID (tune2fs-relabel),
-              so that LABEL= and UUID= find only the new root; or with
-              --wipe-old every signature erased (wipefs -a)
+              so that LABEL= and UUID= find only the new root, unless the
+              swap's relabel-old step did; or with --wipe-old every
+              signature erased (wipefs -a)
 
 The old root is the one the last swap's journal names (or --old). It must
 be mounted nowhere (in any mount namespace) and held by nothing; every
@@ -55,7 +56,8 @@ grub.cfg stub that looks for the old root's UUID.
   --grub-install DISK also run grub-install DISK (the disk GRUB boots from);
                       on EFI (Debian) DISK is "efi": grub-install
                       --target=x86_64-efi --efi-directory=ESP
-  --dry-run           print every action and change nothing
+  --dry-run           print every action and change nothing, and what a
+                      reboot now would boot (what root= and fstab's / find)
   --yes               do not ask before --wipe-old
   --force             go on when the initramfs would lack LVM/md support
                       or the checks above refuse

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rootswap/rootswap/applets/relabel"
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/finish"
 	"github.com/rootswap/rootswap/internal/fstools"
@@ -67,7 +66,6 @@ func (l *loops) config() *finish.Config {
 	env := &cli.Env{
 		Stdin: strings.NewReader(""), Stdout: &l.out, Stderr: &l.out,
 		ProcRoot: l.proc, SysRoot: "/sys", Now: time.Now, Getenv: os.Getenv,
-		Applets: []cli.Applet{{Name: "tune2fs-relabel", Summary: relabel.Summary, Usage: relabel.Usage, Main: relabel.Main}},
 	}
 	return &finish.Config{Env: env, Root: l.root, Old: l.oldDev}
 }

@@ -5,8 +5,7 @@ package relabel
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
+	"errors"
 	"regexp"
 	"strings"
 
@@ -32,7 +31,9 @@ find only the new root. Prints the old and the new label and UUID.
   ext2/3/4  tune2fs -U U, then tune2fs -L L; may be mounted read-only,
             except that the UUID of an ext4 with metadata_csum (Debian's
             default) changes only unmounted, unless metadata_csum_seed is
-            set: unmount it, or use --uuid keep
+            set: unmount it, or use --uuid keep. Unmounted, tune2fs then
+            rewrites every checksum and wants a freshly checked
+            filesystem: e2fsck -f -p runs first
   xfs       xfs_admin -L L -U U; must be unmounted
   btrfs     btrfstune -f -U U, then btrfs filesystem label; must be
             unmounted (btrfstune rewrites every metadata block: slow on
@@ -41,9 +42,6 @@ find only the new root. Prints the old and the new label and UUID.
 A filesystem mounted read-write is refused; label and UUID are checked
 before anything is changed.
 `
-
-// maxLabel is the label size each filesystem stores, in bytes.
-var maxLabel = map[string]int{"ext2": 16, "ext3": 16, "ext4": 16, "xfs": 12, "btrfs": 255}
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -62,9 +60,7 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	dev := operands[0]
 	newUUID := strings.ToLower(*uuid)
 	switch {
-	case newUUID == "keep":
-	case newUUID == "random":
-		newUUID = randomUUID()
+	case newUUID == "keep", newUUID == "random":
 	case !uuidRE.MatchString(newUUID):
 		return cli.UsageError("--uuid %q: not random, keep, or a UUID like 0d3b1c8e-4f5a-4a27-9a1b-3f0c2d1e5a6b", *uuid)
 	case newUUID == "00000000-0000-0000-0000-000000000000":
@@ -74,92 +70,19 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 		return cli.UsageError("--label must be non-empty text")
 	}
 
-	t, err := fstools.Inspect(env.SysRoot, env.ProcRoot, dev)
-	if err != nil {
-		return err
-	}
-	if err := fstools.Busy(env.SysRoot, env.ProcRoot, dev); err != nil {
-		return err
-	}
-	fs := t.FS
-	limit, ok := maxLabel[fs.Type]
-	if !ok {
-		return fmt.Errorf("%s: %s; tune2fs-relabel handles ext2/3/4, xfs and btrfs", dev, fs)
-	}
-	if len(*label) > limit {
-		return cli.UsageError("--label %q is %d bytes; %s labels hold at most %d", *label, len(*label), fs.Type, limit)
-	}
-	if m, ok := t.MountedRW(); ok {
-		return fmt.Errorf("%s is mounted read-write at %s; relabelling a live filesystem is refused (remount it read-only or unmount it)", dev, m.Point)
-	}
-	if len(t.Mounts) > 0 && !fs.IsExt() {
-		return fmt.Errorf("%s is mounted at %s; %s can be relabelled only unmounted", dev, t.Where(), fs.Type)
-	}
-	if newUUID == "keep" {
-		newUUID = fs.UUID
-	}
-	changeUUID := newUUID != fs.UUID
-	if len(t.Mounts) > 0 && changeUUID && fs.Ext.UUIDChangeNeedsUnmount() {
-		return fmt.Errorf("%s is mounted at %s; the UUID of an ext filesystem with metadata_csum and without metadata_csum_seed changes only unmounted (unmount it, or keep the UUID with --uuid keep)", dev, t.Where())
-	}
-
 	run := fstools.Runner{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Echo: env.Stdout}
-	tools := map[string][]string{"xfs": {"xfs_admin", "xfs_db"}, "btrfs": {"btrfstune", "btrfs"}}[fs.Type]
-	if fs.IsExt() {
-		tools = []string{"tune2fs"}
-	}
-	if err := run.Require(tools...); err != nil {
-		return err
-	}
-	env.Printf("tune2fs-relabel: %s: %s\n", dev, fs)
-	env.Printf("  old: label %q UUID %s\n", fs.Label, fs.UUID)
-	env.Printf("  new: label %q UUID %s\n", *label, newUUID)
-
-	switch {
-	case fs.IsExt():
-		// The UUID first, alone: tune2fs writes a label given with a UUID
-		// it then refuses to change.
-		if changeUUID {
-			err = run.Tune2fs(ctx, dev, "", newUUID)
-		}
-		if err == nil {
-			err = run.Tune2fs(ctx, dev, *label, "")
-		}
-	case fs.Type == "xfs":
-		if !changeUUID {
-			newUUID = ""
-		}
-		err = run.XfsAdmin(ctx, dev, *label, newUUID)
-	case fs.Type == "btrfs":
-		if changeUUID {
-			err = run.Btrfstune(ctx, dev, newUUID)
-		}
-		if err == nil {
-			err = run.BtrfsLabel(ctx, dev, *label)
-		}
+	_, err = run.Relabel(ctx, env.SysRoot, env.ProcRoot, dev, *label, newUUID)
+	if errors.Is(err, fstools.ErrLabel) {
+		return cli.UsageError("--%v", err)
 	}
 	if err != nil {
 		return err
 	}
+	// What the device shows (a mounted ext filesystem may not have
+	// written its superblock back yet).
 	after, err := fstools.DetectPath(dev)
-	if err != nil {
-		return err
-	}
-	if after.Label != *label || after.UUID != newUUID {
-		// A mounted ext filesystem may not have written its superblock
-		// back yet; say what the device shows rather than guess.
+	if err == nil {
 		env.Printf("tune2fs-relabel: the device now shows label %q UUID %s\n", after.Label, after.UUID)
-		return nil
 	}
-	env.Printf("tune2fs-relabel: done: label %q UUID %s\n", after.Label, after.UUID)
-	return nil
-}
-
-// randomUUID is a version 4 UUID.
-func randomUUID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return err
 }

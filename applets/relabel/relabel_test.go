@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +206,7 @@ func TestValidation(t *testing.T) {
 }
 
 func TestRandomUUID(t *testing.T) {
-	a, b := randomUUID(), randomUUID()
+	a, b := fstools.RandomUUID(), fstools.RandomUUID()
 	if a == b || !uuidRE.MatchString(a) || a[14] != '4' || !strings.ContainsRune("89ab", rune(a[19])) {
 		t.Errorf("randomUUID() = %s, %s; want two different version-4 UUIDs", a, b)
 	}
@@ -226,6 +227,39 @@ func TestMissingTool(t *testing.T) {
 		err := relabel(env, dev)
 		if err == nil || !strings.Contains(err.Error(), "xfs_admin not found in PATH") || !strings.Contains(err.Error(), "install xfsprogs") {
 			t.Errorf("relabel without xfs_admin: %v", err)
+		}
+	})
+}
+
+// TestStaleCheckMetadataCsum: an ext4 with metadata_csum and without
+// metadata_csum_seed, mounted since its last check (a root always was):
+// tune2fs -U alone refuses it ("requires a freshly checked filesystem");
+// the relabel checks it first and gets its new UUID.
+func TestStaleCheckMetadataCsum(t *testing.T) {
+	testutil.RequireTool(t, "e2fsck")
+	testutil.InMountNS(t, func() {
+		dev := loopFS(t, 32<<20, "mkfs.ext4", "-q", "-L", "root", "-O", "metadata_csum,^metadata_csum_seed")
+		testutil.Run(t, "tune2fs", "-T", "20200101", dev)
+		mnt := t.TempDir()
+		if err := unix.Mount(dev, mnt, "ext4", 0, ""); err != nil {
+			t.Errorf("mount: %v", err)
+			return
+		}
+		unix.Unmount(mnt, 0)
+		before := detect(t, dev)
+		var out bytes.Buffer
+		if err := relabel(testEnv(&out), dev); err != nil {
+			t.Errorf("relabel: %v\n%s", err, out.String())
+			return
+		}
+		if after := detect(t, dev); after.Label != "oldroot" || after.UUID == before.UUID {
+			t.Errorf("after the relabel: %s, want label oldroot and a UUID other than %s\n%s", after, before.UUID, out.String())
+		}
+		if !strings.Contains(out.String(), "+ e2fsck -f -p "+dev) {
+			t.Errorf("no e2fsck before tune2fs:\n%s", out.String())
+		}
+		if o, err := exec.Command("e2fsck", "-f", "-n", dev).CombinedOutput(); err != nil {
+			t.Errorf("e2fsck -f -n after the relabel: %v\n%s", err, o)
 		}
 	})
 }

@@ -158,7 +158,7 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, yes bool) 
 		fmt.Fprintf(env.Stdout, "\ndetached; the engine goes on. rootswap status shows where it is.\n")
 		return cli.ExitCode(4)
 	case s.Phase == journal.Succeeded:
-		fmt.Fprintf(env.Stdout, "\nsucceeded: / is %s\n", opts.Target)
+		fmt.Fprintf(env.Stdout, "\nsucceeded: / is %s\nnext: %s\n", opts.Target, swap.NextFinish)
 		return nil
 	case s.Phase == journal.RolledBack:
 		return fmt.Errorf("rolled back: %s; / is the old root again, read-write, services restarted", s.Err)
@@ -173,7 +173,7 @@ func foreground(ctx context.Context, env *cli.Env, opts swap.Options, yes bool) 
 		if opts.ConfirmTimeout > 0 {
 			fmt.Fprintf(env.Stdout, "Log in AGAIN (a new SSH session proves logins work) and run `rootswap confirm` within %s, else the swap rolls back by itself.\n", opts.ConfirmTimeout)
 		}
-		fmt.Fprintf(env.Stdout, "Then log out of this session: the engine releases the old root once it is gone (rootswap status).\n")
+		fmt.Fprintf(env.Stdout, "Then log out of this session: the engine releases the old root once it is gone (rootswap status).\nnext, once rootswap status says succeeded: "+swap.NextFinish+"\n")
 		return nil
 	}
 }

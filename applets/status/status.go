@@ -134,6 +134,9 @@ func Print(env *cli.Env, st swap.Status) {
 	for _, n := range st.Notes {
 		fmt.Fprintf(env.Stdout, "note: %s\n", n)
 	}
+	if n := st.Next(); n != "" {
+		fmt.Fprintf(env.Stdout, "next: %s\n", n)
+	}
 }
 
 // Window is a named stretch of the timeline.
@@ -187,6 +190,6 @@ func statusJSON(st swap.Status, now time.Time) any {
 		"engine_pid": st.EnginePID, "engine_alive": st.EngineAlive, "journal": st.Path,
 		"started": st.Started, "ended": st.Ended, "steps": steps, "windows": Windows(st),
 		"confirm_remaining_seconds": remaining, "notes": st.Notes,
-		"old_root_holders": holders, "finish": st.Finish,
+		"old_root_holders": holders, "finish": st.Finish, "next": st.Next(),
 	}
 }

@@ -162,3 +162,31 @@ func TestStatusRefusesUnsafeJournal(t *testing.T) {
 		}
 	}
 }
+
+// A swap that succeeded ends with the command to type next: finish, after
+// the release by hand when the engine stopped waiting; nothing else does.
+func TestStatusNext(t *testing.T) {
+	start := journal.Record{Kind: journal.KindStart, PID: 4242}
+	done := journal.Record{Kind: journal.KindDone, Result: "succeeded"}
+	held := journal.Record{Kind: journal.KindHolders, Step: "release-oldroot", Data: map[string]string{"holders": "[]", "finish": `["umount /mnt/oldroot"]`}}
+	for _, tc := range []struct {
+		name string
+		recs []journal.Record
+		want string
+	}{
+		{"succeeded", []journal.Record{start, done}, "next: " + swap.NextFinish + "\n"},
+		{"release by hand", []journal.Record{start, held, done}, "next: the commands that finish the release (above), then " + swap.NextFinish + "\n"},
+		{"rolled back", []journal.Record{start, {Kind: journal.KindDone, Result: "rolled-back"}}, ""},
+		{"grub first", []journal.Record{start, {Kind: journal.KindBegin, Step: swap.StepRelabelOld},
+			{Kind: journal.KindFail, Step: swap.StepRelabelOld, Err: "/dev/vda2: skipped: ... rootswap finish --grub-install DISK (the disk the machine boots from) reinstalls GRUB"}, done},
+			"next: rootswap finish --grub-install DISK (the disk the machine boots from)\n"},
+	} {
+		got, _ := run(t, "--journal", write(t, tc.recs...))
+		if tc.want == "" && strings.Contains(got, "next:") || !strings.HasSuffix(got, tc.want) {
+			t.Errorf("%s: status ends\n%s\nwant %q", tc.name, got, tc.want)
+		}
+	}
+	if !strings.HasPrefix(swap.NextFinish, "rootswap finish ") {
+		t.Errorf("next command %q", swap.NextFinish)
+	}
+}

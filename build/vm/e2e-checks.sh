@@ -96,6 +96,19 @@ if [ "$phase" = "after reboot" ]; then
 		[ "$(blkid -t UUID="$uuid" -o device | wc -l)" = 1 ]
 fi
 
+# relabel-old: once released, the old root no longer shares its identity
+# with the copy, before finish too: an ext block copy's source gets the
+# label oldroot and a UUID of its own; xfs and btrfs copies got theirs
+# before the pivot (new-uuid).
+if [ "$phase" = "after swap" ]; then
+	olduuid=$(blkid -p -s UUID -o value /dev/$olddev) oldlabel=$(blkid -p -s LABEL -o value /dev/$olddev)
+	newuuid=$(blkid -p -s UUID -o value "$newdev")
+	check "old root's UUID not the new root's" "old $olduuid, new $newuuid" [ -n "$olduuid" -a "$olduuid" != "$newuuid" ]
+	case "$ROOTFS" in
+	ext*) check "old root relabelled oldroot" "old root's label: $oldlabel" [ "$oldlabel" = oldroot ] ;;
+	esac
+fi
+
 check "/mnt/oldroot not mounted" "$(grep -c oldroot /proc/self/mountinfo) oldroot mounts" \
 	sh -c '! grep -q oldroot /proc/self/mountinfo'
 

@@ -32,16 +32,14 @@ import (
 )
 
 // OldLabel is the label the old root gets.
-const OldLabel = "oldroot"
+const OldLabel = fstools.OldRootLabel
 
-// RelabelApplet is the applet finish runs to relabel the old root, found
-// in Env.Applets by this name.
+// RelabelApplet is the applet that relabels by hand as finish does.
 const RelabelApplet = "tune2fs-relabel"
 
 // Config is one finish run.
 type Config struct {
-	// Env has the streams, the /proc and /sys roots, the clock, PATH, and
-	// the applet table (for tune2fs-relabel).
+	// Env has the streams, the /proc and /sys roots, the clock and PATH.
 	Env *cli.Env
 	// Root is where the host's files are (/etc/fstab, /boot, the tools
 	// finish looks for): "/" on a live system, a fixture tree in tests.
@@ -78,6 +76,8 @@ type Plan struct {
 
 	New, Old Device
 	OldFrom  string // where the old root came from: the journal's path, or --old
+
+	relabelled string // the UUID the swap's relabel-old step gave the old root
 
 	FstabData []byte   // /etc/fstab as read; nil when there is none
 	Fstab     *Fstab   // the rewritten fstab; nil when unchanged
@@ -146,10 +146,12 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 			return nil, fmt.Errorf("--old %s: %w", cfg.Old, err)
 		}
 	} else {
-		m, jpath, err := lastSwap(p.root)
+		st, jpath, err := lastSwap(p.root)
 		if err != nil {
 			return nil, err
 		}
+		m := st.OldRoot
+		p.relabelled = st.OldRelabelled
 		p.OldFrom = "the swap journal " + display(p.root, jpath)
 		p.Old.Dev = m.Dev()
 		if m.Major == 0 && filepath.IsAbs(m.Source) {
@@ -420,25 +422,17 @@ func (p *Plan) planOld() error {
 			return errors.New("--wipe-old: the old root " + p.Old.Path + " holds " + old.String() + " and wipefs is not installed: install util-linux's wipefs")
 		}
 	case old.Label == OldLabel && !strings.EqualFold(old.UUID, newFS.UUID):
-		p.OldSkip = fmt.Sprintf("already relabelled (label %q, UUID %s)", old.Label, old.UUID)
+		by := ""
+		if p.relabelled != "" && strings.EqualFold(old.UUID, p.relabelled) {
+			by = " by the swap's relabel-old step"
+		}
+		p.OldSkip = fmt.Sprintf("already relabelled%s (label %q, UUID %s)", by, old.Label, old.UUID)
 	case !old.IsFilesystem():
 		return errors.New("the old root " + p.Old.Path + " holds " + old.String() + ": " + RelabelApplet + " handles ext2/3/4, xfs and btrfs (--wipe-old erases any signature)")
 	default:
-		if _, ok := lookupApplet(p.cfg.Env.Applets, RelabelApplet); !ok {
-			return errors.New("the " + RelabelApplet + " applet is not in the applet table: cannot relabel the old root")
-		}
 		p.OldAction = "relabel"
 	}
 	return nil
-}
-
-func lookupApplet(table []cli.Applet, name string) (cli.Applet, bool) {
-	for _, a := range table {
-		if a.Name == name {
-			return a, true
-		}
-	}
-	return cli.Applet{}, false
 }
 
 // display is path as the host sees it (Root taken off).
@@ -479,6 +473,9 @@ func (p *Plan) Execute(ctx context.Context) error {
 	env.Printf("finish: the old root is %s: %s (from %s)\n", p.Old.Path, p.Old.FS, p.OldFrom)
 	for _, w := range p.Warnings {
 		env.Errorf("rootswap finish: WARNING: %s\n", w)
+	}
+	if cfg.DryRun {
+		p.rebootNow()
 	}
 	if p.OldAction == "wipe" && !cfg.DryRun && !cfg.Yes {
 		if err := confirmWipe(env, p.Old); err != nil {
@@ -564,7 +561,7 @@ func (p *Plan) Execute(ctx context.Context) error {
 		argv := []string{p.Old.Path, "--label", OldLabel}
 		act("old root: relabel " + p.Old.Path + " to " + OldLabel + " with a new random UUID (" + RelabelApplet + " " + strings.Join(argv, " ") + "), so that LABEL=" + p.Old.FS.Label + " and UUID=" + p.Old.FS.UUID + " find only the new root")
 		if !cfg.DryRun {
-			if err := p.relabel(ctx, argv); err != nil {
+			if err := p.relabel(ctx); err != nil {
 				return err
 			}
 		}
@@ -589,6 +586,34 @@ func (p *Plan) Execute(ctx context.Context) error {
 	}
 	env.Printf("finish: done; the next boot comes up on %s\n", p.New.Path)
 	return nil
+}
+
+// rebootFinds is what a name finds: neither root, the new, the old, both.
+var rebootFinds = [...]string{"neither root: the boot would stop there", "only the new root",
+	"only the old root (/ as frozen for the copy)", "both roots: either may come up"}
+
+// rebootNow prints what the boot loader's root= and fstab's / find with
+// the identities the roots carry now, before finish changes anything.
+func (p *Plan) rebootNow() {
+	say := func(what, v string) {
+		i := 0
+		if p.names(p.New, v) {
+			i = 1
+		}
+		if p.names(p.Old, v) {
+			i += 2
+		}
+		p.cfg.Env.Printf("finish: a reboot now: %s%s finds %s\n", what, v, rebootFinds[i])
+	}
+	if p.Boot != nil {
+		data, _ := os.ReadFile(filepath.Join(p.root, p.Boot.Config))
+		if l := KernelLines(data); len(l) > 0 {
+			say("the boot loader's first root=", l[0].Root)
+		}
+	}
+	for _, e := range ParseFstab(p.FstabData).Root() {
+		say("fstab's / ", e.Spec)
+	}
 }
 
 func stackNote(s Stack) string {
@@ -749,12 +774,11 @@ func (p *Plan) names(d Device, root string) bool {
 	return false
 }
 
-// relabel runs the tune2fs-relabel applet on the old root and checks
-// what the device shows afterwards.
-func (p *Plan) relabel(ctx context.Context, argv []string) error {
-	a, _ := lookupApplet(p.cfg.Env.Applets, RelabelApplet)
-	sub := *p.cfg.Env
-	if err := a.Main(ctx, &sub, argv); err != nil {
+// relabel relabels the old root as tune2fs-relabel does and checks what
+// the device shows afterwards.
+func (p *Plan) relabel(ctx context.Context) error {
+	env := p.cfg.Env
+	if _, err := p.cfg.Devices.Relabel(ctx, env.Stdout, env.Getenv, env.SysRoot, env.ProcRoot, p.Old.Path); err != nil {
 		return fmt.Errorf("relabelling the old root %s: %w", p.Old.Path, err)
 	}
 	after, err := p.cfg.Devices.Detect(p.Old.Path)

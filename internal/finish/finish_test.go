@@ -483,3 +483,74 @@ func TestCommandFails(t *testing.T) {
 		t.Errorf("relabelled after a failure")
 	}
 }
+
+// relabelledBySwap is the journal of a swap whose relabel-old step gave
+// the old root (8:2) the label oldroot and relabelledUUID.
+func relabelledBySwap() []journal.Record {
+	recs := succeeded(8, 2)
+	st, _ := swap.Unmarshal(recs[2].Data["state"])
+	st.OldRelabelled = relabelledUUID
+	recs[2].Data = map[string]string{"state": st.Marshal()}
+	return recs
+}
+
+// TestRelabelledBySwap: finish finds the old root relabelled by the swap,
+// as its journal says, leaves it alone, and a second finish changes
+// nothing either.
+func TestRelabelledBySwap(t *testing.T) {
+	x := newFixture(t)
+	x.journal(relabelledBySwap())
+	x.fs["/dev/sda2"] = fstools.FS{Type: "ext3", Label: OldLabel, UUID: relabelledUUID, Size: 2 << 30}
+	for run := 1; run <= 2; run++ {
+		etc := snapshot(t, filepath.Join(x.root, "etc"))
+		x.stdout.Reset()
+		if err := x.run(); err != nil {
+			t.Fatalf("finish #%d: %v\n%s", run, err, x.stderr.String())
+		}
+		if len(x.relabelled) != 0 {
+			t.Errorf("finish #%d relabelled %q again", run, x.relabelled)
+		}
+		want := "==> old root: /dev/sda2 already relabelled by the swap's relabel-old step (label \"oldroot\", UUID " + relabelledUUID + "): left alone\n"
+		if !strings.Contains(x.stdout.String(), want) {
+			t.Errorf("finish #%d output lacks %q:\n%s", run, want, x.stdout.String())
+		}
+		if d := diffSnapshots(etc, snapshot(t, filepath.Join(x.root, "etc"))); run == 2 && len(d) > 0 {
+			t.Errorf("the second finish changed /etc: %q", d)
+		}
+	}
+}
+
+// TestDryRunRebootNow: --dry-run says what the boot loader's root= and
+// fstab's / find with the identities as they are.
+func TestDryRunRebootNow(t *testing.T) {
+	for _, tc := range []struct {
+		name, oldLabel, root string
+		want                 []string
+	}{
+		{"duplicate label", "root", "root=LABEL=root", []string{
+			"finish: a reboot now: the boot loader's first root=LABEL=root finds both roots: either may come up",
+			"finish: a reboot now: fstab's / LABEL=root finds both roots: either may come up"}},
+		{"relabelled", OldLabel, "root=LABEL=root", []string{
+			"finish: a reboot now: the boot loader's first root=LABEL=root finds only the new root",
+			"finish: a reboot now: fstab's / LABEL=root finds only the new root"}},
+		{"old uuid", OldLabel, "root=UUID=" + oldUUID, []string{
+			"finish: a reboot now: the boot loader's first root=UUID=" + oldUUID + " finds only the old root (/ as frozen for the copy)"}},
+		{"missing", OldLabel, "root=/dev/sdz9", []string{
+			"finish: a reboot now: the boot loader's first root=/dev/sdz9 finds neither root: the boot would stop there"}},
+	} {
+		x := newFixture(t)
+		x.cfg.DryRun = true
+		old := x.fs["/dev/sda2"]
+		old.Label = tc.oldLabel
+		x.fs["/dev/sda2"] = old
+		x.file("boot/grub/grub.cfg", grubCfgFor(tc.root), 0o444)
+		if err := x.run(); err != nil {
+			t.Fatalf("%s: finish --dry-run: %v", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(x.stdout.String(), w+"\n") {
+				t.Errorf("%s: output lacks %q:\n%s", tc.name, w, x.stdout.String())
+			}
+		}
+	}
+}

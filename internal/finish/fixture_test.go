@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,6 +29,8 @@ import (
 const (
 	oldUUID = "2f6c1a4e-8d3b-4c2a-9e7f-1b5d0a3c6e94"
 	newUUID = "0d3b1c8e-4f5a-4a27-9a1b-3f0c2d1e5a6b"
+	// relabelledUUID is the one the fake relabel gives.
+	relabelledUUID = "6a0e7d4b-93c1-4f8e-b2a5-0c9d8e7f6a51"
 )
 
 // The fixture's mount table: / on the LVM volume, /boot on sda1.
@@ -200,14 +203,6 @@ func (x *fixture) config() *Config {
 		SysRoot:  x.sys,
 		Now:      func() time.Time { return time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) },
 		Getenv:   func(string) string { return "" },
-		Applets: []cli.Applet{{Name: RelabelApplet, Main: func(ctx context.Context, env *cli.Env, args []string) error {
-			x.relabelled = append(x.relabelled, args)
-			fs := x.fs[args[0]]
-			fs.Label = args[2]
-			fs.UUID = "6a0e7d4b-93c1-4f8e-b2a5-0c9d8e7f6a51"
-			x.fs[args[0]] = fs
-			return nil
-		}}},
 	}
 	c := x.cfg
 	c.Env, c.Root = env, x.root
@@ -246,6 +241,14 @@ func (x *fixture) config() *Config {
 		InUse:   func(p string) (bool, error) { return x.busy[p], nil },
 		Size:    func(string) (int64, error) { return 2 << 30, nil },
 		HasTool: func(tool string) bool { return x.tools[tool] },
+		Relabel: func(ctx context.Context, _ io.Writer, _ func(string) string, _, _, path string) (string, error) {
+			x.relabelled = append(x.relabelled, []string{path, "--label", OldLabel})
+			fs := x.fs[path]
+			fs.Label = OldLabel
+			fs.UUID = relabelledUUID
+			x.fs[path] = fs
+			return fs.UUID, nil
+		},
 	}
 	return &c
 }

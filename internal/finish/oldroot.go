@@ -25,11 +25,11 @@ func journalPaths(root string) []string {
 	}
 }
 
-// lastSwap reads the last swap's journal under root and returns the old
-// root's mount as the swap saved it, refusing a swap that has not
-// succeeded (and been confirmed): finishing then would make the next boot
-// leave a root that is still the fallback.
-func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
+// lastSwap reads the last swap's journal under root and returns its last
+// state (the old root's mount; what relabel-old did), refusing a swap
+// that has not succeeded (and been confirmed): finishing then would make
+// the next boot leave a root that is still the fallback.
+func lastSwap(root string) (state *swap.State, path string, err error) {
 	for _, p := range journalPaths(root) {
 		if _, err := os.Stat(p); err == nil {
 			path = p
@@ -37,23 +37,22 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if path == "" {
-		return old, "", errors.New("no swap journal found (looked for " + strings.Join(journalPaths(root), " and ") + "): name the old root with --old DEV")
+		return nil, "", errors.New("no swap journal found (looked for " + strings.Join(journalPaths(root), " and ") + "): name the old root with --old DEV")
 	}
 	recs, err := journal.ReadFile(path)
 	if err != nil {
-		return old, path, fmt.Errorf("reading the swap journal %s: %w", path, err)
+		return nil, path, fmt.Errorf("reading the swap journal %s: %w", path, err)
 	}
 	sum := journal.Summarize(recs)
 	switch sum.Phase {
 	case journal.Succeeded:
 	case journal.WaitingConfirm:
-		return old, path, errors.New("the swap in " + path + " waits for confirmation: run `rootswap confirm` first")
+		return nil, path, errors.New("the swap in " + path + " waits for confirmation: run `rootswap confirm` first")
 	case journal.Running, journal.RollingBack:
-		return old, path, errors.New("the swap in " + path + " is still " + string(sum.Phase) + ": wait for it to end (rootswap status)")
+		return nil, path, errors.New("the swap in " + path + " is still " + string(sum.Phase) + ": wait for it to end (rootswap status)")
 	default:
-		return old, path, errors.New("the last swap (" + path + ") ended " + string(sum.Phase) + ": there is nothing to finish")
+		return nil, path, errors.New("the last swap (" + path + ") ended " + string(sum.Phase) + ": there is nothing to finish")
 	}
-	var state *swap.State
 	for _, r := range recs {
 		if d := r.Data["state"]; d != "" {
 			if s, err := swap.Unmarshal(d); err == nil {
@@ -62,9 +61,9 @@ func lastSwap(root string) (old mountinfo.Mount, path string, err error) {
 		}
 	}
 	if state == nil || state.OldRoot.Major == 0 && state.OldRoot.Minor == 0 {
-		return old, path, errors.New("the swap journal " + path + " does not say which device the old root was: name it with --old DEV")
+		return nil, path, errors.New("the swap journal " + path + " does not say which device the old root was: name it with --old DEV")
 	}
-	return state.OldRoot, path, nil
+	return state, path, nil
 }
 
 // mountsAnywhere returns the mounts of dev in every mount namespace it can

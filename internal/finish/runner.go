@@ -81,6 +81,8 @@ type Devices struct {
 	Size func(path string) (int64, error)
 	// HasTool reports whether a tool is in PATH on the live system.
 	HasTool func(tool string) bool
+	// Relabel labels the old root oldroot with a new random UUID.
+	Relabel fstools.RelabelFunc
 }
 
 // LiveDevices are the real block devices.
@@ -103,5 +105,6 @@ func LiveDevices(env *cli.Env) Devices {
 			_, ok := lookPath(env, tool)
 			return ok
 		},
+		Relabel: fstools.RelabelOldRoot,
 	}
 }

@@ -96,19 +96,6 @@ func (r Runner) Resize2fs(ctx context.Context, dev, size string) error {
 	return r.run(ctx, failed, "resize2fs", args...)
 }
 
-// Tune2fs sets the label and/or UUID of an ext filesystem (empty means
-// unchanged).
-func (r Runner) Tune2fs(ctx context.Context, dev, label, uuid string) error {
-	var args []string
-	if label != "" {
-		args = append(args, "-L", label)
-	}
-	if uuid != "" {
-		args = append(args, "-U", uuid)
-	}
-	return r.run(ctx, failed, "tune2fs", append(args, dev)...)
-}
-
 // XfsGrowfs grows the xfs filesystem mounted at mountpoint to blocks
 // filesystem blocks, or to the device size when blocks is 0.
 func (r Runner) XfsGrowfs(ctx context.Context, mountpoint string, blocks int64) error {
@@ -119,34 +106,10 @@ func (r Runner) XfsGrowfs(ctx context.Context, mountpoint string, blocks int64) 
 	return r.run(ctx, failed, "xfs_growfs", append(args, mountpoint)...)
 }
 
-// XfsAdmin sets the label and/or UUID of an unmounted xfs filesystem.
-func (r Runner) XfsAdmin(ctx context.Context, dev, label, uuid string) error {
-	var args []string
-	if label != "" {
-		args = append(args, "-L", label)
-	}
-	if uuid != "" {
-		args = append(args, "-U", uuid)
-	}
-	return r.run(ctx, failed, "xfs_admin", append(args, dev)...)
-}
-
 // BtrfsResize resizes the btrfs filesystem mounted at mountpoint to size
 // ("max" or a byte count).
 func (r Runner) BtrfsResize(ctx context.Context, mountpoint, size string) error {
 	return r.run(ctx, failed, "btrfs", "filesystem", "resize", size, mountpoint)
-}
-
-// BtrfsLabel sets the label of a btrfs filesystem, given its device
-// (unmounted) or mount point.
-func (r Runner) BtrfsLabel(ctx context.Context, target, label string) error {
-	return r.run(ctx, failed, "btrfs", "filesystem", "label", target, label)
-}
-
-// Btrfstune changes the fsid (the UUID) of an unmounted btrfs filesystem.
-// It rewrites every metadata block; -f skips the interactive question.
-func (r Runner) Btrfstune(ctx context.Context, dev, uuid string) error {
-	return r.run(ctx, failed, "btrfstune", "-f", "-U", uuid, dev)
 }
 
 // NewUUIDArgs is the command line that gives the unmounted filesystem

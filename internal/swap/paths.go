@@ -64,6 +64,28 @@ type Status struct {
 	Finish  []string
 }
 
+// NextFinish is what the admin types once a swap has succeeded.
+const NextFinish = "rootswap finish   (--dry-run first shows each change and what a reboot now would boot)"
+
+// Next is the command to type next: finish once the swap succeeded
+// (after the release by hand when the engine stopped waiting; with
+// --grub-install when relabel-old left the old root to it), else "".
+func (st *Status) Next() string {
+	if st.Phase != journal.Succeeded {
+		return ""
+	}
+	next := NextFinish
+	for i := range st.Steps {
+		if st.Steps[i].Name == StepRelabelOld && strings.Contains(st.Steps[i].Err, grubFlag) {
+			next = "rootswap finish " + grubFlag + " (the disk the machine boots from)"
+		}
+	}
+	if len(st.Finish) > 0 {
+		return "the commands that finish the release (above), then " + next
+	}
+	return next
+}
+
 // LoadStatus reads the journal at path and checks the engine's pid in
 // procRoot. A journal with no end whose engine is gone is reported as
 // failed in the step it was running: the engine died (SIGKILL, OOM).

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rootswap/rootswap/internal/fstools"
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/mountops"
@@ -52,6 +53,9 @@ type Runtime struct {
 	// Kill signals a process; nil signals for real (tests hand a fake
 	// that edits their /proc).
 	Kill func(pid int, sig syscall.Signal) error
+	// Relabel, when set, replaces fstools.RelabelOldRoot in relabel-old
+	// (tests hand a fake).
+	Relabel fstools.RelabelFunc
 	// Fault, when set, is passed points inside steps (FaultEnv): the
 	// root tests hang the engine there to kill it mid-way.
 	Fault func(point string) error

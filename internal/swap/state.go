@@ -79,6 +79,9 @@ type State struct {
 	Restarted   []string            `json:"restarted,omitempty"`
 	Holders     []string            `json:"holders,omitempty"` // what still held the old root at the end
 	Finish      []string            `json:"finish,omitempty"`  // the commands that finish the release by hand
+	// OldRelabelled is the UUID relabel-old gave the old root (labelled
+	// oldroot): finish finds it done.
+	OldRelabelled string `json:"old_relabelled,omitempty"`
 
 	// PastNoReturn is set once the old root is released: from then on a
 	// failure is reported, not rolled back.

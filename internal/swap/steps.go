@@ -53,6 +53,7 @@ func Steps(rt *Runtime) []Step {
 		&waitConfirm{rt},
 		&releaseOldRoot{rt},
 		&checkOld{rt},
+		&relabelOld{rt},
 	}
 	if rt.Report != nil && rt.Report.Mkfs != "" {
 		return fileSteps(rt, all)
