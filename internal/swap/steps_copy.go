@@ -241,7 +241,7 @@ func needsNewUUID(fstype string) bool { return fstype == "xfs" || fstype == "btr
 func (st *newUUID) Describe(s *State) string {
 	fstype := st.rt.Report.Root.FSType
 	if !needsNewUUID(fstype) {
-		return "the copy keeps the UUID and label of / (" + fstype + " mounts a duplicate); finish relabels the old root"
+		return "the copy keeps the UUID and label of / (" + fstype + " mounts a duplicate); relabel-old gives the old root a new UUID and label once it is released"
 	}
 	args, err := fstools.NewUUIDArgs(fstype, s.Opts.Target)
 	if err != nil {
