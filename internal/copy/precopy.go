@@ -219,8 +219,13 @@ func (p *Precopy) setSum(k int64, sum uint64) {
 		p.sums[i] = sum
 		return
 	}
-	p.chunks = slices.Insert(p.chunks, i, uint32(k))
-	p.sums = slices.Insert(p.sums, i, sum)
+	// By hand: slices.Insert would add two generic copies (uint32, uint64).
+	p.chunks = append(p.chunks, 0)
+	copy(p.chunks[i+1:], p.chunks[i:])
+	p.chunks[i] = uint32(k)
+	p.sums = append(p.sums, 0)
+	copy(p.sums[i+1:], p.sums[i:])
+	p.sums[i] = sum
 }
 
 func (p *Precopy) sumOf(k int64) uint64 {
