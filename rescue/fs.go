@@ -836,13 +836,3 @@ func touch(c *call) error {
 	}
 	return nil
 }
-
-// sortedKeys is for deterministic output of small maps.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
