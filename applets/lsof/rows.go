@@ -342,8 +342,13 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 	if f.HasInfo && f.Info.HasFlags {
 		a := procscan.Access(f.Info.Flags)
 		r.FD = c.fd(f.Num, a)
-		if a != ' ' {
-			r.Mode = accessModes[a]
+		switch a {
+		case 'r':
+			r.Mode = "r"
+		case 'w':
+			r.Mode = "w"
+		case 'u':
+			r.Mode = "u"
 		}
 		r.flags = f.Info.Flags
 	} else {
@@ -518,9 +523,6 @@ func withDeleted(name string, deleted bool) string {
 	}
 	return name
 }
-
-// accessModes spells the access letters as the Mode field.
-var accessModes = map[byte]string{'r': "r", 'w': "w", 'u': "u"}
 
 // fileType is lsof's TYPE for a stat mode.
 func fileType(mode uint32) string {
