@@ -59,7 +59,26 @@ func (f FS) IsFilesystem() bool {
 }
 
 // IsExt reports whether f is ext2, ext3 or ext4.
-func (f FS) IsExt() bool { return f.Type == "ext2" || f.Type == "ext3" || f.Type == "ext4" }
+func (f FS) IsExt() bool { return IsExt(f.Type) }
+
+// IsExt reports whether the filesystem type fstype is ext2, ext3 or ext4:
+// the one place that decides it (the swap asks it of mountinfo's type).
+func IsExt(fstype string) bool { return fstype == "ext2" || fstype == "ext3" || fstype == "ext4" }
+
+// ToolsFor are the programs the swap needs for a root of type fstype:
+// check, grow and relabel (none for other types). Package names the
+// Debian package of each.
+func ToolsFor(fstype string) []string {
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		return []string{"e2fsck", "resize2fs", "tune2fs"}
+	case "xfs":
+		return []string{"xfs_repair", "xfs_growfs", "xfs_admin"}
+	case "btrfs":
+		return []string{"btrfs", "btrfstune"}
+	}
+	return nil
+}
 
 var kinds = map[string]string{
 	"ext2":              "ext2 filesystem",

@@ -25,8 +25,11 @@ type Runner struct {
 	Echo io.Writer
 }
 
-// packages names the Debian package that ships each tool, for the
-// "not found" error.
+// Package names the Debian package that ships tool ("" if unknown), for
+// the "not found" error and the swap's preflight.
+func Package(tool string) string { return packages[tool] }
+
+// packages names the Debian package that ships each tool.
 var packages = map[string]string{
 	"e2fsck":     "e2fsprogs",
 	"resize2fs":  "e2fsprogs",

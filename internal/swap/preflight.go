@@ -283,31 +283,17 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 
 	// Tools for the root's filesystem type (file mode needs its mkfs only).
-	for _, t := range toolsFor(r.Root.FSType) {
+	for _, t := range fstools.ToolsFor(r.Root.FSType) {
 		if r.Mkfs != "" {
 			break
 		}
-		if p, err := exec.LookPath(t.name); err == nil {
-			r.Tools[t.name] = p
+		if p, err := exec.LookPath(t); err == nil {
+			r.Tools[t] = p
 		} else {
-			r.block(t.name+" not found", "install "+t.pkg)
+			r.block(t+" not found", "install "+fstools.Package(t))
 		}
 	}
 	return r, nil
-}
-
-type tool struct{ name, pkg string }
-
-func toolsFor(fstype string) []tool {
-	switch fstype {
-	case "ext2", "ext3", "ext4":
-		return []tool{{"e2fsck", "e2fsprogs"}, {"resize2fs", "e2fsprogs"}, {"tune2fs", "e2fsprogs"}}
-	case "xfs":
-		return []tool{{"xfs_repair", "xfsprogs"}, {"xfs_growfs", "xfsprogs"}, {"xfs_admin", "xfsprogs"}}
-	case "btrfs":
-		return []tool{{"btrfs", "btrfs-progs"}, {"btrfstune", "btrfs-progs"}}
-	}
-	return nil
 }
 
 func (r *Report) checkTarget(rt *Runtime, opts Options, mounts mountinfo.Table, rootDev uint64) {
