@@ -79,7 +79,7 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 			return fmt.Errorf("reading %s's block bitmaps: %w", r.Root.Device, err)
 		}
 	}
-	opts := blockcopy.Options{MergeGap: 256 << 10, Direct: true, Verify: true, Sync: true, Span: extent.Extent{Off: 0, Len: size}}
+	opts := blockcopy.Options{MergeGap: blockcopy.DefaultMergeGap, Direct: true, Verify: true, Sync: true, Span: extent.Extent{Off: 0, Len: size}}
 	if s.Opts.Backup != "" {
 		// The backup goes to the engine's tmpfs or another filesystem:
 		// never the old root, which is read-only now.
