@@ -92,12 +92,16 @@ func (r *Report) Snapshot() *procscan.Snapshot { return r.snap }
 // System is the detected init system.
 func (r *Report) System() initsys.System { return r.system }
 
-// unmountTypes are filesystems that must not stay mounted across the swap
+// unmountType are filesystems that must not stay mounted across the swap
 // (network and FUSE mounts whose servers get restarted, images whose
 // backing files live on the old root).
-var unmountTypes = map[string]bool{
-	"nfs": true, "nfs4": true, "cifs": true, "smb3": true, "smbfs": true,
-	"overlay": true, "aufs": true, "squashfs": true, "fuse": true, "fuseblk": true,
+func unmountType(s string) bool {
+	switch s {
+	case "nfs", "nfs4", "cifs", "smb3", "smbfs", "overlay", "aufs", "squashfs", "fuse",
+		"fuseblk":
+		return true
+	}
+	return false
 }
 
 // Preflight inspects the live system (read-only) for a swap of / onto
@@ -231,7 +235,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			continue
 		}
 		loopOnRoot := strings.HasPrefix(filepath.Base(m.Source), "loop") && loopBackedBy(m.Source, rootDev)
-		if unmountTypes[m.FSType] || strings.HasPrefix(m.FSType, "fuse.") || loopOnRoot {
+		if unmountType(m.FSType) || strings.HasPrefix(m.FSType, "fuse.") || loopOnRoot {
 			r.Unmount = append(r.Unmount, m)
 		}
 	}
