@@ -108,6 +108,9 @@ type lister struct {
 }
 
 type lsRow struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	mode, links, user, group, size, date, name string
 	blocks                                     int64
 }

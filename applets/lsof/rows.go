@@ -15,6 +15,9 @@ import (
 // row is one output line. The column texts are what the table prints;
 // the numbers behind them are kept for --json.
 type row struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	Command string
 	PID     int
 	UID     int

@@ -59,6 +59,9 @@ type PrecopyOptions struct {
 
 // Round is one pass of the pre-copy, as status and the journal show it.
 type Round struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	N    int  `json:"n"`
 	Live bool `json:"live"` // the source was still written to
 	// How is "full" (the used area), "tracked" (what the tracker said

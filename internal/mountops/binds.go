@@ -17,6 +17,9 @@ import (
 // the pivot, it would keep pointing into the old filesystem, which could
 // then never be released; it is re-made from the new root instead.
 type Bind struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	Point   string `json:"point"`   // where it is mounted: /data/shared
 	Source  string `json:"source"`  // the directory of the root filesystem bound there: /opt/shared; "/" for / itself
 	Options string `json:"options"` // per-mount options as mountinfo gives them: rw,nosuid,relatime
