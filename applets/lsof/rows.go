@@ -300,7 +300,7 @@ func procRows(snap *procscan.Snapshot, p *procscan.Process, f *filter, u users, 
 		if m.Deleted {
 			fd = "DEL"
 		}
-		if !f.keep(pflags | f.fd(-1, fd) | nameFlag(named && matchFile(sel, m.Dev(), m.Inode, true, m.Path, m.Deleted))) {
+		if !f.keep(pflags | f.fd(-1, fd) | nameFlag(named && matchFile(sel, m.Dev(), m.Inode, m.Path, m.Deleted))) {
 			continue
 		}
 		r := base
@@ -502,7 +502,9 @@ func matchLink(sel []selector, l *procscan.Link, dir bool) bool {
 	return false
 }
 
-func matchFile(sel []selector, dev, ino uint64, hasIno bool, name string, deleted bool) bool {
+// matchFile says whether a mapped file (whose inode is always known)
+// matches a name selector.
+func matchFile(sel []selector, dev, ino uint64, name string, deleted bool) bool {
 	if len(sel) == 0 {
 		return true
 	}
@@ -513,7 +515,7 @@ func matchFile(sel []selector, dev, ino uint64, hasIno bool, name string, delete
 			}
 			continue
 		}
-		if dev == s.dev && (s.fs || hasIno && ino == s.ino) {
+		if dev == s.dev && (s.fs || ino == s.ino) {
 			return true
 		}
 	}
