@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/rootswap/rootswap/internal/cli"
 	"mvdan.cc/sh/v3/expand"
@@ -41,10 +40,6 @@ func commandTable() map[string]command {
 	}
 	return m
 }
-
-// killTimeout is how long an external program gets between SIGINT and
-// SIGKILL when its command is cancelled.
-const killTimeout = 2 * time.Second
 
 // execMiddleware dispatches a command name, in order, to an applet of the
 // table, a rescue command, or a program found in PATH (next).

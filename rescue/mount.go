@@ -32,39 +32,6 @@ func mountCommands() map[string]command {
 	}
 }
 
-// mountFlag is one option word of mount -o.
-type mountFlag struct {
-	set, clear uintptr
-	propagate  bool // a propagation change: its own mount(2) call
-}
-
-// mountFlagWords are the option words mount(2) takes as flags; any other
-// word goes to the filesystem as data.
-func mountFlagWords() map[string]mountFlag {
-	return map[string]mountFlag{
-		"defaults": {}, "auto": {}, "noauto": {}, "nofail": {}, "user": {}, "nouser": {}, "_netdev": {},
-		"ro": {set: unix.MS_RDONLY}, "rw": {clear: unix.MS_RDONLY},
-		"nosuid": {set: unix.MS_NOSUID}, "suid": {clear: unix.MS_NOSUID},
-		"nodev": {set: unix.MS_NODEV}, "dev": {clear: unix.MS_NODEV},
-		"noexec": {set: unix.MS_NOEXEC}, "exec": {clear: unix.MS_NOEXEC},
-		"sync": {set: unix.MS_SYNCHRONOUS}, "async": {clear: unix.MS_SYNCHRONOUS},
-		"dirsync": {set: unix.MS_DIRSYNC},
-		"remount": {set: unix.MS_REMOUNT},
-		"bind":    {set: unix.MS_BIND}, "rbind": {set: unix.MS_BIND | unix.MS_REC},
-		"move":    {set: unix.MS_MOVE},
-		"noatime": {set: unix.MS_NOATIME}, "atime": {clear: unix.MS_NOATIME},
-		"nodiratime": {set: unix.MS_NODIRATIME}, "diratime": {clear: unix.MS_NODIRATIME},
-		"relatime": {set: unix.MS_RELATIME}, "norelatime": {clear: unix.MS_RELATIME},
-		"strictatime": {set: unix.MS_STRICTATIME}, "lazytime": {set: unix.MS_LAZYTIME},
-		"silent": {set: unix.MS_SILENT}, "loud": {clear: unix.MS_SILENT},
-		"nosymfollow": {set: unix.MS_NOSYMFOLLOW},
-		"private":     {set: unix.MS_PRIVATE, propagate: true}, "rprivate": {set: unix.MS_PRIVATE | unix.MS_REC, propagate: true},
-		"shared": {set: unix.MS_SHARED, propagate: true}, "rshared": {set: unix.MS_SHARED | unix.MS_REC, propagate: true},
-		"slave": {set: unix.MS_SLAVE, propagate: true}, "rslave": {set: unix.MS_SLAVE | unix.MS_REC, propagate: true},
-		"unbindable": {set: unix.MS_UNBINDABLE, propagate: true}, "runbindable": {set: unix.MS_UNBINDABLE | unix.MS_REC, propagate: true},
-	}
-}
-
 // mountRequest is a parsed mount -o list.
 type mountRequest struct {
 	flags     uintptr // for the main mount(2)
@@ -77,22 +44,21 @@ type mountRequest struct {
 func parseMountOptions(s string) (mountRequest, error) {
 	var req mountRequest
 	var data []string
-	words := mountFlagWords()
 	for _, w := range strings.Split(s, ",") {
 		if w == "" {
 			continue
 		}
-		f, ok := words[w]
+		f, ok := mountops.Option(w)
 		switch {
 		case !ok:
 			data = append(data, w)
-		case f.propagate:
+		case f.Propagate:
 			if req.propagate != 0 {
 				return req, fmt.Errorf("%s: one propagation change at a time", w)
 			}
-			req.propagate = f.set
+			req.propagate = f.Set
 		default:
-			req.flags = req.flags&^f.clear | f.set
+			req.flags = req.flags&^f.Clear | f.Set
 		}
 	}
 	req.data = strings.Join(data, ",")

@@ -26,10 +26,6 @@ import (
 // with a reader and a writer in parallel costs no throughput.
 const directByDefault = true
 
-// mergeGap is the largest unused gap blocks=used copies through
-// rather than skipping.
-const mergeGap = 256 << 10
-
 // maxEngineBuf caps the engine's buffers however large bs= is: four of
 // them are in flight.
 const maxEngineBuf = 64 << 20
@@ -265,7 +261,7 @@ func (r *runner) engine(ctx context.Context, in *os.File, inInfo, outInfo file) 
 		Shift:   seekB - skipB,
 		// Unused runs shorter than this are copied rather than skipped:
 		// fewer, larger I/Os (see build/bench-dd.sh).
-		MergeGap: mergeGap,
+		MergeGap: blockcopy.DefaultMergeGap,
 		Span:     span,
 	}
 	if backup != nil {

@@ -15,6 +15,9 @@ import (
 // row is one output line. The column texts are what the table prints;
 // the numbers behind them are kept for --json.
 type row struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	Command string
 	PID     int
 	UID     int
@@ -297,7 +300,7 @@ func procRows(snap *procscan.Snapshot, p *procscan.Process, f *filter, u users, 
 		if m.Deleted {
 			fd = "DEL"
 		}
-		if !f.keep(pflags | f.fd(-1, fd) | nameFlag(named && matchFile(sel, m.Dev(), m.Inode, true, m.Path, m.Deleted))) {
+		if !f.keep(pflags | f.fd(-1, fd) | nameFlag(named && matchFile(sel, m.Dev(), m.Inode, m.Path, m.Deleted))) {
 			continue
 		}
 		r := base
@@ -342,8 +345,13 @@ func fdRow(snap *procscan.Snapshot, p *procscan.Process, f *procscan.FD, base ro
 	if f.HasInfo && f.Info.HasFlags {
 		a := procscan.Access(f.Info.Flags)
 		r.FD = c.fd(f.Num, a)
-		if a != ' ' {
-			r.Mode = accessModes[a]
+		switch a {
+		case 'r':
+			r.Mode = "r"
+		case 'w':
+			r.Mode = "w"
+		case 'u':
+			r.Mode = "u"
 		}
 		r.flags = f.Info.Flags
 	} else {
@@ -494,7 +502,9 @@ func matchLink(sel []selector, l *procscan.Link, dir bool) bool {
 	return false
 }
 
-func matchFile(sel []selector, dev, ino uint64, hasIno bool, name string, deleted bool) bool {
+// matchFile says whether a mapped file (whose inode is always known)
+// matches a name selector.
+func matchFile(sel []selector, dev, ino uint64, name string, deleted bool) bool {
 	if len(sel) == 0 {
 		return true
 	}
@@ -505,7 +515,7 @@ func matchFile(sel []selector, dev, ino uint64, hasIno bool, name string, delete
 			}
 			continue
 		}
-		if dev == s.dev && (s.fs || hasIno && ino == s.ino) {
+		if dev == s.dev && (s.fs || ino == s.ino) {
 			return true
 		}
 	}
@@ -518,9 +528,6 @@ func withDeleted(name string, deleted bool) string {
 	}
 	return name
 }
-
-// accessModes spells the access letters as the Mode field.
-var accessModes = map[byte]string{'r': "r", 'w': "w", 'u': "u"}
 
 // fileType is lsof's TYPE for a stat mode.
 func fileType(mode uint32) string {

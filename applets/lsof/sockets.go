@@ -250,15 +250,16 @@ func anonName(f *procscan.FD) string {
 	return name
 }
 
-// netlinkProtos are the netlink protocols lsof names, by number.
-var netlinkProtos = map[int]string{0: "ROUTE", 1: "UNUSED", 2: "USERSOCK", 3: "FIREWALL", 4: "INET_DIAG", 5: "NFLOG",
+// netlinkProtos are the netlink protocols lsof names, by number ("" for
+// 17, which it does not). An array, not a map: static data, no init code.
+var netlinkProtos = [...]string{0: "ROUTE", 1: "UNUSED", 2: "USERSOCK", 3: "FIREWALL", 4: "INET_DIAG", 5: "NFLOG",
 	6: "XFRM", 7: "SELINUX", 8: "ISCSI", 9: "AUDIT", 10: "FIB_LOOKUP", 11: "CONNECTOR", 12: "NETFILTER", 13: "IP6_FW",
 	14: "DNRTMSG", 15: "KOBJECT_UEVENT", 16: "GENERIC", 18: "SCSITRANSPORT", 19: "ECRYPTFS", 20: "RDMA", 21: "CRYPTO", 22: "SMC"}
 
 // netlinkName is lsof's NAME of a netlink socket: its protocol.
 func netlinkName(proto int) string {
-	if n, ok := netlinkProtos[proto]; ok {
-		return n
+	if proto >= 0 && proto < len(netlinkProtos) && netlinkProtos[proto] != "" {
+		return netlinkProtos[proto]
 	}
 	return "unknown protocol: " + strconv.Itoa(proto)
 }

@@ -17,6 +17,9 @@ const loopChangeFD = 0x4C06
 
 // LoopInfo is what the kernel says of an attached loop device.
 type LoopInfo struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	Dev      string // /dev/loopN
 	File     string // the backing file, as the kernel named it when attached
 	FileDev  uint64 // st_dev of the backing file's filesystem

@@ -79,6 +79,8 @@ type Spec struct {
 	cp    []uint32 // cp[j] is where the record of type id j*every+1 starts
 	funcs []uint32 // where each FUNC record starts, for FuncID
 	aggs  []uint32 // where each STRUCT and UNION record starts
+
+	mapped []byte // the mmap of /sys/kernel/btf/vmlinux that types and strs are in, if any
 }
 
 // every is the spacing of Spec.cp: finding a record by id steps over at
@@ -254,8 +256,10 @@ func Load(path string) (*Spec, error) {
 			return nil, fmt.Errorf("btf: %s: %w", path, err)
 		}
 		// Nothing outside the Spec refers to the mapping (lookups return
-		// plain numbers), so it can go when the Spec does.
-		runtime.AddCleanup(s, func(b []byte) { unix.Munmap(b) }, b)
+		// plain numbers), so it can go when the Spec does. SetFinalizer,
+		// not AddCleanup: no generic copy for the Spec (issue 10).
+		s.mapped = b
+		runtime.SetFinalizer(s, func(s *Spec) { unix.Munmap(s.mapped) })
 		return s, nil
 	}
 	b, err := readAll(f)

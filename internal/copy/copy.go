@@ -43,6 +43,10 @@ func (p Phase) String() string {
 const (
 	DefaultBufSize = 8 << 20
 	DefaultBuffers = 4
+	// DefaultMergeGap is the Options.MergeGap of dd blocks=used and of
+	// the swap's copy: the largest unused gap copied through rather than
+	// skipped.
+	DefaultMergeGap = 256 << 10
 	// Align is the alignment O_DIRECT gets from us: buffer addresses,
 	// offsets and lengths. 4096 covers every logical sector size in use.
 	Align = 4096

@@ -59,6 +59,9 @@ type PrecopyOptions struct {
 
 // Round is one pass of the pre-copy, as status and the journal show it.
 type Round struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	N    int  `json:"n"`
 	Live bool `json:"live"` // the source was still written to
 	// How is "full" (the used area), "tracked" (what the tracker said
@@ -219,8 +222,13 @@ func (p *Precopy) setSum(k int64, sum uint64) {
 		p.sums[i] = sum
 		return
 	}
-	p.chunks = slices.Insert(p.chunks, i, uint32(k))
-	p.sums = slices.Insert(p.sums, i, sum)
+	// By hand: slices.Insert would add two generic copies (uint32, uint64).
+	p.chunks = append(p.chunks, 0)
+	copy(p.chunks[i+1:], p.chunks[i:])
+	p.chunks[i] = uint32(k)
+	p.sums = append(p.sums, 0)
+	copy(p.sums[i+1:], p.sums[i:])
+	p.sums[i] = sum
 }
 
 func (p *Precopy) sumOf(k int64) uint64 {

@@ -152,11 +152,14 @@ var (
 	errSyntax = errors.New("invalid number")
 )
 
-// unsupportedConv are GNU dd's conversions rootswap does not implement:
+// unsupportedConvs are GNU dd's conversions rootswap does not implement:
 // refused by name rather than taken for typos.
-var unsupportedConv = map[string]bool{
-	"ascii": true, "ebcdic": true, "ibm": true, "block": true, "unblock": true,
-	"lcase": true, "ucase": true, "swab": true,
+func unsupportedConvs(s string) bool {
+	switch s {
+	case "ascii", "ebcdic", "ibm", "block", "unblock", "lcase", "ucase", "swab":
+		return true
+	}
+	return false
 }
 
 // maxBlockSize is GNU's limit for ibs/obs/bs on 64-bit Linux
@@ -334,7 +337,7 @@ func (c *Config) conv(val string) error {
 			*p = true
 			continue
 		}
-		if unsupportedConv[s] {
+		if unsupportedConvs(s) {
 			return invalid(false, "conv=%s is not supported: rootswap dd has none of GNU dd's character conversions (ascii, ebcdic, ibm, block, unblock, lcase, ucase, swab)", s)
 		}
 		return invalid(true, "invalid conversion: %s", Quote(s))

@@ -1,12 +1,11 @@
 package ext
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"sort"
 )
 
 // Group descriptor flags, honoured only with uninit_bg or metadata_csum.
@@ -208,7 +207,7 @@ func (l *layout) checkOverlaps() error {
 			groupRange{g*4 + 2, d.inodeBitmap, d.inodeBitmap + 1},
 			groupRange{g*4 + 3, d.inodeTable, d.inodeTable + l.itableBlocks})
 	}
-	slices.SortStableFunc(rs, func(a, b groupRange) int { return cmp.Compare(a.start, b.start) })
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].start < rs[j].start })
 	last := 0
 	for i := 1; i < len(rs); i++ {
 		if rs[i].start < rs[last].end {

@@ -73,6 +73,9 @@ const (
 // Block counts are already combined with their _hi halves when the 64bit
 // feature says they are valid.
 type Superblock struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	Magic     uint16
 	RevLevel  uint32
 	State     uint16 // 1 clean, 2 errors found, 4 orphans being recovered

@@ -59,24 +59,63 @@ func (f FS) IsFilesystem() bool {
 }
 
 // IsExt reports whether f is ext2, ext3 or ext4.
-func (f FS) IsExt() bool { return f.Type == "ext2" || f.Type == "ext3" || f.Type == "ext4" }
+func (f FS) IsExt() bool { return IsExt(f.Type) }
 
-var kinds = map[string]string{
-	"ext2":              "ext2 filesystem",
-	"ext3":              "ext3 filesystem",
-	"ext4":              "ext4 filesystem",
-	"jbd":               "ext3/ext4 external journal",
-	"xfs":               "XFS filesystem",
-	"btrfs":             "btrfs filesystem",
-	"swap":              "Linux swap area",
-	"vfat":              "FAT filesystem",
-	"ntfs":              "NTFS filesystem",
-	"iso9660":           "ISO 9660 (CD/DVD image) filesystem",
-	"LVM2_member":       "LVM2 physical volume",
-	"linux_raid_member": "Linux md RAID member",
-	"crypto_LUKS":       "LUKS encrypted volume",
-	"dos":               "DOS (MBR) partition table",
-	"gpt":               "GPT partition table",
+// IsExt reports whether the filesystem type fstype is ext2, ext3 or ext4:
+// the one place that decides it (the swap asks it of mountinfo's type).
+func IsExt(fstype string) bool { return fstype == "ext2" || fstype == "ext3" || fstype == "ext4" }
+
+// ToolsFor are the programs the swap needs for a root of type fstype:
+// check, grow and relabel (none for other types). Package names the
+// Debian package of each.
+func ToolsFor(fstype string) []string {
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		return []string{"e2fsck", "resize2fs", "tune2fs"}
+	case "xfs":
+		return []string{"xfs_repair", "xfs_growfs", "xfs_admin"}
+	case "btrfs":
+		return []string{"btrfs", "btrfstune"}
+	}
+	return nil
+}
+
+// kind says in words what a filesystem type is ("" for one it does not
+// know): a switch, not a map built at init.
+func kind(s string) string {
+	switch s {
+	case "ext2":
+		return "ext2 filesystem"
+	case "ext3":
+		return "ext3 filesystem"
+	case "ext4":
+		return "ext4 filesystem"
+	case "jbd":
+		return "ext3/ext4 external journal"
+	case "xfs":
+		return "XFS filesystem"
+	case "btrfs":
+		return "btrfs filesystem"
+	case "swap":
+		return "Linux swap area"
+	case "vfat":
+		return "FAT filesystem"
+	case "ntfs":
+		return "NTFS filesystem"
+	case "iso9660":
+		return "ISO 9660 (CD/DVD image) filesystem"
+	case "LVM2_member":
+		return "LVM2 physical volume"
+	case "linux_raid_member":
+		return "Linux md RAID member"
+	case "crypto_LUKS":
+		return "LUKS encrypted volume"
+	case "dos":
+		return "DOS (MBR) partition table"
+	case "gpt":
+		return "GPT partition table"
+	}
+	return ""
 }
 
 // String says in words what f is: `ext4 filesystem, label "root", UUID
@@ -85,8 +124,8 @@ func (f FS) String() string {
 	if f.Type == "" {
 		return "no known signature"
 	}
-	s, ok := kinds[f.Type]
-	if !ok {
+	s := kind(f.Type)
+	if s == "" {
 		s = f.Type
 	}
 	if f.Label != "" {

@@ -25,19 +25,18 @@ type Runner struct {
 	Echo io.Writer
 }
 
-// packages names the Debian package that ships each tool, for the
-// "not found" error.
-var packages = map[string]string{
-	"e2fsck":     "e2fsprogs",
-	"resize2fs":  "e2fsprogs",
-	"tune2fs":    "e2fsprogs",
-	"dumpe2fs":   "e2fsprogs",
-	"xfs_repair": "xfsprogs",
-	"xfs_growfs": "xfsprogs",
-	"xfs_admin":  "xfsprogs",
-	"xfs_db":     "xfsprogs",
-	"btrfs":      "btrfs-progs",
-	"btrfstune":  "btrfs-progs",
+// Package names the Debian package that ships tool ("" if unknown), for
+// the "not found" error and the swap's preflight.
+func Package(tool string) string {
+	switch tool {
+	case "e2fsck", "resize2fs", "tune2fs", "dumpe2fs":
+		return "e2fsprogs"
+	case "xfs_repair", "xfs_growfs", "xfs_admin", "xfs_db":
+		return "xfsprogs"
+	case "btrfs", "btrfstune":
+		return "btrfs-progs"
+	}
+	return ""
 }
 
 // defaultPath is used when PATH is empty: the tools live in sbin, which
@@ -111,7 +110,7 @@ func (r Runner) LookPath(tool string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", &MissingToolError{Tool: tool, Package: packages[tool], Path: path}
+	return "", &MissingToolError{Tool: tool, Package: Package(tool), Path: path}
 }
 
 // Require looks the tools up without running them, so that a missing one

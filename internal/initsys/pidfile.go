@@ -16,21 +16,36 @@ import (
 // usually, but not always, is the script's. Workers forked by the daemon
 // are found through their parents.
 
-// scriptAliases maps pidfile names to the init scripts that write them on
-// the distributions rootswap meets (Debian first, then Gentoo/Alpine).
-// Candidates are tried in order; the first script that exists wins.
-var scriptAliases = map[string][]string{
-	"sshd":     {"ssh", "sshd"},
-	"crond":    {"cron", "cronie", "vixie-cron", "crond", "dcron"},
-	"rsyslogd": {"rsyslog", "rsyslogd"},
-	"syslogd":  {"sysklogd", "syslog", "rsyslog", "syslog-ng", "busybox-syslogd", "syslogd"},
-	"klogd":    {"klogd", "sysklogd", "busybox-klogd"},
-	"ntpd":     {"ntp", "ntpsec", "ntpd", "openntpd"},
-	"named":    {"named", "bind9"},
-	"httpd":    {"apache2", "httpd"},
-	"mysqld":   {"mariadb", "mysql", "mysqld"},
-	"exim":     {"exim4", "exim"},
-	"smartd":   {"smartmontools", "smartd"},
+// scriptAliases are the init scripts, space-separated, that write the
+// pidfile name n on the distributions rootswap meets (Debian first, then
+// Gentoo/Alpine). Candidates are tried in order; the first script that
+// exists wins. A switch of strings, not a map of slices built at init.
+func scriptAliases(n string) string {
+	switch n {
+	case "sshd":
+		return "ssh sshd"
+	case "crond":
+		return "cron cronie vixie-cron crond dcron"
+	case "rsyslogd":
+		return "rsyslog rsyslogd"
+	case "syslogd":
+		return "sysklogd syslog rsyslog syslog-ng busybox-syslogd syslogd"
+	case "klogd":
+		return "klogd sysklogd busybox-klogd"
+	case "ntpd":
+		return "ntp ntpsec ntpd openntpd"
+	case "named":
+		return "named bind9"
+	case "httpd":
+		return "apache2 httpd"
+	case "mysqld":
+		return "mariadb mysql mysqld"
+	case "exim":
+		return "exim4 exim"
+	case "smartd":
+		return "smartmontools smartd"
+	}
+	return ""
 }
 
 // ancestry is pid followed by its parents, up to (not including) PID 1.
@@ -107,7 +122,7 @@ func scriptCandidates(pidfile string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, n := range names {
-		for _, c := range append([]string{n}, scriptAliases[n]...) {
+		for _, c := range append([]string{n}, strings.Fields(scriptAliases(n))...) {
 			if c != "" && c != "pid" && !seen[c] {
 				seen[c] = true
 				out = append(out, c)

@@ -33,7 +33,7 @@ func (e *AuthorizedKeysError) Error() string {
 	return b.String()
 }
 
-// harmlessOptions are the authorized_keys options that only restrict
+// harmlessOption are the authorized_keys options that only restrict
 // features the lifeline does not offer at all (forwarding, rc files) or
 // grant things: a key carrying them may get the lifeline's shell. Any other
 // option — command=, from=, no-pty, restrict, expiry-time=,
@@ -41,21 +41,14 @@ func (e *AuthorizedKeysError) Error() string {
 // a way the lifeline cannot honour, so such a key is left out rather than
 // handed a root shell it was deliberately denied (cloud images put exactly
 // such a command="echo 'Please login as the user ...'" key in root's file).
-var harmlessOptions = map[string]bool{
-	"no-port-forwarding":  true,
-	"no-agent-forwarding": true,
-	"no-x11-forwarding":   true,
-	"no-user-rc":          true,
-	"port-forwarding":     true,
-	"agent-forwarding":    true,
-	"x11-forwarding":      true,
-	"user-rc":             true,
-	"pty":                 true,
-	"permitopen":          true,
-	"permitlisten":        true,
-	"environment":         true,
-	"tunnel":              true,
-	"no-touch-required":   true,
+func harmlessOption(s string) bool {
+	switch s {
+	case "no-port-forwarding", "no-agent-forwarding", "no-x11-forwarding", "no-user-rc",
+		"port-forwarding", "agent-forwarding", "x11-forwarding", "user-rc", "pty",
+		"permitopen", "permitlisten", "environment", "tunnel", "no-touch-required":
+		return true
+	}
+	return false
 }
 
 // ParseAuthorizedKeys parses authorized_keys text: every key type
@@ -98,7 +91,7 @@ func ParseAuthorizedKeys(data []byte) ([]ssh.PublicKey, []LineError) {
 func restrictingOption(options []string) string {
 	for _, o := range options {
 		name, _, _ := strings.Cut(o, "=")
-		if !harmlessOptions[strings.ToLower(name)] {
+		if !harmlessOption(strings.ToLower(name)) {
 			return o
 		}
 	}

@@ -17,6 +17,9 @@ import (
 // the pivot, it would keep pointing into the old filesystem, which could
 // then never be released; it is re-made from the new root instead.
 type Bind struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	Point   string `json:"point"`   // where it is mounted: /data/shared
 	Source  string `json:"source"`  // the directory of the root filesystem bound there: /opt/shared; "/" for / itself
 	Options string `json:"options"` // per-mount options as mountinfo gives them: rw,nosuid,relatime
@@ -94,35 +97,13 @@ func PropagationOf(m mountinfo.Mount) string {
 	return "private"
 }
 
-// OptionFlags turns mountinfo's per-mount options back into MS_ flags.
+// OptionFlags turns mountinfo's per-mount options back into MS_ flags
+// (the words of Option; mountinfo has no propagation words there).
 func OptionFlags(opts string) uintptr {
 	var f uintptr
 	for _, o := range strings.Split(opts, ",") {
-		switch o {
-		case "ro":
-			f |= unix.MS_RDONLY
-		case "nosuid":
-			f |= unix.MS_NOSUID
-		case "nodev":
-			f |= unix.MS_NODEV
-		case "noexec":
-			f |= unix.MS_NOEXEC
-		case "noatime":
-			f |= unix.MS_NOATIME
-		case "nodiratime":
-			f |= unix.MS_NODIRATIME
-		case "relatime":
-			f |= unix.MS_RELATIME
-		case "strictatime":
-			f |= unix.MS_STRICTATIME
-		case "sync":
-			f |= unix.MS_SYNCHRONOUS
-		case "dirsync":
-			f |= unix.MS_DIRSYNC
-		case "lazytime":
-			f |= unix.MS_LAZYTIME
-		case "nosymfollow":
-			f |= unix.MS_NOSYMFOLLOW
+		if w, ok := Option(o); ok && !w.Propagate {
+			f = f&^w.Clear | w.Set
 		}
 	}
 	return f

@@ -10,6 +10,9 @@ import (
 // Error is a failed mount(2), umount2(2) or pivot_root(2): what was asked
 // of the kernel, flags by name, and the errno (kept for errors.Is).
 type Error struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	Op     string // "mount", "umount2", "pivot_root"
 	Source string // pivot_root: new_root
 	Target string // pivot_root: put_old

@@ -179,9 +179,15 @@ func dropRoots(files []bpfiter.File, fds []int) []bpfiter.File {
 		return files
 	}
 	self := os.Getpid()
-	return slices.DeleteFunc(files, func(f bpfiter.File) bool {
-		return f.PID == self && slices.Contains(fds, f.FD)
-	})
+	// A plain filter: slices.DeleteFunc would stencil a copy for bpfiter.File.
+	out := files[:0]
+	for _, f := range files {
+		if f.PID != self || !slices.Contains(fds, f.FD) {
+			out = append(out, f)
+		}
+	}
+	clear(files[len(out):])
+	return out
 }
 
 func closeAll(files []*os.File) {

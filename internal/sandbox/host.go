@@ -27,16 +27,18 @@ func findBusybox(ctx context.Context, cacheDir string, logf func(string, ...any)
 	return p, nil
 }
 
-// toolPackages name the Debian (bookworm) package of each host program
+// toolPackage name the Debian (bookworm) package of each host program
 // the sandbox may run.
-var toolPackages = map[string]string{
-	"losetup":   "mount",
-	"nsenter":   "util-linux",
-	"mkfs.ext3": "e2fsprogs",
-	"e2fsck":    "e2fsprogs",
-	"resize2fs": "e2fsprogs",
-	"tune2fs":   "e2fsprogs",
-	"dumpe2fs":  "e2fsprogs",
+func toolPackage(s string) string {
+	switch s {
+	case "losetup":
+		return "mount"
+	case "nsenter":
+		return "util-linux"
+	case "mkfs.ext3", "e2fsck", "resize2fs", "tune2fs", "dumpe2fs":
+		return "e2fsprogs"
+	}
+	return ""
 }
 
 // checkHost finds, before Build makes anything, every host program the
@@ -112,8 +114,8 @@ func (c *hostCheck) tool(name, role string) {
 	if _, err := exec.LookPath(name); err == nil {
 		return
 	}
-	pkg, ok := toolPackages[name]
-	if !ok {
+	pkg := toolPackage(name)
+	if pkg == "" {
 		c.missing = append(c.missing, fmt.Sprintf("%s: not found in PATH%s (install the package that has it)", name, role))
 		return
 	}

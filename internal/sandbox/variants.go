@@ -57,16 +57,26 @@ const (
 	SquashfsFile  = "/srv/app/VERSION" // a file in the image
 )
 
-// buildrootScripts are the S??name script of each service: sorted, they
+// buildrootScript are the S??name script of each service: sorted, they
 // run in Services() order, variant services last.
-var buildrootScripts = map[string]string{
-	"syslogd":   "S01logging",
-	"crond":     "S40cron",
-	"httpd":     "S50webserver",
-	"holder":    "S60holder",
-	"datauser":  "S70datauser",
-	"container": "S80container",
-	"appuser":   "S85appuser",
+func buildrootScript(s string) string {
+	switch s {
+	case "syslogd":
+		return "S01logging"
+	case "crond":
+		return "S40cron"
+	case "httpd":
+		return "S50webserver"
+	case "holder":
+		return "S60holder"
+	case "datauser":
+		return "S70datauser"
+	case "container":
+		return "S80container"
+	case "appuser":
+		return "S85appuser"
+	}
+	return ""
 }
 
 // ServiceNames are the server's services in start order: Services()
@@ -88,7 +98,7 @@ func (s *Server) ServiceNames() []string {
 // scriptName is the /etc/init.d script of a service.
 func (s *Server) scriptName(name string) string {
 	if s.opts.Buildroot {
-		return buildrootScripts[name]
+		return buildrootScript(name)
 	}
 	return name
 }
@@ -187,7 +197,7 @@ done
 func (s *Server) buildrootScriptList() []string {
 	var l []string
 	for _, n := range s.ServiceNames() {
-		l = append(l, buildrootScripts[n])
+		l = append(l, buildrootScript(n))
 	}
 	sort.Strings(l)
 	return l

@@ -36,6 +36,9 @@ type DockerDaemon struct {
 
 // DockerContainer is a container stop-services stopped.
 type DockerContainer struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	initsys.Container
 	Service string `json:"service"` // its daemon's service
 	Host    string `json:"host"`    // the docker CLI's -H

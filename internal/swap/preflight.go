@@ -31,6 +31,9 @@ type Blocker struct {
 
 // Proc is a holder as plan shows it, with its service.
 type Proc struct {
+	// Not comparable: no equality function in the binary (issue 10).
+	_ [0]func()
+
 	PID     int    `json:"pid"`
 	Comm    string `json:"comm"`
 	What    string `json:"what"`
@@ -92,12 +95,16 @@ func (r *Report) Snapshot() *procscan.Snapshot { return r.snap }
 // System is the detected init system.
 func (r *Report) System() initsys.System { return r.system }
 
-// unmountTypes are filesystems that must not stay mounted across the swap
+// unmountType are filesystems that must not stay mounted across the swap
 // (network and FUSE mounts whose servers get restarted, images whose
 // backing files live on the old root).
-var unmountTypes = map[string]bool{
-	"nfs": true, "nfs4": true, "cifs": true, "smb3": true, "smbfs": true,
-	"overlay": true, "aufs": true, "squashfs": true, "fuse": true, "fuseblk": true,
+func unmountType(s string) bool {
+	switch s {
+	case "nfs", "nfs4", "cifs", "smb3", "smbfs", "overlay", "aufs", "squashfs", "fuse",
+		"fuseblk":
+		return true
+	}
+	return false
 }
 
 // Preflight inspects the live system (read-only) for a swap of / onto
@@ -231,7 +238,7 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 			continue
 		}
 		loopOnRoot := strings.HasPrefix(filepath.Base(m.Source), "loop") && loopBackedBy(m.Source, rootDev)
-		if unmountTypes[m.FSType] || strings.HasPrefix(m.FSType, "fuse.") || loopOnRoot {
+		if unmountType(m.FSType) || strings.HasPrefix(m.FSType, "fuse.") || loopOnRoot {
 			r.Unmount = append(r.Unmount, m)
 		}
 	}
@@ -283,31 +290,17 @@ func Preflight(ctx context.Context, rt *Runtime, opts Options, force bool, self 
 	}
 
 	// Tools for the root's filesystem type (file mode needs its mkfs only).
-	for _, t := range toolsFor(r.Root.FSType) {
+	for _, t := range fstools.ToolsFor(r.Root.FSType) {
 		if r.Mkfs != "" {
 			break
 		}
-		if p, err := exec.LookPath(t.name); err == nil {
-			r.Tools[t.name] = p
+		if p, err := exec.LookPath(t); err == nil {
+			r.Tools[t] = p
 		} else {
-			r.block(t.name+" not found", "install "+t.pkg)
+			r.block(t+" not found", "install "+fstools.Package(t))
 		}
 	}
 	return r, nil
-}
-
-type tool struct{ name, pkg string }
-
-func toolsFor(fstype string) []tool {
-	switch fstype {
-	case "ext2", "ext3", "ext4":
-		return []tool{{"e2fsck", "e2fsprogs"}, {"resize2fs", "e2fsprogs"}, {"tune2fs", "e2fsprogs"}}
-	case "xfs":
-		return []tool{{"xfs_repair", "xfsprogs"}, {"xfs_growfs", "xfsprogs"}, {"xfs_admin", "xfsprogs"}}
-	case "btrfs":
-		return []tool{{"btrfs", "btrfs-progs"}, {"btrfstune", "btrfs-progs"}}
-	}
-	return nil
 }
 
 func (r *Report) checkTarget(rt *Runtime, opts Options, mounts mountinfo.Table, rootDev uint64) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootswap/rootswap/internal/fstools"
 	"github.com/rootswap/rootswap/internal/initsys"
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/mountinfo"
@@ -479,7 +480,7 @@ func (st *releaseOldRoot) proveReleased(s *State, lazy bool) error {
 	rt := st.rt
 	name := filepath.Base(rt.Report.Root.Device)
 	sysEntry := filepath.Join(rt.SysRoot, "fs/ext4", name)
-	if !isExt(rt.Report.Root.FSType) || lazy {
+	if !fstools.IsExt(rt.Report.Root.FSType) || lazy {
 		return nil
 	}
 	deadline := time.Now().Add(5 * time.Second)

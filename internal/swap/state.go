@@ -56,7 +56,6 @@ type State struct {
 	OldRoot     mountinfo.Mount     `json:"old_root"`  // the / mount before the swap
 	InitKind    string              `json:"init_kind"` // systemd, sysvinit, ...
 	Stopped     []string            `json:"stopped,omitempty"`
-	Sockets     []string            `json:"sockets,omitempty"`    // .socket units stopped with their services
 	Killed      []Killed            `json:"killed,omitempty"`     // writers with no service, killed with --kill
 	Containers  []DockerContainer   `json:"containers,omitempty"` // stopped before their live-restore dockerd, docker ps order (newest first)
 	Unmounted   mountinfo.Table     `json:"unmounted,omitempty"`
@@ -86,8 +85,6 @@ type State struct {
 	// PastNoReturn is set once the old root is released: from then on a
 	// failure is reported, not rolled back.
 	PastNoReturn bool `json:"past_no_return,omitempty"`
-
-	rt *Runtime
 }
 
 // Marshal is the state as JSON for the journal.

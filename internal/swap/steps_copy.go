@@ -37,7 +37,7 @@ func (st *copyRoot) Describe(s *State) string {
 		return fmt.Sprintf("read the used area of %s again, compare each 1 MiB chunk's hash with the pre-copy's, copy the chunks that differ to %s and read them back: the copy then equals the still /", r.Root.Device, s.Opts.Target)
 	}
 	how := "every block"
-	if isExt(r.Root.FSType) {
+	if fstools.IsExt(r.Root.FSType) {
 		how = "the blocks " + r.Root.FSType + " uses"
 	}
 	d := fmt.Sprintf("copy %s of %s (%s) to %s with O_DIRECT, then read it back and verify", how, r.Root.Device, human(r.Root.Size), s.Opts.Target)
@@ -46,8 +46,6 @@ func (st *copyRoot) Describe(s *State) string {
 	}
 	return d
 }
-
-func isExt(t string) bool { return t == "ext2" || t == "ext3" || t == "ext4" }
 
 func (st *copyRoot) Do(ctx context.Context, s *State) error {
 	if st.pre != nil && st.pre.sess != nil {
@@ -69,7 +67,7 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 	defer dst.Close()
 	size := r.Root.Size
 	extents := []extent.Extent{{Off: 0, Len: size}}
-	if isExt(r.Root.FSType) {
+	if fstools.IsExt(r.Root.FSType) {
 		used, err := ext.UsedExtents(src)
 		switch {
 		case err == nil:
@@ -81,7 +79,7 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 			return fmt.Errorf("reading %s's block bitmaps: %w", r.Root.Device, err)
 		}
 	}
-	opts := blockcopy.Options{MergeGap: 256 << 10, Direct: true, Verify: true, Sync: true, Span: extent.Extent{Off: 0, Len: size}}
+	opts := blockcopy.Options{MergeGap: blockcopy.DefaultMergeGap, Direct: true, Verify: true, Sync: true, Span: extent.Extent{Off: 0, Len: size}}
 	if s.Opts.Backup != "" {
 		// The backup goes to the engine's tmpfs or another filesystem:
 		// never the old root, which is read-only now.
@@ -156,7 +154,7 @@ func (st *checkNew) Do(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
-	if isExt(fstype) {
+	if fstools.IsExt(fstype) {
 		args = []string{"e2fsck", "-f", "-p", s.Opts.Target} // no -C0 bar in a log file
 	}
 	out, err := st.rt.Command(ctx, args[0], args[1:]...)
@@ -164,7 +162,7 @@ func (st *checkNew) Do(ctx context.Context, s *State) error {
 		return nil
 	}
 	code := fstools.ExitStatus(err)
-	if isExt(fstype) {
+	if fstools.IsExt(fstype) {
 		meaning, fixed := fstools.E2fsckMeaning(code)
 		if fixed {
 			st.rt.logf("    e2fsck: %s", meaning)

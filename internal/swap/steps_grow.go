@@ -35,7 +35,7 @@ const capSysResource = 24
 func planGrow(rt *Runtime) growPlan {
 	r := rt.Report
 	g := growPlan{need: r.Target.Size > r.Root.Size}
-	if !g.need || !isExt(r.Root.FSType) {
+	if !g.need || !fstools.IsExt(r.Root.FSType) {
 		return g
 	}
 	switch {
@@ -121,7 +121,7 @@ func checkInWindow(rt *Runtime, s *State) (bool, string) {
 // types are quiesced by the remount (xfs writes its log clean).
 func frozenUnclean(rt *Runtime) string {
 	r := rt.Report
-	if !isExt(r.Root.FSType) {
+	if !fstools.IsExt(r.Root.FSType) {
 		return ""
 	}
 	f, err := os.Open(r.Root.Device)

@@ -13,6 +13,7 @@ import (
 	blockcopy "github.com/rootswap/rootswap/internal/copy"
 	"github.com/rootswap/rootswap/internal/ext"
 	"github.com/rootswap/rootswap/internal/extent"
+	"github.com/rootswap/rootswap/internal/fstools"
 	"github.com/rootswap/rootswap/internal/journal"
 	"golang.org/x/sys/unix"
 )
@@ -97,7 +98,7 @@ func (st *precopy) Describe(s *State) string {
 	r := st.rt.Report
 	e := st.estimate(s)
 	what := "every block"
-	if isExt(r.Root.FSType) && e.usedErr == nil {
+	if fstools.IsExt(r.Root.FSType) && e.usedErr == nil {
 		what = fmt.Sprintf("the %s %s uses", human(e.used), r.Root.FSType)
 	}
 	rate := "at full speed"
@@ -140,7 +141,7 @@ func (st *precopy) estimate(s *State) *precopyEstimate {
 	e := &precopyEstimate{used: r.Root.Size}
 	st.est = e
 	if f, err := os.OpenFile(r.Root.Device, os.O_RDONLY, 0); err == nil {
-		if isExt(r.Root.FSType) {
+		if fstools.IsExt(r.Root.FSType) {
 			if used, err := ext.UsedExtentsLive(f); err == nil {
 				e.used = extent.Total(used)
 			} else {
@@ -267,7 +268,7 @@ func (st *precopy) close() {
 func usedExtents(rt *Runtime, s *State, src *os.File, fstype, dev string, size int64) func() ([]extent.Extent, error) {
 	all := []extent.Extent{{Off: 0, Len: size}}
 	return func() ([]extent.Extent, error) {
-		if !isExt(fstype) {
+		if !fstools.IsExt(fstype) {
 			return all, nil
 		}
 		read := ext.UsedExtents
