@@ -7,7 +7,6 @@ import (
 	"github.com/rootswap/rootswap/applets/confirm"
 	"github.com/rootswap/rootswap/applets/cpfs"
 	"github.com/rootswap/rootswap/applets/dd"
-	"github.com/rootswap/rootswap/applets/demo"
 	"github.com/rootswap/rootswap/applets/finish"
 	"github.com/rootswap/rootswap/applets/fsck"
 	"github.com/rootswap/rootswap/applets/lsof"
@@ -25,9 +24,9 @@ import (
 )
 
 // Table returns the applets in the order help lists them: the
-// procedure's order, inspection first.
+// procedure's order, inspection first; then the lab's (labApplets).
 func Table() []cli.Applet {
-	return []cli.Applet{
+	return append([]cli.Applet{
 		{Name: "lsof", Summary: lsof.Summary, Usage: lsof.Usage, Main: lsof.Main},
 		{Name: "plan", Summary: plan.Summary, Usage: plan.Usage, Main: plan.Main},
 		{Name: "run", Summary: run.Summary, Usage: run.Usage, Main: run.Main},
@@ -35,7 +34,6 @@ func Table() []cli.Applet {
 		{Name: "confirm", Summary: confirm.Summary, Usage: confirm.Usage, Main: confirm.Main},
 		{Name: "rollback", Summary: rollback.Summary, Usage: rollback.Usage, Main: rollback.Main},
 		{Name: "finish", Summary: finish.Summary, Usage: finish.Usage, Main: finish.Main},
-		{Name: "demo", Summary: demo.Summary, Usage: demo.Usage, Main: demo.Main},
 		{Name: "dd", Summary: dd.Summary, Usage: dd.Usage, Main: dd.Main},
 		{Name: "cpfs", Summary: cpfs.Summary, Usage: cpfs.Usage, Main: cpfs.Main},
 		{Name: "fsck", Summary: fsck.Summary, Usage: fsck.Usage, Main: fsck.Main},
@@ -45,5 +43,5 @@ func Table() []cli.Applet {
 		{Name: "mount-move", Summary: mountmove.Summary, Usage: mountmove.Usage, Main: mountmove.Main},
 		{Name: "telinit-u", Summary: telinitu.Summary, Usage: telinitu.Usage, Main: telinitu.Main},
 		{Name: "sh", Aliases: []string{"rescue"}, Summary: sh.Summary, Usage: sh.Usage, Main: sh.Main},
-	}
+	}, labApplets()...)
 }
