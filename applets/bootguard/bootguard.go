@@ -32,10 +32,7 @@ boot is not confirmed by the deadline; and execs the real init.
 
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
-	rec, _ := bootguard.ReadRecord(bootguard.RootRecord)
-	if rec == nil {
-		rec = bootguard.ParseRecord(nil) // defaults: /sbin/init, 10 min
-	}
+	rec, _ := bootguard.ReadRecord(bootguard.RootRecord) // none: /sbin/init, 10 min
 	sub := ""
 	if len(args) > 0 {
 		sub = args[0]

@@ -30,45 +30,46 @@ func (c *Confirmer) Confirm(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("no first boot to confirm: %w", err)
 	}
-	if r.State == Confirmed {
-		fmt.Fprintf(c.Out, "first boot: already confirmed at %s\n", stamp(r.Confirm))
+	if r["state"] == Confirmed {
+		fmt.Fprintf(c.Out, "first boot: already confirmed at %s\n", r["confirmed"])
 		return nil
 	}
 	uuid, err := c.RootUUID()
 	if err != nil {
 		return fmt.Errorf("which root is /: %w", err)
 	}
-	if !strings.EqualFold(uuid, r.NewUUID) {
-		return fmt.Errorf("/ is the filesystem UUID %s, not the new root %s (UUID %s): not confirming", uuid, r.NewDev, r.NewUUID)
+	if !strings.EqualFold(uuid, r["new_uuid"]) {
+		return fmt.Errorf("/ is the filesystem UUID %s, not the new root %s (UUID %s): not confirming", uuid, r["new"], r["new_uuid"])
 	}
 	how := "confirmed by `rootswap confirm --boot`"
 	if !c.ByAdmin {
-		if r.Manual {
+		if r["confirm"] == "manual" {
 			fmt.Fprintf(c.Out, "first boot: waiting for `rootswap confirm --boot` (finish --boot-confirm manual)\n")
 			return nil
 		}
-		wctx, cancel := context.WithTimeout(ctx, r.Deadline)
+		wctx, cancel := context.WithTimeout(ctx, r.Deadline())
 		defer cancel()
-		if err := c.WaitSSH(wctx, r.SSHPort); err != nil {
+		if err := c.WaitSSH(wctx, r.SSHPort()); err != nil {
 			return fmt.Errorf("not confirming the first boot: %w", err)
 		}
-		how = fmt.Sprintf("sshd answers on port %d", r.SSHPort)
+		how = fmt.Sprintf("sshd answers on port %d", r.SSHPort())
 	}
-	entry := r.NewEntry
+	entry := r["new_entry"]
 	if entry == "" {
 		entry = "0"
 	}
 	if err := EditEnv(filepath.Join(c.Root, GrubEnv), map[string]string{"saved_entry": entry, "next_entry": ""}); err != nil {
 		return err
 	}
-	r.State, r.Confirm = Confirmed, c.Now()
+	now := c.Now()
+	r["state"], r["confirmed"] = Confirmed, Stamp(now)
 	for _, p := range []string{BootRecord, RootRecord} {
 		if err := WriteFile(filepath.Join(c.Root, p), r.Marshal(), 0o644); err != nil {
 			return err
 		}
 	}
-	msg := fmt.Sprintf("confirm: / is the new root %s and %s: GRUB's default is now %s", r.NewDev, how, entry)
-	AppendLog(filepath.Join(c.Root, BootLog), r.Confirm, msg)
+	msg := fmt.Sprintf("confirm: / is the new root %s and %s: GRUB's default is now %s", r["new"], how, entry)
+	AppendLog(filepath.Join(c.Root, BootLog), now, msg)
 	fmt.Fprintf(c.Out, "first boot: %s\n", msg)
 	if err := c.Notify(); err != nil {
 		fmt.Fprintf(c.Out, "first boot: no keeper answered (%v): it was not running, or is gone\n", err)

@@ -32,18 +32,15 @@ type Sys struct {
 // the old root boots), starts the keeper, and execs the real init with
 // the arguments the kernel gave. It returns only when all of that failed
 // and the reboot failed too.
-func Guard(r *Record, sys *Sys, args []string) error {
-	init := r.Init
-	if init == "" {
-		init = "/sbin/init"
-	}
+func Guard(r Record, sys *Sys, args []string) error {
+	init := r.Init()
 	if !sys.Executable(init) {
 		return rebootNow(sys, fmt.Sprintf("guard: the new root's init %s is missing or not executable: rebooting into the old root", init))
 	}
 	if err := sys.StartKeeper(); err != nil {
 		return rebootNow(sys, fmt.Sprintf("guard: cannot start the deadline keeper (%v): rebooting into the old root", err))
 	}
-	sys.Log(fmt.Sprintf("guard: starting %s; the boot must be confirmed within %s", init, r.Deadline))
+	sys.Log(fmt.Sprintf("guard: starting %s; the boot must be confirmed within %s", init, r.Deadline()))
 	err := sys.Exec(append([]string{init}, args...))
 	return rebootNow(sys, fmt.Sprintf("guard: exec %s: %v: rebooting into the old root", init, err))
 }
@@ -57,15 +54,15 @@ func rebootNow(sys *Sys, msg string) error {
 // Keep is the deadline keeper: it waits for the confirmation until the
 // record's deadline, counted from start, and reboots when none came.
 // It polls once a second: the confirmation is a connection to its socket.
-func Keep(r *Record, sys *Sys, start time.Time) error {
-	end := start.Add(r.Deadline)
+func Keep(r Record, sys *Sys, start time.Time) error {
+	end := start.Add(r.Deadline())
 	for {
 		if sys.Confirmed() {
 			sys.Log("keeper: the boot was confirmed: GRUB's default is the new root now; keeper done")
 			return nil
 		}
 		if !sys.Now().Before(end) {
-			return rebootNow(sys, fmt.Sprintf("keeper: the boot was not confirmed within %s: rebooting into the old root", r.Deadline))
+			return rebootNow(sys, fmt.Sprintf("keeper: the boot was not confirmed within %s: rebooting into the old root", r.Deadline()))
 		}
 		sys.Sleep(time.Second)
 	}

@@ -46,7 +46,7 @@ func (f *fakeSys) sys() *Sys {
 var t0 = time.Date(2024, 1, 2, 3, 0, 0, 0, time.UTC)
 
 func TestGuard(t *testing.T) {
-	rec := &Record{Init: "/sbin/init", Deadline: 10 * time.Minute}
+	rec := Record{"init": "/sbin/init", "deadline": "600"}
 	for name, tc := range map[string]struct {
 		f    fakeSys
 		want []string
@@ -78,7 +78,7 @@ func TestGuard(t *testing.T) {
 }
 
 func TestKeep(t *testing.T) {
-	rec := &Record{Deadline: 10 * time.Minute}
+	rec := Record{} // the default deadline: 10 minutes
 	// Never confirmed: the reboot comes at the deadline, not before.
 	f := &fakeSys{now: t0}
 	Keep(rec, f.sys(), t0)

@@ -19,7 +19,7 @@ import (
 
 // LiveSys is Sys on the running machine. self is the guard binary
 // (started again as the keeper).
-func LiveSys(r *Record, self string) *Sys {
+func LiveSys(r Record, self string) *Sys {
 	return &Sys{
 		Now:        time.Now,
 		Sleep:      time.Sleep,
@@ -58,7 +58,7 @@ func startKeeper(self string) error {
 // logLine writes msg to the kernel log and to /boot's firstboot.log,
 // mounting /boot for the one line when it is not mounted yet (the guard
 // runs before anything is).
-func logLine(r *Record, msg string) {
+func logLine(r Record, msg string) {
 	if k, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
 		k.WriteString("<3>rootswap-bootguard: " + msg + "\n")
 		k.Close()
@@ -68,10 +68,10 @@ func logLine(r *Record, msg string) {
 		AppendLog(BootLog, now, msg)
 		return
 	}
-	if r.BootDev == "" || r.BootFS == "" {
+	if r["boot_dev"] == "" || r["boot_fs"] == "" {
 		return
 	}
-	if err := unix.Mount(r.BootDev, "/boot", r.BootFS, 0, ""); err != nil {
+	if err := unix.Mount(r["boot_dev"], "/boot", r["boot_fs"], 0, ""); err != nil {
 		return
 	}
 	if _, err := os.Stat(BootRecord); err == nil {
@@ -84,7 +84,7 @@ func logLine(r *Record, msg string) {
 // RunKeeper is the keeper process: immune to the signals an early boot
 // sends around, never chosen by the OOM killer, listening on Socket for
 // the confirmation.
-func RunKeeper(r *Record) error {
+func RunKeeper(r Record) error {
 	signal.Ignore(unix.SIGTERM, unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
 	os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
 	start := time.Now()

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -42,106 +43,77 @@ const (
 	Confirmed = "confirmed" // the new root booted and was confirmed: it is GRUB's default
 )
 
-// Record is what finish set up for the first boot.
-type Record struct {
-	State    string
-	Finished time.Time // when finish set it up
-	NewDev   string    // /dev/mapper/sys-root
-	NewUUID  string
-	NewEntry string // the entry that becomes the default once confirmed: gnulinux-simple-UUID, or "0"
-	OldDev   string
-	OldUUID  string // the old root's UUID after the relabel
-	Init     string // the real init the guard starts: /sbin/init
-	Deadline time.Duration
-	Manual   bool   // wait for `rootswap confirm --boot` instead of sshd answering
-	SSHPort  int    // the port whose SSH banner confirms the boot
-	BootDev  string // /boot's device and type: the guard mounts it to log a failure
-	BootFS   string
-	Confirm  time.Time // when the boot was confirmed
-}
+// Record is what finish set up for the first boot, as key=value lines:
+//
+//	state      pending or confirmed
+//	finished   when finish set it up; confirmed: when the boot was confirmed (RFC 3339)
+//	new, new_uuid, new_entry   the new root, its UUID, the GRUB entry that
+//	           becomes the default once confirmed (gnulinux-simple-UUID)
+//	old, old_uuid              the old root and its UUID after the relabel
+//	init       the real init the guard starts (/sbin/init)
+//	deadline   seconds the boot has to be confirmed in
+//	confirm    manual: wait for `rootswap confirm --boot`, not sshd answering
+//	ssh_port   the port whose SSH banner confirms the boot
+//	boot_dev, boot_fs          /boot: the guard mounts it to log a failure
+type Record map[string]string
 
-// Marshal is the record as key=value lines.
-func (r *Record) Marshal() []byte {
-	var b strings.Builder
-	kv := func(k, v string) {
+// Marshal is the record's lines, sorted by key.
+func (r Record) Marshal() []byte {
+	keys := make([]string, 0, len(r))
+	for k, v := range r {
 		if v != "" {
-			b.WriteString(k + "=" + v + "\n")
+			keys = append(keys, k)
 		}
 	}
-	kv("state", r.State)
-	kv("finished", stamp(r.Finished))
-	kv("new", r.NewDev)
-	kv("new_uuid", r.NewUUID)
-	kv("new_entry", r.NewEntry)
-	kv("old", r.OldDev)
-	kv("old_uuid", r.OldUUID)
-	kv("init", r.Init)
-	kv("deadline", strconv.Itoa(int(r.Deadline/time.Second)))
-	if r.Manual {
-		kv("confirm", "manual")
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + r[k] + "\n")
 	}
-	kv("ssh_port", strconv.Itoa(r.SSHPort))
-	kv("boot_dev", r.BootDev)
-	kv("boot_fs", r.BootFS)
-	kv("confirmed", stamp(r.Confirm))
 	return []byte(b.String())
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// ParseRecord reads a record's lines; unknown keys are ignored.
-func ParseRecord(data []byte) *Record {
-	r := &Record{Init: "/sbin/init", SSHPort: 22, Deadline: 10 * time.Minute}
+// ParseRecord reads a record's lines.
+func ParseRecord(data []byte) Record {
+	r := Record{}
 	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "state":
-			r.State = v
-		case "finished":
-			r.Finished, _ = time.Parse(time.RFC3339, v)
-		case "new":
-			r.NewDev = v
-		case "new_uuid":
-			r.NewUUID = v
-		case "new_entry":
-			r.NewEntry = v
-		case "old":
-			r.OldDev = v
-		case "old_uuid":
-			r.OldUUID = v
-		case "init":
-			r.Init = v
-		case "deadline":
-			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				r.Deadline = time.Duration(n) * time.Second
-			}
-		case "confirm":
-			r.Manual = v == "manual"
-		case "ssh_port":
-			if n, err := strconv.Atoi(v); err == nil {
-				r.SSHPort = n
-			}
-		case "boot_dev":
-			r.BootDev = v
-		case "boot_fs":
-			r.BootFS = v
-		case "confirmed":
-			r.Confirm, _ = time.Parse(time.RFC3339, v)
+		if k, v, ok := strings.Cut(line, "="); ok {
+			r[k] = v
 		}
 	}
 	return r
 }
 
+// Init is the real init, /sbin/init unless the record names another.
+func (r Record) Init() string {
+	if r["init"] != "" {
+		return r["init"]
+	}
+	return "/sbin/init"
+}
+
+// Deadline is how long the boot has to be confirmed in: 10 minutes
+// unless the record says otherwise.
+func (r Record) Deadline() time.Duration {
+	if n, err := strconv.Atoi(r["deadline"]); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 10 * time.Minute
+}
+
+// SSHPort is the port whose banner confirms the boot (22).
+func (r Record) SSHPort() int {
+	if n, err := strconv.Atoi(r["ssh_port"]); err == nil && n > 0 {
+		return n
+	}
+	return 22
+}
+
+// Stamp is the record's form of a time.
+func Stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
 // ReadRecord reads the record at path.
-func ReadRecord(path string) (*Record, error) {
+func ReadRecord(path string) (Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -190,7 +162,7 @@ func AppendLog(path string, now time.Time, msg string) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(stamp(now) + " " + msg + "\n")
+	_, err = f.WriteString(Stamp(now) + " " + msg + "\n")
 	if err == nil {
 		err = f.Sync()
 	}
@@ -201,33 +173,28 @@ func AppendLog(path string, now time.Time, msg string) error {
 }
 
 // Explain says, for `rootswap status`, what became of the first boot,
-// seen from a root whose filesystem UUID is rootUUID. log is the
-// firstboot.log's text. Empty when there is nothing to say.
-func Explain(r *Record, rootUUID, log string) string {
-	var b strings.Builder
+// seen from a root whose filesystem UUID is rootUUID; log is the
+// firstboot.log's text.
+func Explain(r Record, rootUUID, log string) string {
+	var msg string
 	switch {
-	case r.State == Confirmed:
-		fmt.Fprintf(&b, "first boot: the new root %s booted and was confirmed at %s: it is the boot default\n", r.NewDev, stamp(r.Confirm))
-	case rootUUID != "" && strings.EqualFold(rootUUID, r.OldUUID):
-		fmt.Fprintf(&b, "first boot: FELL BACK: the new root %s (UUID %s) was booted once after finish (%s) and its boot was not confirmed; "+
-			"this is the old root %s again (UUID %s), GRUB's default, untouched by that boot\n",
-			r.NewDev, r.NewUUID, stamp(r.Finished), r.OldDev, r.OldUUID)
+	case r["state"] == Confirmed:
+		msg = "the new root " + r["new"] + " booted and was confirmed at " + r["confirmed"] + ": it is the boot default"
+	case rootUUID != "" && strings.EqualFold(rootUUID, r["old_uuid"]):
+		msg = "FELL BACK: the new root " + r["new"] + " (UUID " + r["new_uuid"] + ") was booted once after finish (" + r["finished"] +
+			") and its boot was not confirmed; this is the old root " + r["old"] + " again, GRUB's default, untouched by that boot; " +
+			"once the new root is fixed, grub-reboot " + NewEntry + " tries it once more"
 		if log == "" {
-			b.WriteString("first boot: no log from the guard (it could not reach /boot): the new root hung or failed before its init ran, or in its initramfs (see its console)\n")
+			msg += "; the guard left no log: the new root failed before its init ran (its initramfs), see its console"
 		}
-		fmt.Fprintf(&b, "first boot: to try again once the new root is fixed: grub-reboot %s (its init= is the guard, so a failure comes back here again)\n", NewEntry)
-	case rootUUID != "" && strings.EqualFold(rootUUID, r.NewUUID):
-		how := "once sshd answers"
-		if r.Manual {
-			how = "by `rootswap confirm --boot`"
-		}
-		left := r.Deadline
-		fmt.Fprintf(&b, "first boot: the new root %s runs its first boot, not yet confirmed (%s, within %s of the boot, else it reboots into the old root %s)\n",
-			r.NewDev, how, left, r.OldDev)
+	case rootUUID != "" && strings.EqualFold(rootUUID, r["new_uuid"]):
+		msg = "the new root " + r["new"] + " runs its first boot, not yet confirmed; unconfirmed within " + r.Deadline().String() +
+			" of the boot, it reboots into the old root " + r["old"]
 	default:
-		fmt.Fprintf(&b, "first boot: %s set up by finish at %s: the next boot tries the new root %s once, the old root %s stays the default\n",
-			r.State, stamp(r.Finished), r.NewDev, r.OldDev)
+		msg = r["state"] + " since " + r["finished"] + ": the next boot tries the new root " + r["new"] + " once; the old root " + r["old"] + " stays the default"
 	}
+	var b strings.Builder
+	b.WriteString("first boot: " + msg + "\n")
 	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
 		if l != "" {
 			b.WriteString("  " + l + "\n")

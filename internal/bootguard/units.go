@@ -25,6 +25,7 @@ func Units(kind string) []Unit {
 		return []Unit{{Path: p, Mode: 0o644, Text: `[Unit]
 Description=rootswap: confirm the first boot of the new root (rootswap status)
 After=network-online.target ssh.service sshd.service
+RequiresMountsFor=/boot
 ConditionPathExists=` + RootRecord + `
 
 [Service]

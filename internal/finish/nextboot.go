@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -264,12 +265,15 @@ func (p *Plan) nextBootAfter(act func(string, ...any)) error {
 		}
 		return w
 	})
-	rec := &bootguard.Record{
-		State: bootguard.Pending, Finished: p.cfg.Env.Now(),
-		NewDev: p.New.Path, NewUUID: p.New.FS.UUID, NewEntry: id,
-		OldDev: p.Old.Path, OldUUID: oldUUID,
-		Init: "/sbin/init", Deadline: n.deadline, Manual: p.cfg.NextBoot.Manual, SSHPort: 22,
-		BootDev: n.bootDev, BootFS: n.bootFS,
+	rec := bootguard.Record{
+		"state": bootguard.Pending, "finished": bootguard.Stamp(p.cfg.Env.Now()),
+		"new": p.New.Path, "new_uuid": p.New.FS.UUID, "new_entry": id,
+		"old": p.Old.Path, "old_uuid": oldUUID,
+		"init": "/sbin/init", "deadline": strconv.Itoa(int(n.deadline / time.Second)), "ssh_port": "22",
+		"boot_dev": n.bootDev, "boot_fs": n.bootFS,
+	}
+	if p.cfg.NextBoot.Manual {
+		rec["confirm"] = "manual"
 	}
 	if err := bootguard.WriteFile(filepath.Join(p.root, bootguard.GrubCfg), []byte(entries), 0o644); err != nil {
 		return err
@@ -279,7 +283,7 @@ func (p *Plan) nextBootAfter(act func(string, ...any)) error {
 			return err
 		}
 	}
-	bootguard.AppendLog(filepath.Join(p.root, bootguard.BootLog), rec.Finished,
+	bootguard.AppendLog(filepath.Join(p.root, bootguard.BootLog), p.cfg.Env.Now(),
 		fmt.Sprintf("finish: the next boot tries the new root %s once (%s); the old root %s is the default", p.New.Path, bootguard.NewEntry, p.Old.Path))
 	return bootguard.EditEnv(filepath.Join(p.root, bootguard.GrubEnv),
 		map[string]string{"saved_entry": bootguard.OldEntry, "next_entry": bootguard.NewEntry})

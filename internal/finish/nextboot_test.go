@@ -108,8 +108,9 @@ menuentry 'rootswap: the first boot of the new root /dev/mapper/sys-root' --id r
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.State != bootguard.Pending || rec.OldUUID != relabelled || rec.NewUUID != newUUID || rec.NewEntry != "gnulinux-simple" || rec.BootDev != "/dev/sda1" {
-		t.Errorf("record %+v", rec)
+	if rec["state"] != bootguard.Pending || rec["old_uuid"] != relabelled || rec["new_uuid"] != newUUID || rec["new_entry"] != "gnulinux-simple" ||
+		rec["boot_dev"] != "/dev/sda1" || rec["deadline"] != "600" || rec["finished"] != "2024-01-02T03:04:05Z" {
+		t.Errorf("record %v", rec)
 	}
 	if got, want := x.read(bootguard.RootRecord), string(rec.Marshal()); got != want {
 		t.Errorf("the new root's copy of the record differs:\n%s", got)
