@@ -102,13 +102,16 @@ func RunKeeper(r Record) error {
 	} else {
 		go func() {
 			for {
-				c, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
-				if err == unix.EINTR || err == unix.ECONNABORTED {
+				// accept4 without the peer's address: unix.Accept4 links
+				// the decoder of every socket family (kilobytes).
+				r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+				if errno == unix.EINTR || errno == unix.ECONNABORTED {
 					continue
 				}
-				if err != nil {
+				if errno != 0 {
 					return
 				}
+				c := int(r)
 				timeouts(c, 5*time.Second)
 				buf := make([]byte, 16)
 				n, _ := unix.Read(c, buf)
