@@ -21,7 +21,8 @@
 # ROOTSWAP_E2E_FAULT=no-init breaks the new root after finish (its
 # /sbin/init renamed away): the boot guard must bring the guest back on
 # the old root by itself, reachable over SSH, with `rootswap status`
-# saying so. Without a fault, the reboot after finish must come up on the
+# saying so; then the new root is repaired from the old one and tried
+# again with grub-reboot, and must come up and be confirmed. Without a fault, the reboot after finish must come up on the
 # new root through the guard, and its confirmation make it GRUB's default.
 # ROOTSWAP_E2E_FINISH=0 skips finish and the reboot. ROOTSWAP_E2E_RUN_ARGS
 # adds options to plan and run (none by default: every profile swaps
@@ -242,6 +243,24 @@ summary() {
 		[ "${check_status[i]}" = PASS ] || printf '   FAILED: %s  %s\n' "${check_names[i]}" "${check_detail[i]}"
 	done
 	echo "logs: $out"
+}
+
+# reboot_guest reboots and waits for SSH from the next boot. A reboot is
+# proven by a new boot_id, not by SSH dropping (a login can time out on
+# a busy guest as well); a boot that falls back takes two.
+reboot_guest() {
+	local boot_id new_id i
+	boot_id=$(vsh cat /proc/sys/kernel/random/boot_id)
+	vsh "systemd-run --on-active=1 systemctl reboot >/dev/null 2>&1 ||
+		nohup sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &" || true
+	new_id=$boot_id
+	for ((i = 0; i < 60; i++)); do # 10 min at most
+		sleep 5
+		"$vm" wait-ssh 5 2>/dev/null || continue
+		new_id=$(timeout 30 "$vm" ssh -o ConnectTimeout=20 cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+		[ -n "$new_id" ] && [ "$new_id" != "$boot_id" ] && return 0
+	done
+	return 1
 }
 
 # first_boot_confirmed: the reboot after finish went through the boot
@@ -470,24 +489,26 @@ elif [ "$swapped" = 1 ]; then
 		pass_if "fault: the new root's /sbin/init renamed away" "/sbin/init -> /sbin/init.rootswap-e2e-fault" \
 			vsh 'mv /sbin/init /sbin/init.rootswap-e2e-fault && sync'
 	fi
-	# A reboot is proven by a new boot_id, not by SSH dropping (a login can
-	# time out on a busy guest as well).
-	boot_id=$(vsh cat /proc/sys/kernel/random/boot_id)
 	t=$(now)
-	vsh "systemd-run --on-active=1 systemctl reboot >/dev/null 2>&1 ||
-		nohup sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &" || true
-	new_id=$boot_id
-	for ((i = 0; i < 60; i++)); do # 10 min at most
-		sleep 5
-		"$vm" wait-ssh 5 2>/dev/null || continue
-		new_id=$(timeout 30 "$vm" ssh -o ConnectTimeout=20 cat /proc/sys/kernel/random/boot_id 2>/dev/null)
-		[ -n "$new_id" ] && [ "$new_id" != "$boot_id" ] && break
-	done
-	if [ -n "$new_id" ] && [ "$new_id" != "$boot_id" ]; then
+	if reboot_guest; then
 		timings+=("reboot=$(secs "$t" "$(now)")")
 		check "reboot: SSH back" PASS ""
 		if [ "$fault" = no-init ]; then
 			first_boot_fell_back
+			# The way forward again: the new root repaired from the old
+			# one and tried once more, as status says.
+			pass_if "retry: the new root's init put back" "mounted from the old root" \
+				vsh 'mkdir -p /mnt/rootswap-e2e && mount /dev/mapper/sys-root /mnt/rootswap-e2e &&
+					mv /mnt/rootswap-e2e/sbin/init.rootswap-e2e-fault /mnt/rootswap-e2e/sbin/init && umount /mnt/rootswap-e2e'
+			pass_if "retry: grub-reboot rootswap-new" "" vsh grub-reboot rootswap-new
+			t=$(now)
+			if reboot_guest; then
+				timings+=("reboot (retry)=$(secs "$t" "$(now)")")
+				pass_if "retry: on the new root" "/ is $(root_source)" test "$(root_source)" = "$newroot_dev"
+				first_boot_confirmed
+			else
+				check "retry: SSH back" FAIL "see serial log"
+			fi
 		else
 			guest_checks "after reboot" "$after"
 			first_boot_confirmed

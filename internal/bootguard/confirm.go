@@ -58,7 +58,7 @@ func (c *Confirmer) Confirm(ctx context.Context) error {
 	if entry == "" {
 		entry = "0"
 	}
-	if err := EditEnv(filepath.Join(c.Root, GrubEnv), map[string]string{"saved_entry": entry, "next_entry": ""}); err != nil {
+	if err := EditEnv(filepath.Join(c.Root, GrubEnv), "saved_entry", entry, "next_entry", ""); err != nil {
 		return err
 	}
 	now := c.Now()

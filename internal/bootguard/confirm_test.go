@@ -41,7 +41,7 @@ func (x *confirmFixture) run(t *testing.T, byAdmin bool) error {
 	}
 	env := filepath.Join(x.root, GrubEnv)
 	os.MkdirAll(filepath.Dir(env), 0o755)
-	if err := EditEnv(env, map[string]string{"saved_entry": OldEntry}); err != nil {
+	if err := EditEnv(env, "saved_entry", OldEntry); err != nil {
 		t.Fatal(err)
 	}
 	c := &Confirmer{

@@ -43,14 +43,16 @@ func parseEnv(path string, data []byte) (map[string]string, error) {
 }
 
 // EditEnv sets (a value) and unsets (an empty value) variables of the
-// grubenv at path, as grub-set-default and grub-reboot do. An existing
-// file is rewritten in place (same 1024 bytes, same blocks) and synced.
-func EditEnv(path string, set map[string]string) error {
+// grubenv at path, given as name, value pairs, as grub-set-default and
+// grub-reboot do. An existing file is rewritten in place (same 1024
+// bytes, same blocks) and synced.
+func EditEnv(path string, kv ...string) error {
 	env, err := ReadEnv(path)
 	if err != nil {
 		return err
 	}
-	for k, v := range set {
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, v := kv[i], kv[i+1]
 		if strings.ContainsAny(v, "\n\\") || k == "" || strings.ContainsAny(k, "=\n#") {
 			return fmt.Errorf("%s: %s=%q cannot be written to a GRUB environment block", path, k, v)
 		}

@@ -25,7 +25,7 @@ func TestEditEnv(t *testing.T) {
 	}
 	before := ino()
 	// As grub-set-default rootswap-old and grub-reboot rootswap-new.
-	if err := EditEnv(p, map[string]string{"saved_entry": "rootswap-old", "next_entry": "rootswap-new"}); err != nil {
+	if err := EditEnv(p, "saved_entry", "rootswap-old", "next_entry", "rootswap-new"); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(p)
@@ -37,7 +37,7 @@ func TestEditEnv(t *testing.T) {
 		t.Errorf("grubenv replaced, not rewritten in place: GRUB's save_env writes the blocks it found")
 	}
 	// The confirmation: saved_entry the new root's, next_entry gone.
-	if err := EditEnv(p, map[string]string{"saved_entry": "gnulinux-simple-x", "next_entry": ""}); err != nil {
+	if err := EditEnv(p, "saved_entry", "gnulinux-simple-x", "next_entry", ""); err != nil {
 		t.Fatal(err)
 	}
 	env, err := ReadEnv(p)
@@ -51,7 +51,7 @@ func TestEditEnv(t *testing.T) {
 
 func TestEditEnvNew(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "grubenv")
-	if err := EditEnv(p, map[string]string{"saved_entry": "rootswap-old"}); err != nil {
+	if err := EditEnv(p, "saved_entry", "rootswap-old"); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(p)
@@ -63,12 +63,12 @@ func TestEditEnvNew(t *testing.T) {
 func TestEditEnvRefuses(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "grubenv")
 	os.WriteFile(p, []byte(emptyEnv), 0o644)
-	for name, set := range map[string]map[string]string{
-		"newline":  {"saved_entry": "a\nnext_entry=evil"},
-		"too long": {"saved_entry": strings.Repeat("x", envSize)},
-		"bad name": {"a=b": "c"},
+	for name, set := range map[string][]string{
+		"newline":  {"saved_entry", "a\nnext_entry=evil"},
+		"too long": {"saved_entry", strings.Repeat("x", envSize)},
+		"bad name": {"a=b", "c"},
 	} {
-		if err := EditEnv(p, set); err == nil {
+		if err := EditEnv(p, set...); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 		if data, _ := os.ReadFile(p); string(data) != emptyEnv {
@@ -76,7 +76,7 @@ func TestEditEnvRefuses(t *testing.T) {
 		}
 	}
 	os.WriteFile(p, []byte("not an env block"), 0o644)
-	if err := EditEnv(p, map[string]string{"saved_entry": "0"}); err == nil || !strings.Contains(err.Error(), "not a GRUB environment block") {
+	if err := EditEnv(p, "saved_entry", "0"); err == nil || !strings.Contains(err.Error(), "not a GRUB environment block") {
 		t.Errorf("a foreign file: %v", err)
 	}
 }

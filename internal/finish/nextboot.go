@@ -286,7 +286,7 @@ func (p *Plan) nextBootAfter(act func(string, ...any)) error {
 	bootguard.AppendLog(filepath.Join(p.root, bootguard.BootLog), p.cfg.Env.Now(),
 		fmt.Sprintf("finish: the next boot tries the new root %s once (%s); the old root %s is the default", p.New.Path, bootguard.NewEntry, p.Old.Path))
 	return bootguard.EditEnv(filepath.Join(p.root, bootguard.GrubEnv),
-		map[string]string{"saved_entry": bootguard.OldEntry, "next_entry": bootguard.NewEntry})
+		"saved_entry", bootguard.OldEntry, "next_entry", bootguard.NewEntry)
 }
 
 // oldKernelWords points a linux/initrd line of the new root's entry at
