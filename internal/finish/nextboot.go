@@ -83,8 +83,9 @@ func (p *Plan) planNextBoot(mounts mountinfo.Table) {
 		n.skip = "/boot is not a filesystem of its own that both roots share"
 	case !strings.HasPrefix(m.FSType, "ext"):
 		n.skip = "GRUB cannot clear its one-shot next_entry on /boot's " + m.FSType
-	case StackOf(p.cfg.Env.SysRoot, m.Dev()).Needs() != "":
-		n.skip = "GRUB cannot clear its one-shot next_entry on /boot on " + StackOf(p.cfg.Env.SysRoot, m.Dev()).Needs()
+	}
+	if st := StackOf(p.cfg.Env.SysRoot, m.Dev()).Needs(); n.skip == "" && st != "" {
+		n.skip = "GRUB cannot clear its one-shot next_entry on /boot on " + st
 	}
 	if n.skip != "" {
 		return
