@@ -4,6 +4,7 @@
 package applets
 
 import (
+	"github.com/rootswap/rootswap/applets/bootguard"
 	"github.com/rootswap/rootswap/applets/confirm"
 	"github.com/rootswap/rootswap/applets/cpfs"
 	"github.com/rootswap/rootswap/applets/dd"
@@ -34,6 +35,7 @@ func Table() []cli.Applet {
 		{Name: "confirm", Summary: confirm.Summary, Usage: confirm.Usage, Main: confirm.Main},
 		{Name: "rollback", Summary: rollback.Summary, Usage: rollback.Usage, Main: rollback.Main},
 		{Name: "finish", Summary: finish.Summary, Usage: finish.Usage, Main: finish.Main},
+		{Name: "bootguard", Aliases: []string{"rootswap-bootguard"}, Summary: bootguard.Summary, Usage: bootguard.Usage, Main: bootguard.Main},
 		{Name: "dd", Summary: dd.Summary, Usage: dd.Usage, Main: dd.Main},
 		{Name: "cpfs", Summary: cpfs.Summary, Usage: cpfs.Usage, Main: cpfs.Main},
 		{Name: "fsck", Summary: fsck.Summary, Usage: fsck.Usage, Main: fsck.Main},

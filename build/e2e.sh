@@ -18,6 +18,12 @@
 # vm.sh. The per-phase checks run inside the guest: build/vm/e2e-checks.sh.
 # ROOTSWAP_E2E_FAULT=kill-session kills the SSH session that started
 # `run` during the copy: the engine must go on and the host stay reachable.
+# ROOTSWAP_E2E_FAULT=no-init breaks the new root after finish (its
+# /sbin/init renamed away): the boot guard must bring the guest back on
+# the old root by itself, reachable over SSH, with `rootswap status`
+# saying so; then the new root is repaired from the old one and tried
+# again with grub-reboot, and must come up and be confirmed. Without a fault, the reboot after finish must come up on the
+# new root through the guard, and its confirmation make it GRUB's default.
 # ROOTSWAP_E2E_FINISH=0 skips finish and the reboot. ROOTSWAP_E2E_RUN_ARGS
 # adds options to plan and run (none by default: every profile swaps
 # without --kill; the sysvinit and openrc guests' dhclient, started by
@@ -239,6 +245,60 @@ summary() {
 	echo "logs: $out"
 }
 
+# reboot_guest reboots and waits for SSH from the next boot. A reboot is
+# proven by a new boot_id, not by SSH dropping (a login can time out on
+# a busy guest as well); a boot that falls back takes two.
+reboot_guest() {
+	local boot_id new_id i
+	boot_id=$(vsh cat /proc/sys/kernel/random/boot_id)
+	vsh "systemd-run --on-active=1 systemctl reboot >/dev/null 2>&1 ||
+		nohup sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &" || true
+	new_id=$boot_id
+	for ((i = 0; i < 60; i++)); do # 10 min at most
+		sleep 5
+		"$vm" wait-ssh 5 2>/dev/null || continue
+		new_id=$(timeout 30 "$vm" ssh -o ConnectTimeout=20 cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+		[ -n "$new_id" ] && [ "$new_id" != "$boot_id" ] && return 0
+	done
+	return 1
+}
+
+# first_boot_confirmed: the reboot after finish went through the boot
+# guard and its confirmation made the new root GRUB's default.
+first_boot_confirmed() {
+	local i st=""
+	pass_if "first boot: init= was the boot guard" "$(vsh cat /proc/cmdline 2>&1)" vsh 'grep -q "init=/sbin/rootswap-bootguard" /proc/cmdline'
+	for ((i = 0; i < 60; i++)); do
+		st=$(vsh 'sed -n "s/^state=//p" /boot/rootswap/firstboot' 2>/dev/null)
+		[ "$st" = confirmed ] && break
+		sleep 5
+	done
+	pass_if "first boot: confirmed by the unit" "state=$st" test "$st" = confirmed
+	local env
+	env=$(vsh 'grep -a "_entry=" /boot/grub/grubenv' 2>&1 | paste -sd' ' -)
+	pass_if "first boot: the new root is GRUB's default" "$env" vsh 'grep -aq "^saved_entry=gnulinux-simple-" /boot/grub/grubenv && ! grep -aq "^next_entry=." /boot/grub/grubenv'
+	pass_if "first boot: the deadline keeper stopped" "no 'rootswap-bootguard keeper' process" vsh '! ps -eo args | grep -q "^rootswap-bootguard keeper"'
+	vsh "$guest_bin" status >"$out/status-after-reboot.txt" 2>&1
+	sed 's/^/   | /' "$out/status-after-reboot.txt"
+	pass_if "first boot: rootswap status says confirmed" "$(grep -m1 '^first boot' "$out/status-after-reboot.txt")" grep -q "^first boot: the new root .* was confirmed" "$out/status-after-reboot.txt"
+}
+
+# first_boot_fell_back: with the new root broken, the guest came back on
+# the old root by itself and says why.
+first_boot_fell_back() {
+	local src
+	src=$(root_source)
+	pass_if "fault: back on the old root" "/ is ${src:-?}" test "$src" = /dev/vda2
+	pass_if "fault: the old root carries its new label" "$(vsh blkid /dev/vda2 2>&1)" vsh 'blkid -s LABEL -o value /dev/vda2 | grep -qx oldroot'
+	pass_if "fault: the old root's default entry" "$(vsh cat /proc/cmdline 2>&1)" vsh '! grep -q rootswap-bootguard /proc/cmdline'
+	vsh "$guest_bin" status >"$out/status-after-reboot.txt" 2>&1
+	sed 's/^/   | /' "$out/status-after-reboot.txt"
+	pass_if "fault: rootswap status says it fell back" "$(grep -m1 '^first boot' "$out/status-after-reboot.txt")" grep -q "^first boot: FELL BACK" "$out/status-after-reboot.txt"
+	pass_if "fault: the guard's reason is logged" "$(grep -m1 'guard:' "$out/status-after-reboot.txt")" grep -q "guard: the new root's init /sbin/init is missing" "$out/status-after-reboot.txt"
+	pass_if "fault: GRUB's default is still the old root" "$(vsh 'grep -a "_entry=" /boot/grub/grubenv' 2>&1 | paste -sd' ' -)" vsh 'grep -aq "^saved_entry=rootswap-old" /boot/grub/grubenv'
+	pass_if "fault: the marker on the old root" "/root/rootswap-e2e-marker" vsh "grep -qx $marker /root/rootswap-e2e-marker"
+}
+
 # ---------------------------------------------------------------- run
 
 t_all=$(now)
@@ -423,23 +483,36 @@ elif [ "$swapped" = 1 ]; then
 	rc=$?
 	sed 's/^/   | /' "$out/finish.txt"
 	pass_if "rootswap finish" "exit $rc" test "$rc" = 0
-	# A reboot is proven by a new boot_id, not by SSH dropping (a login can
-	# time out on a busy guest as well).
-	boot_id=$(vsh cat /proc/sys/kernel/random/boot_id)
+	fault=${ROOTSWAP_E2E_FAULT:-}
+	if [ "$fault" = no-init ]; then
+		# The running init is untouched; the next boot finds no /sbin/init.
+		pass_if "fault: the new root's /sbin/init renamed away" "/sbin/init -> /sbin/init.rootswap-e2e-fault" \
+			vsh 'mv /sbin/init /sbin/init.rootswap-e2e-fault && sync'
+	fi
 	t=$(now)
-	vsh "systemd-run --on-active=1 systemctl reboot >/dev/null 2>&1 ||
-		nohup sh -c 'sleep 1; reboot' </dev/null >/dev/null 2>&1 &" || true
-	new_id=$boot_id
-	for ((i = 0; i < 60; i++)); do # 10 min at most
-		sleep 5
-		"$vm" wait-ssh 5 2>/dev/null || continue
-		new_id=$(timeout 30 "$vm" ssh -o ConnectTimeout=20 cat /proc/sys/kernel/random/boot_id 2>/dev/null)
-		[ -n "$new_id" ] && [ "$new_id" != "$boot_id" ] && break
-	done
-	if [ -n "$new_id" ] && [ "$new_id" != "$boot_id" ]; then
+	if reboot_guest; then
 		timings+=("reboot=$(secs "$t" "$(now)")")
 		check "reboot: SSH back" PASS ""
-		guest_checks "after reboot" "$after"
+		if [ "$fault" = no-init ]; then
+			first_boot_fell_back
+			# The way forward again: the new root repaired from the old
+			# one and tried once more, as status says.
+			pass_if "retry: the new root's init put back" "mounted from the old root" \
+				vsh 'mkdir -p /mnt/rootswap-e2e && mount /dev/mapper/sys-root /mnt/rootswap-e2e &&
+					mv /mnt/rootswap-e2e/sbin/init.rootswap-e2e-fault /mnt/rootswap-e2e/sbin/init && umount /mnt/rootswap-e2e'
+			pass_if "retry: grub-reboot rootswap-new" "" vsh grub-reboot rootswap-new
+			t=$(now)
+			if reboot_guest; then
+				timings+=("reboot (retry)=$(secs "$t" "$(now)")")
+				pass_if "retry: on the new root" "/ is $(root_source)" test "$(root_source)" = "$newroot_dev"
+				first_boot_confirmed
+			else
+				check "retry: SSH back" FAIL "see serial log"
+			fi
+		else
+			guest_checks "after reboot" "$after"
+			first_boot_confirmed
+		fi
 	else
 		check "reboot: SSH back" FAIL "see serial log"
 	fi

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/rootswap/rootswap/internal/bootguard"
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/swap"
@@ -16,23 +17,31 @@ import (
 const Summary = "confirm a swap from a new login; the old root is then released"
 
 // Usage is printed by -h and, first line only, after a usage error.
-const Usage = `usage: rootswap confirm [--journal FILE]
+const Usage = `usage: rootswap confirm [--journal FILE] | --boot
 
 Run it from a NEW SSH login while run waits (--confirm-timeout): that
 the login worked proves sshd runs from the new root. Without it the
 engine rolls back when the time is up.
+
+--boot confirms the first boot of the new root after finish: it becomes
+GRUB's default and the boot guard's deadline is off (finish
+--boot-confirm manual waits for it; by default sshd answering does it).
 `
 
 // Main runs the applet.
 func Main(ctx context.Context, env *cli.Env, args []string) error {
 	fs := cli.FlagSet(env, "confirm")
 	path := fs.String("journal", "", "")
+	boot := fs.Bool("boot", false, "")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return cli.UsageError("unexpected argument %q", rest[0])
+	}
+	if *boot {
+		return bootguard.LiveConfirmer(env.Stdout, env.ProcRoot, env.SysRoot, true).Confirm(ctx)
 	}
 	st, err := swap.CurrentStatus(env.ProcRoot, *path)
 	if err != nil {

@@ -5,6 +5,7 @@ package finish
 
 import (
 	"context"
+	"time"
 
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/finish"
@@ -15,6 +16,7 @@ const Summary = "after a confirmed swap: fstab, initramfs, bootloader, relabel o
 
 // Usage is printed by -h and, first line only, after a usage error.
 const Usage = `usage: rootswap finish [--wipe-old] [--grub-install DISK] [--dry-run] [--yes] [--old DEV] [--force]
+                       [--first-boot guard|plain] [--boot-confirm auto|manual] [--boot-deadline DUR] [--boot-panic N]
 
 Run on the new root once the swap is confirmed. In this order, each
 action printed before it runs:
@@ -44,6 +46,17 @@ action printed before it runs:
               swap's relabel-old step did; or with --wipe-old every
               signature erased (wipefs -a)
 
+  first boot  (GRUB with /boot/grub on a /boot of its own) the new root
+              boots once: the old root's kernel and initramfs are kept in
+              /boot/rootswap, GRUB_DEFAULT=saved with the old root as the
+              saved default and the new root as grub-reboot's next_entry,
+              booted with init=/sbin/rootswap-bootguard panic=N. The guard
+              reboots at once when the new root's init is missing, and
+              after the deadline unless the boot is confirmed: by a unit
+              (systemd, sysvinit, OpenRC) once / is the new root and sshd
+              answers, or by rootswap confirm --boot. Unconfirmed, the
+              machine comes back on the old root; rootswap status says so.
+
 The old root is the one the last swap's journal names (or --old). It must
 be mounted nowhere (in any mount namespace) and held by nothing; every
 check runs before the first change. Refused there: a LUKS root without
@@ -61,6 +74,10 @@ grub.cfg stub that looks for the old root's UUID.
   --yes               do not ask before --wipe-old
   --force             go on when the initramfs would lack LVM/md support
                       or the checks above refuse
+  --first-boot plain  make the new root the default at once (no guard)
+  --boot-confirm manual  confirm by rootswap confirm --boot only
+  --boot-deadline DUR the guard's deadline (10m; bare seconds or 2m)
+  --boot-panic N      panic=N on the one-shot entry (10)
 `
 
 // Main runs the applet.
@@ -73,10 +90,21 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "change nothing")
 	fs.BoolVar(&cfg.Yes, "yes", false, "do not ask")
 	fs.BoolVar(&cfg.Force, "force", false, "go on without LVM/md in the initramfs")
+	firstBoot := fs.String("first-boot", "guard", "")
+	confirm := fs.String("boot-confirm", "auto", "")
+	deadline := cli.DurationFlag(fs, "boot-deadline", 10*time.Minute)
+	fs.IntVar(&cfg.NextBoot.Panic, "boot-panic", 10, "")
 	operands, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
+	if *firstBoot != "guard" && *firstBoot != "plain" {
+		return cli.UsageError("--first-boot %q: guard or plain", *firstBoot)
+	}
+	if *confirm != "auto" && *confirm != "manual" {
+		return cli.UsageError("--boot-confirm %q: auto or manual", *confirm)
+	}
+	cfg.NextBoot.Plain, cfg.NextBoot.Manual, cfg.NextBoot.Deadline = *firstBoot == "plain", *confirm == "manual", *deadline
 	if len(operands) > 0 {
 		return cli.UsageError("unexpected operand %q (the old root is given with --old DEV)", operands[0])
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rootswap/rootswap/internal/bootguard"
 	"github.com/rootswap/rootswap/internal/cli"
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/swap"
@@ -25,7 +26,9 @@ release-oldroot waits, what still holds the old root (process, service,
 what it holds) and what the engine does about it; if it stopped waiting,
 the commands that finish the release by hand.
 Exit status: 0 succeeded, 4 running or waiting for confirmation,
-1 failed or rolled back.
+1 failed or rolled back. After finish, the last lines say what became of
+the first boot of the new root: pending, confirmed, or fallen back to the
+old root (with what the boot guard logged in /boot/rootswap).
   --json          the same as one JSON object
   --journal FILE  read this journal instead of the live or archived one
 `
@@ -42,10 +45,19 @@ func Main(ctx context.Context, env *cli.Env, args []string) error {
 	if len(rest) > 0 {
 		return cli.UsageError("unexpected argument %q", rest[0])
 	}
+	// The first boot after finish (the guard, a fall-back to the old
+	// root) is told after the swap's own lines, or alone when this root
+	// has no journal.
+	boot := ""
+	if !*asJSON {
+		boot = bootguard.Describe(env.ProcRoot, env.SysRoot)
+	}
 	st, err := swap.CurrentStatus(env.ProcRoot, *path)
 	if err != nil {
+		fmt.Fprint(env.Stdout, boot)
 		return err
 	}
+	defer fmt.Fprint(env.Stdout, boot)
 	*path = st.Path
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)

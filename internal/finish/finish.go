@@ -59,6 +59,8 @@ type Config struct {
 	DryRun      bool   // print the actions, change nothing
 	Yes         bool   // do not ask before wiping
 	Force       bool   // go on when the initramfs would lack what the root needs
+
+	NextBoot NextBoot // the first boot of the new root (nextboot.go)
 }
 
 // Device is a block device and what it holds.
@@ -94,6 +96,8 @@ type Plan struct {
 	WipeArgv           []string // wipefs -a DEV; nil: zero the superblocks natively
 
 	Warnings []string
+
+	next *nextBoot // the first boot's set-up (nextboot.go)
 }
 
 // Prepare finds everything and checks everything; it changes nothing. An
@@ -205,6 +209,7 @@ func Prepare(ctx context.Context, cfg *Config) (*Plan, error) {
 	if err := p.planOld(); err != nil {
 		return nil, err
 	}
+	p.planNextBoot(mounts)
 	return p, nil
 }
 
@@ -502,6 +507,10 @@ func (p *Plan) Execute(ctx context.Context) error {
 		return err
 	}
 
+	if err := p.nextBootBefore(ctx, run, act); err != nil {
+		return err
+	}
+
 	// 3. initramfs.
 	if g := p.Generator; g != nil {
 		why := g.Name
@@ -580,11 +589,19 @@ func (p *Plan) Execute(ctx context.Context) error {
 		act("old root: " + p.Old.Path + " " + p.OldSkip + ": left alone")
 	}
 
+	if err := p.nextBootAfter(act); err != nil {
+		return err
+	}
+
 	if cfg.DryRun {
 		env.Printf("finish: dry run: nothing was changed\n")
 		return nil
 	}
 	env.Printf("finish: done; the next boot comes up on %s\n", p.New.Path)
+	if p.next.skip == "" {
+		env.Printf("finish: that boot only: unless it is confirmed within %s (%s), the machine comes back on the old root %s by itself; `rootswap status` says which\n",
+			p.next.deadline, p.next.confirmHow(p.cfg.NextBoot.Manual), p.Old.Path)
+	}
 	return nil
 }
 

@@ -17,12 +17,15 @@ type KernelLine struct {
 // EFI distributions, kernel in GRUB legacy's menu.lst).
 const kernelCommands = " linux linux16 linuxefi kernel "
 
+// isKernelCommand says whether a grub.cfg command word loads a kernel.
+func isKernelCommand(w string) bool { return strings.Contains(kernelCommands, " "+w+" ") }
+
 // KernelLines finds the kernel command lines in a grub.cfg.
 func KernelLines(cfg []byte) []KernelLine {
 	var out []KernelLine
 	for n, line := range strings.Split(string(cfg), "\n") {
 		words := grubWords(line)
-		if len(words) < 2 || !strings.Contains(kernelCommands, " "+words[0]+" ") {
+		if len(words) < 2 || !isKernelCommand(words[0]) {
 			continue
 		}
 		kl := KernelLine{Line: n + 1, Kernel: words[1]}
