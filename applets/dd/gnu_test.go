@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -392,7 +393,7 @@ func TestDifferentialOperands(t *testing.T) {
 
 // startBlocked starts dd reading a pipe that the test writes blocks
 // into; it returns the command, the pipe's write end and its stderr.
-func startBlocked(t *testing.T, exe, dir string, env []string, args ...string) (*exec.Cmd, *os.File, *bytes.Buffer) {
+func startBlocked(t *testing.T, exe, dir string, env []string, args ...string) (*exec.Cmd, *os.File, *lockedBuffer) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -401,13 +402,31 @@ func startBlocked(t *testing.T, exe, dir string, env []string, args ...string) (
 	cmd := command(exe, dir, args...)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = r
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
-	return cmd, w, &errb
+	return cmd, w, errb
+}
+
+// lockedBuffer is a stderr the test may read while the command writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // waitSize waits until path holds n bytes: dd has copied what was
@@ -447,7 +466,15 @@ func TestDifferentialSignals(t *testing.T) {
 				w.Write(bytes.Repeat([]byte("x"), 1536))
 				waitSize(t, out, 1536)
 				cmd.Process.Signal(tc.sig)
-				time.Sleep(200 * time.Millisecond)
+				if tc.sig == unix.SIGUSR1 {
+					// The statistics must be out before more input comes:
+					// a fixed sleep lost that race on a loaded machine.
+					for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "records out") && time.Now().Before(deadline); {
+						time.Sleep(10 * time.Millisecond)
+					}
+				} else {
+					time.Sleep(200 * time.Millisecond)
+				}
 				w.Write(bytes.Repeat([]byte("y"), 1000))
 				w.Close()
 				err := cmd.Wait()
