@@ -39,16 +39,20 @@ type Options struct {
 	// NoFlags leaves the immutable and append-only flags unset: the
 	// first pass of two, whose delta then sets them.
 	NoFlags bool
+	// Progress, when set, is told the counts so far after each
+	// directory, by one worker at a time (a busy one is skipped), and
+	// the end's counts.
+	Progress func(Stats)
 }
 
-// Stats counts what a copy did.
+// Stats counts what a copy did; Seen, the entries it looked at.
 type Stats struct {
-	Files, Dirs, Links, Others, Removed, Bytes int64
+	Files, Dirs, Links, Others, Removed, Bytes, Seen int64
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d files, %d directories, %d hard links, %d others, %d bytes, %d removed",
-		s.Files, s.Dirs, s.Links, s.Others, s.Bytes, s.Removed)
+	return fmt.Sprintf("%d files, %d directories, %d hard links, %d others, %d bytes, %d removed, %d entries looked at",
+		s.Files, s.Dirs, s.Links, s.Others, s.Bytes, s.Removed, s.Seen)
 }
 
 // dir is a directory to copy, found by its parent.
@@ -77,6 +81,8 @@ type job struct {
 	others   atomic.Int64
 	removed  atomic.Int64
 	bytes    atomic.Int64
+	seen     atomic.Int64
+	pmu      sync.Mutex // one Progress call at a time
 	mu       sync.Mutex
 	cond     sync.Cond
 	queue    []*dir
@@ -125,7 +131,14 @@ func Copy(ctx context.Context, dst, src string, o Options) (Stats, error) {
 	if j.err == nil && !o.NoFlags {
 		j.err = j.setFlags()
 	}
-	return Stats{j.files.Load(), j.dirs.Load(), j.links.Load(), j.others.Load(), j.removed.Load(), j.bytes.Load()}, j.err
+	if o.Progress != nil {
+		o.Progress(j.stats())
+	}
+	return j.stats(), j.err
+}
+
+func (j *job) stats() Stats {
+	return Stats{j.files.Load(), j.dirs.Load(), j.links.Load(), j.others.Load(), j.removed.Load(), j.bytes.Load(), j.seen.Load()}
 }
 
 func (j *job) push(d *dir) {
@@ -166,6 +179,10 @@ func (j *job) done(err error) {
 	j.mu.Unlock()
 	if wake {
 		j.cond.Broadcast()
+	}
+	if j.o.Progress != nil && j.pmu.TryLock() {
+		j.o.Progress(j.stats())
+		j.pmu.Unlock()
 	}
 }
 

@@ -62,6 +62,8 @@ type Status struct {
 	// by hand when the engine stopped waiting.
 	Holders []OldRootHolder
 	Finish  []string
+	// Progress is the running copy's last progress record (file mode).
+	Progress *CopyProgress
 }
 
 // LoadStatus reads the journal at path and checks the engine's pid in
@@ -79,6 +81,10 @@ func LoadStatus(procRoot, path string) (Status, error) {
 			json.Unmarshal([]byte(r.Data["holders"]), &st.Holders)
 			json.Unmarshal([]byte(r.Data["finish"]), &st.Finish)
 		}
+		if r.Kind == journal.KindProgress {
+			st.Progress = new(CopyProgress)
+			json.Unmarshal([]byte(r.Data["progress"]), st.Progress)
+		}
 	}
 	st.EngineAlive = engineAlive(procRoot, st.EnginePID, st.Data)
 	ended := st.Phase == journal.Succeeded || st.Phase == journal.Failed || st.Phase == journal.RolledBack
@@ -87,6 +93,9 @@ func LoadStatus(procRoot, path string) (Status, error) {
 		if st.Err == "" {
 			st.Err = "the engine (pid " + strconv.Itoa(st.EnginePID) + ") died without finishing; run `rootswap rollback` to undo its steps"
 		}
+	}
+	if p := st.Progress; p != nil && (st.Phase != journal.Running || p.Step != st.Step) {
+		st.Progress = nil // its copy is over
 	}
 	return st, nil
 }
