@@ -292,7 +292,7 @@ vsh cat /root/rootswap-e2e-services >"$out/services-before.txt" 2>&1
 if [ -n "${ROOTSWAP_E2E_DEBS:-}" ]; then
 	install_debs() {
 		tar -C "$ROOTSWAP_E2E_DEBS" -cf - . | vsh "rm -rf /root/e2e-debs && mkdir /root/e2e-debs && tar -C /root/e2e-debs -xf -" &&
-			vsh "dpkg -i /root/e2e-debs/*.deb >/root/e2e-debs.log 2>&1 && rm -rf /root/e2e-debs"
+			vsh "dpkg --force-depends -i /root/e2e-debs/*.deb >/root/e2e-debs.log 2>&1 && rm -rf /root/e2e-debs"
 	}
 	pass_if "debs installed" "$(cd "$ROOTSWAP_E2E_DEBS" && ls -- *.deb | paste -sd' ' -)" install_debs
 fi

@@ -165,10 +165,10 @@ func TestStatusRefusesUnsafeJournal(t *testing.T) {
 
 // A running file copy shows its round, bytes, files, rate and ETA.
 func TestStatusCopyProgress(t *testing.T) {
-	prog := `{"step":"copy","round":2,"bytes":1048576,"files":12,"entries":500,"total_bytes":734003200,"total_entries":1000,"rate":524288,"eta_seconds":3}`
+	prog := `{"round":2,"bytes":1048576,"files":12,"entries":500,"total_bytes":734003200,"total_entries":1000,"rate":524288,"eta_seconds":3}`
 	p := write(t, journal.Record{Kind: journal.KindStart, PID: 4242},
 		journal.Record{Kind: journal.KindBegin, Step: "copy"},
-		journal.Record{Kind: journal.KindProgress, Step: "copy", Data: map[string]string{"progress": prog}})
+		journal.Record{Kind: journal.KindProgress, Step: "copy", Describe: prog})
 	var out bytes.Buffer
 	env := cli.OSEnv()
 	env.Stdout, env.Stderr = &out, &out

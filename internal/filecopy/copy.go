@@ -40,8 +40,8 @@ type Options struct {
 	// first pass of two, whose delta then sets them.
 	NoFlags bool
 	// Progress, when set, is told the counts so far after each
-	// directory, by one worker at a time (a busy one is skipped), and
-	// the end's counts.
+	// directory (under the queue's lock: one call at a time; it must
+	// be quick) and at the end.
 	Progress func(Stats)
 }
 
@@ -51,8 +51,8 @@ type Stats struct {
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d files, %d directories, %d hard links, %d others, %d bytes, %d removed, %d entries looked at",
-		s.Files, s.Dirs, s.Links, s.Others, s.Bytes, s.Removed, s.Seen)
+	return fmt.Sprintf("%d files, %d directories, %d hard links, %d others, %d bytes, %d removed",
+		s.Files, s.Dirs, s.Links, s.Others, s.Bytes, s.Removed)
 }
 
 // dir is a directory to copy, found by its parent.
@@ -82,7 +82,6 @@ type job struct {
 	removed  atomic.Int64
 	bytes    atomic.Int64
 	seen     atomic.Int64
-	pmu      sync.Mutex // one Progress call at a time
 	mu       sync.Mutex
 	cond     sync.Cond
 	queue    []*dir
@@ -131,10 +130,11 @@ func Copy(ctx context.Context, dst, src string, o Options) (Stats, error) {
 	if j.err == nil && !o.NoFlags {
 		j.err = j.setFlags()
 	}
+	st := j.stats()
 	if o.Progress != nil {
-		o.Progress(j.stats())
+		o.Progress(st)
 	}
-	return j.stats(), j.err
+	return st, j.err
 }
 
 func (j *job) stats() Stats {
@@ -176,13 +176,12 @@ func (j *job) done(err error) {
 		j.err = err
 	}
 	wake := j.pending == 0 || j.err != nil
+	if j.o.Progress != nil {
+		j.o.Progress(j.stats())
+	}
 	j.mu.Unlock()
 	if wake {
 		j.cond.Broadcast()
-	}
-	if j.o.Progress != nil && j.pmu.TryLock() {
-		j.o.Progress(j.stats())
-		j.pmu.Unlock()
 	}
 }
 

@@ -36,7 +36,7 @@ const (
 	KindHolders  = "holders"   // what still holds the old root and what the engine does about it: Data["holders"], Data["finish"] (JSON)
 	KindIntent   = "intent"    // a mount, move, unmount, remount or pivot_root about to be made: Data["op"], ["source"], ["target"], ["state"]
 	KindOutcome  = "outcome"   // how that operation ended: Err empty when done
-	KindProgress = "progress"  // where a copy stands: Data["progress"] (JSON); not mirrored to the kernel log
+	KindProgress = "progress"  // where a copy stands: Describe is swap.CopyProgress as JSON; not mirrored to the kernel log
 )
 
 // Record is one line of the journal.

@@ -75,6 +75,7 @@ func LoadStatus(procRoot, path string) (Status, error) {
 		return Status{}, err
 	}
 	st := Status{Summary: journal.Summarize(recs), Path: path}
+	pstep := ""
 	for _, r := range recs {
 		if r.Kind == journal.KindHolders {
 			st.Holders, st.Finish = nil, nil
@@ -82,8 +83,8 @@ func LoadStatus(procRoot, path string) (Status, error) {
 			json.Unmarshal([]byte(r.Data["finish"]), &st.Finish)
 		}
 		if r.Kind == journal.KindProgress {
-			st.Progress = new(CopyProgress)
-			json.Unmarshal([]byte(r.Data["progress"]), st.Progress)
+			st.Progress, pstep = new(CopyProgress), r.Step
+			json.Unmarshal([]byte(r.Describe), st.Progress)
 		}
 	}
 	st.EngineAlive = engineAlive(procRoot, st.EnginePID, st.Data)
@@ -94,7 +95,7 @@ func LoadStatus(procRoot, path string) (Status, error) {
 			st.Err = "the engine (pid " + strconv.Itoa(st.EnginePID) + ") died without finishing; run `rootswap rollback` to undo its steps"
 		}
 	}
-	if p := st.Progress; p != nil && (st.Phase != journal.Running || p.Step != st.Step) {
+	if st.Progress != nil && (st.Phase != journal.Running || pstep != st.Step) {
 		st.Progress = nil // its copy is over
 	}
 	return st, nil

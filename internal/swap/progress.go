@@ -12,45 +12,41 @@ import (
 )
 
 // CopyProgress is where a file-mode copy pass stands: journaled every
-// few seconds, shown by status while its step runs.
+// 2 s (the record's step is its step), shown by status while it runs.
 type CopyProgress struct {
-	Step  string `json:"step"`
-	Round int    `json:"round"`
-	Live  bool   `json:"live"`
+	Round int `json:"round"` // 1 live, 2 the frozen delta
 	// Bytes and Files copied, Entries looked at; the totals are what /
 	// holds (statfs: used blocks and inodes), for the ETA.
-	Bytes        int64   `json:"bytes"`
-	Files        int64   `json:"files"`
-	Entries      int64   `json:"entries"`
-	TotalBytes   int64   `json:"total_bytes"`
-	TotalEntries int64   `json:"total_entries"`
-	Rate         float64 `json:"rate"`        // bytes copied a second
-	ETA          float64 `json:"eta_seconds"` // -1: unknown
+	Bytes        int64     `json:"bytes"`
+	Files        int64     `json:"files"`
+	Entries      int64     `json:"entries"`
+	TotalBytes   int64     `json:"total_bytes"`
+	TotalEntries int64     `json:"total_entries"`
+	Rate         float64   `json:"rate"`        // bytes copied a second
+	ETA          float64   `json:"eta_seconds"` // -1: unknown
+	_            [0]func() // not comparable: no equality function
 }
 
-func (p CopyProgress) String() string {
-	how := "frozen"
-	if p.Live {
-		how = "live"
+func (p *CopyProgress) String() string {
+	how := "live"
+	if p.Round > 1 {
+		how = "frozen"
 	}
-	eta := "?"
-	if p.ETA >= 0 {
-		eta = time.Duration(p.ETA * float64(time.Second)).Round(time.Second).String()
-	}
-	return fmt.Sprintf("round %d (%s): %s of ~%s, %d files, %d of ~%d entries, %s/s, ETA %s", p.Round, how,
+	return fmt.Sprintf("round %d (%s): %s of ~%s, %d files, %d of ~%d entries, %s/s, ETA %.0fs", p.Round, how,
 		humanize.IBytes(uint64(p.Bytes)), humanize.IBytes(uint64(p.TotalBytes)), p.Files, p.Entries, p.TotalEntries,
-		humanize.IBytes(uint64(p.Rate)), eta)
+		humanize.IBytes(uint64(p.Rate)), p.ETA)
 }
 
-// copyProgress reports a file copy pass of round n every 2 s to the log
-// and the journal. The ETA takes the further of the bytes and the
-// entries done: the first pass mostly reads data, the delta mostly looks.
-func copyProgress(rt *Runtime, step string, n int, live bool, root string) func(filecopy.Stats) {
+// copyProgress reports a file copy pass (round n, of the tree at root)
+// every 2 s to the log and the journal. The ETA goes by the further of
+// the bytes and the entries done: the first pass mostly reads data, the
+// delta mostly looks.
+func copyProgress(rt *Runtime, step string, n int, root string) func(filecopy.Stats) {
 	var fs unix.Statfs_t
 	unix.Statfs(root, &fs)
 	start := rt.Now()
 	last := start
-	p := CopyProgress{Step: step, Round: n, Live: live, TotalBytes: int64(fs.Blocks-fs.Bfree) * fs.Bsize, TotalEntries: int64(fs.Files - fs.Ffree)}
+	p := &CopyProgress{Round: n, TotalBytes: int64(fs.Blocks-fs.Bfree) * fs.Bsize, TotalEntries: int64(fs.Files - fs.Ffree)}
 	return func(c filecopy.Stats) {
 		now := rt.Now()
 		if now.Sub(last) < 2*time.Second {
@@ -60,20 +56,14 @@ func copyProgress(rt *Runtime, step string, n int, live bool, root string) func(
 		el := now.Sub(start).Seconds()
 		p.Bytes, p.Files, p.Entries = c.Bytes, c.Files, c.Seen
 		p.Rate, p.ETA = float64(c.Bytes)/el, -1
-		if f := max(part(c.Bytes, p.TotalBytes), part(c.Seen, p.TotalEntries)); f > 0 && f < 1 {
+		f := max(float64(c.Bytes)/float64(max(p.TotalBytes, 1)), float64(c.Seen)/float64(max(p.TotalEntries, 1)))
+		if f > 0 && f < 1 {
 			p.ETA = el * (1 - f) / f
 		}
 		rt.logf("    copy %s", p)
 		if rt.Journal != nil {
 			b, _ := json.Marshal(p)
-			rt.Journal.Add(journal.Record{Kind: journal.KindProgress, Step: step, Data: map[string]string{"progress": string(b)}})
+			rt.Journal.Add(journal.Record{Kind: journal.KindProgress, Step: step, Describe: string(b)})
 		}
 	}
-}
-
-func part(n, total int64) float64 {
-	if total <= 0 {
-		return 0
-	}
-	return float64(n) / float64(total)
 }

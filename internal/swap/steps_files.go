@@ -157,7 +157,7 @@ func (st *filePrecopy) Do(ctx context.Context, s *State) (err error) {
 	}
 	s.Mounted = true
 	s.Since = rt.Now()
-	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, view, filecopy.Options{NoFlags: true, Progress: copyProgress(rt, StepPrecopy, 1, true, view)})
+	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, view, filecopy.Options{NoFlags: true, Progress: copyProgress(rt, StepPrecopy, 1, view)})
 	s.Copied = res.Bytes
 	note(rt, "copy (live): "+res.String())
 	return err
@@ -200,7 +200,7 @@ func (st *fileCopy) Describe(s *State) string {
 
 func (st *fileCopy) Do(ctx context.Context, s *State) error {
 	rt := st.rt
-	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, s.View, filecopy.Options{Delta: true, Since: s.Since, Progress: copyProgress(rt, StepCopy, 2, false, s.View)})
+	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, s.View, filecopy.Options{Delta: true, Since: s.Since, Progress: copyProgress(rt, StepCopy, 2, s.View)})
 	s.Copied += res.Bytes
 	note(rt, "copy (frozen): "+res.String())
 	if err != nil {
