@@ -25,7 +25,8 @@
 # `--copy files --mkfs TYPE` the checks want / of TYPE after the swap.
 # ROOTSWAP_E2E_DEBS: a directory of .deb files installed in the guest
 # before `plan` (the mkfs tools a profile's image lacks: xfsprogs,
-# btrfs-progs and their libraries, from `apt-get download`).
+# btrfs-progs and their libraries, from `apt-get download`), without
+# their triggers: finish's update-initramfs takes their hooks in.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -292,7 +293,7 @@ vsh cat /root/rootswap-e2e-services >"$out/services-before.txt" 2>&1
 if [ -n "${ROOTSWAP_E2E_DEBS:-}" ]; then
 	install_debs() {
 		tar -C "$ROOTSWAP_E2E_DEBS" -cf - . | vsh "rm -rf /root/e2e-debs && mkdir /root/e2e-debs && tar -C /root/e2e-debs -xf -" &&
-			vsh "dpkg --force-depends -i /root/e2e-debs/*.deb >/root/e2e-debs.log 2>&1 && rm -rf /root/e2e-debs"
+			vsh "dpkg --force-depends --no-triggers -i /root/e2e-debs/*.deb >/root/e2e-debs.log 2>&1 && rm -rf /root/e2e-debs"
 	}
 	pass_if "debs installed" "$(cd "$ROOTSWAP_E2E_DEBS" && ls -- *.deb | paste -sd' ' -)" install_debs
 fi
