@@ -147,7 +147,13 @@ func (st *filePrecopy) Do(ctx context.Context, s *State) (err error) {
 		return err
 	}
 	s.View = view
-	// Read-only: the copy only reads it.
+	// Private, before the new root is mounted: a bind of a shared / is its
+	// peer and would get the new root's mount too, and detaching the view
+	// would then unmount /mnt/newroot with it. Read-only: the copy only
+	// reads it.
+	if err = rt.Mounter.Mount("", view, "", unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
 	if err = rt.Mounter.Mount("", view, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
 		return err
 	}
