@@ -38,9 +38,11 @@ func (p *CopyProgress) String() string {
 }
 
 // copyProgress reports a file copy pass (round n, of the tree at root)
-// every 2 s to the log and the journal. The ETA goes by the further of
-// the bytes and the entries done: the first pass mostly reads data, the
-// delta mostly looks.
+// every 2 s to the log and the journal. The ETA of the first pass goes
+// by the mean of the shares of bytes and of entries done (in the e2e
+// guest, with 62 s left, the further share alone said 32 s, the mean
+// 80 s; near the end 8 s and 15 s for 11 s); the delta's by the
+// entries: it mostly looks.
 func copyProgress(rt *Runtime, step string, n int, root string) func(filecopy.Stats) {
 	var fs unix.Statfs_t
 	unix.Statfs(root, &fs)
@@ -56,7 +58,10 @@ func copyProgress(rt *Runtime, step string, n int, root string) func(filecopy.St
 		el := now.Sub(start).Seconds()
 		p.Bytes, p.Files, p.Entries = c.Bytes, c.Files, c.Seen
 		p.Rate, p.ETA = float64(c.Bytes)/el, -1
-		f := max(float64(c.Bytes)/float64(max(p.TotalBytes, 1)), float64(c.Seen)/float64(max(p.TotalEntries, 1)))
+		f := float64(c.Seen) / float64(max(p.TotalEntries, 1))
+		if n == 1 {
+			f = (f + float64(c.Bytes)/float64(max(p.TotalBytes, 1))) / 2
+		}
 		if f > 0 && f < 1 {
 			p.ETA = el * (1 - f) / f
 		}
