@@ -20,8 +20,8 @@ const Summary = "state of the current or last swap, from its journal"
 const Usage = `usage: rootswap status [--json] [--journal FILE]
 
 The first line is one of: running STEP, waiting-confirm, succeeded,
-failed STEP, rolled-back. Then the timeline, the running file copy's
-round, bytes, files, rate and ETA, and the two windows; while
+failed STEP, rolled-back. Then the timeline, a file copy's progress
+(ETA), and the two windows; while
 release-oldroot waits, what still holds the old root (process, service,
 what it holds) and what the engine does about it; if it stopped waiting,
 the commands that finish the release by hand.

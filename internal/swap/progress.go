@@ -28,11 +28,7 @@ type CopyProgress struct {
 }
 
 func (p *CopyProgress) String() string {
-	how := "live"
-	if p.Round > 1 {
-		how = "frozen"
-	}
-	return fmt.Sprintf("round %d (%s): %s of ~%s, %d files, %d of ~%d entries, %s/s, ETA %.0fs", p.Round, how,
+	return fmt.Sprintf("round %d: %s of ~%s, %d files, %d of ~%d entries, %s/s, ETA %.0fs", p.Round,
 		humanize.IBytes(uint64(p.Bytes)), humanize.IBytes(uint64(p.TotalBytes)), p.Files, p.Entries, p.TotalEntries,
 		humanize.IBytes(uint64(p.Rate)), p.ETA)
 }

@@ -55,7 +55,7 @@ func TestFileCopyProgressInStatus(t *testing.T) {
 	if p == nil || p.Round != 1 || p.Files == 0 || p.Bytes == 0 || p.Entries == 0 || p.Rate <= 0 || p.TotalBytes <= 0 {
 		t.Fatalf("status during the live copy: progress %+v, want round 1 live with files, bytes, rate and totals", p)
 	}
-	if !strings.Contains(log.String(), "copy round 1 (live): ") || !strings.Contains(p.String(), "/s, ETA ") {
+	if !strings.Contains(log.String(), "copy round 1: ") || !strings.Contains(p.String(), "/s, ETA ") {
 		t.Errorf("progress %q; log:\n%s", p, log.String())
 	}
 	j.Add(journal.Record{Kind: journal.KindEnd, Step: StepPrecopy})
