@@ -27,7 +27,12 @@
 # ROOTSWAP_E2E_FINISH=0 skips finish and the reboot. ROOTSWAP_E2E_RUN_ARGS
 # adds options to plan and run (none by default: every profile swaps
 # without --kill; the sysvinit and openrc guests' dhclient, started by
-# ifupdown, is killed and started again by its command line).
+# ifupdown, is killed and started again by its command line); with
+# `--copy files --mkfs TYPE` the checks want / of TYPE after the swap.
+# ROOTSWAP_E2E_DEBS: a directory of .deb files installed in the guest
+# before `plan` (the mkfs tools a profile's image lacks: xfsprogs,
+# btrfs-progs and their libraries, from `apt-get download`), without
+# their triggers: finish's update-initramfs takes their hooks in.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,6 +67,8 @@ suffix=""
 out=${ROOTSWAP_E2E_OUT:-/tmp/rootswap-e2e-$profile$suffix}
 finish_args=${ROOTSWAP_E2E_FINISH_ARGS:---grub-install /dev/vda}
 run_args=${ROOTSWAP_E2E_RUN_ARGS:-}
+# The type / has after the swap: --mkfs's (file mode), else the profile's.
+newfs=$(echo " $run_args " | sed -n 's/.* --mkfs[ =]\([a-z0-9]*\) .*/\1/p')
 mkdir -p "$out"
 # Only what an earlier run left here: this script's logs.
 rm -f "$out"/*.txt "$out"/*.log "$out"/*.json "$out"/*.err "$out"/port "$out"/prober.stop "$out"/guest-*.tar.gz
@@ -210,7 +217,7 @@ guest_checks() {
 		esac
 		check "$name" "$st" "$detail"
 		n=$((n + 1))
-	done < <(vsh "sh /root/rootswap-e2e-checks.sh $(printf '%q ' "$1" "$newroot_dev" "$state_before" "$marker" "${2:-}")" 2>&1)
+	done < <(vsh "ROOTSWAP_E2E_NEWFS=$newfs sh /root/rootswap-e2e-checks.sh $(printf '%q ' "$1" "$newroot_dev" "$state_before" "$marker" "${2:-}")" 2>&1)
 	[ "$n" -gt 0 ] || check "$1: checks ran" FAIL "could not run the checks over SSH"
 }
 
@@ -343,6 +350,13 @@ pass_if "binary copied in" "$guest_bin" "$vm" scp "$bin" "vm:$guest_bin"
 before=$(vsh sh /root/rootswap-e2e-checks.sh before 2>&1)
 echo "   before: $before"
 vsh cat /root/rootswap-e2e-services >"$out/services-before.txt" 2>&1
+if [ -n "${ROOTSWAP_E2E_DEBS:-}" ]; then
+	install_debs() {
+		tar -C "$ROOTSWAP_E2E_DEBS" -cf - . | vsh "rm -rf /root/e2e-debs && mkdir /root/e2e-debs && tar -C /root/e2e-debs -xf -" &&
+			vsh "dpkg --force-depends --no-triggers -i /root/e2e-debs/*.deb >/root/e2e-debs.log 2>&1 && rm -rf /root/e2e-debs"
+	}
+	pass_if "debs installed" "$(cd "$ROOTSWAP_E2E_DEBS" && ls -- *.deb | paste -sd' ' -)" install_debs
+fi
 if [ -n "${ROOTSWAP_E2E_GUEST_PREP:-}" ]; then
 	pass_if "guest prep: $ROOTSWAP_E2E_GUEST_PREP" "ROOTSWAP_E2E_GUEST_PREP" vsh "$ROOTSWAP_E2E_GUEST_PREP"
 fi

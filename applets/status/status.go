@@ -21,7 +21,8 @@ const Summary = "state of the current or last swap, from its journal"
 const Usage = `usage: rootswap status [--json] [--journal FILE]
 
 The first line is one of: running STEP, waiting-confirm, succeeded,
-failed STEP, rolled-back. Then the timeline and the two windows; while
+failed STEP, rolled-back. Then the timeline, a file copy's progress
+(ETA), and the two windows; while
 release-oldroot waits, what still holds the old root (process, service,
 what it holds) and what the engine does about it; if it stopped waiting,
 the commands that finish the release by hand.
@@ -128,6 +129,9 @@ func Print(env *cli.Env, st swap.Status) {
 		}
 		fmt.Fprintf(env.Stdout, "  %-16s %9s  %s\n", s.Name, took, state)
 	}
+	if st.Progress != nil {
+		fmt.Fprintf(env.Stdout, "copy %s\n", st.Progress)
+	}
 	for _, w := range Windows(st) {
 		fmt.Fprintf(env.Stdout, "%s: %s\n", w.Name, w.Length.Round(time.Millisecond))
 	}
@@ -202,6 +206,6 @@ func statusJSON(st swap.Status, now time.Time) any {
 		"engine_pid": st.EnginePID, "engine_alive": st.EngineAlive, "journal": st.Path,
 		"started": st.Started, "ended": st.Ended, "steps": steps, "windows": Windows(st),
 		"confirm_remaining_seconds": remaining, "notes": st.Notes,
-		"old_root_holders": holders, "finish": st.Finish, "next": st.Next(),
+		"old_root_holders": holders, "finish": st.Finish, "next": st.Next(), "progress": st.Progress,
 	}
 }

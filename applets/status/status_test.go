@@ -190,3 +190,30 @@ func TestStatusNext(t *testing.T) {
 		t.Errorf("next command %q", swap.NextFinish)
 	}
 }
+
+// A running file copy shows its round, bytes, files, rate and ETA.
+func TestStatusCopyProgress(t *testing.T) {
+	prog := `{"round":2,"bytes":1048576,"files":12,"entries":500,"total_bytes":734003200,"total_entries":1000,"rate":524288,"eta_seconds":3}`
+	p := write(t, journal.Record{Kind: journal.KindStart, PID: 4242},
+		journal.Record{Kind: journal.KindBegin, Step: "copy"},
+		journal.Record{Kind: journal.KindProgress, Step: "copy", Describe: prog})
+	var out bytes.Buffer
+	env := cli.OSEnv()
+	env.Stdout, env.Stderr = &out, &out
+	env.ProcRoot = t.TempDir()
+	os.MkdirAll(filepath.Join(env.ProcRoot, "4242"), 0o755)
+	os.WriteFile(filepath.Join(env.ProcRoot, "4242", "comm"), []byte("rootswap\n"), 0o644)
+	Main(context.Background(), env, []string{"--journal", p})
+	want := "copy round 2: 1.0 MiB of ~700 MiB, 12 files, 500 of ~1000 entries, 512 KiB/s, ETA 3s\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("status lacks %q:\n%s", want, out.String())
+	}
+	out.Reset()
+	Main(context.Background(), env, []string{"--journal", p, "--json"})
+	var js struct {
+		Progress *swap.CopyProgress `json:"progress"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || js.Progress == nil || js.Progress.Round != 2 || js.Progress.ETA != 3 || js.Progress.Files != 12 {
+		t.Errorf("status --json progress %+v (%v):\n%s", js.Progress, err, out.String())
+	}
+}

@@ -12,6 +12,8 @@
 # built before profiles has none: the systemd one).
 PROFILE=systemd INIT=systemd ROOTFS=ext3
 [ -r /etc/rootswap-vm/profile ] && . /etc/rootswap-vm/profile
+# A file-mode swap (--mkfs TYPE) makes / another type: NEWFS.
+NEWFS=${ROOTSWAP_E2E_NEWFS:-$ROOTFS}
 olddev=vda2
 
 # services prints the service manager's active services; services
@@ -74,16 +76,16 @@ src=$(findmnt -no SOURCE / | head -1)
 src=${src%%\[*} # btrfs: /dev/X[/@]
 check "/ is $newdev" "findmnt: $(findmnt -no SOURCE,FSTYPE,OPTIONS / | head -1 | cut -c1-120)" [ "$(readlink -f "$src")" = "$(readlink -f "$newdev")" ]
 fstype=$(findmnt -no FSTYPE / | head -1)
-check "/ is $ROOTFS" "fstype $fstype" [ "$fstype" = "$ROOTFS" -o "$ROOTFS" = ext3 -a "$fstype" = ext4 ]
+check "/ is $NEWFS" "fstype $fstype" [ "$fstype" = "$NEWFS" -o "$NEWFS" = ext3 -a "$fstype" = ext4 ]
 
 # The copy was grown to the LV: the filesystem within 2% of the device.
 devbytes=$(blockdev --getsize64 "$newdev" 2>/dev/null || echo 0)
-case "$ROOTFS" in
+case "$NEWFS" in
 ext*) fsbytes=$(tune2fs -l "$newdev" 2>/dev/null | awk -F: '/^Block count/ { c = $2 } /^Block size/ { s = $2 } END { printf "%.0f", c * s }') ;;
 xfs) fsbytes=$(xfs_info / 2>/dev/null | sed -n 's/^data *= *bsize=\([0-9]*\) *blocks=\([0-9]*\).*/\1 \2/p' | awk '{ printf "%.0f", $1 * $2 }') ;;
 btrfs) fsbytes=$(btrfs filesystem show --raw / 2>/dev/null | awk '$1 == "devid" { print $4; exit }') ;;
 esac
-check "/ is ~3 GiB" "device $devbytes B, $ROOTFS fs $fsbytes B" \
+check "/ is ~3 GiB" "device $devbytes B, $NEWFS fs $fsbytes B" \
 	awk -v f="${fsbytes:-0}" 'BEGIN { exit !(f >= 0.98 * 3 * 2^30 && f <= 3 * 2^30) }'
 
 # The copy has the old filesystem's UUID until finish relabels the old
@@ -211,7 +213,7 @@ if [ "$PROFILE" = ubuntu ]; then
 	check "snap daemon runs from the squashfs" "pid $pid exe $(readlink "/proc/$pid/exe" 2>/dev/null)" \
 		[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /snap/hello/1/bin/hello-daemon ]
 fi
-if [ "$ROOTFS" = btrfs ]; then
+if [ "$ROOTFS" = btrfs ] && [ "$NEWFS" = btrfs ]; then
 	check "/ is subvolume @" "$(findmnt -no OPTIONS / | head -1 | tr ',' '\n' | grep subvol | paste -sd, -)" \
 		sh -c 'findmnt -no OPTIONS / | head -1 | tr , "\n" | grep -qx "subvol=/@"'
 	hsrc=$(findmnt -no SOURCE /home | head -1)

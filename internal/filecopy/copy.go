@@ -39,11 +39,15 @@ type Options struct {
 	// NoFlags leaves the immutable and append-only flags unset: the
 	// first pass of two, whose delta then sets them.
 	NoFlags bool
+	// Progress, when set, is told the counts so far after each
+	// directory (under the queue's lock: one call at a time; it must
+	// be quick) and at the end.
+	Progress func(Stats)
 }
 
-// Stats counts what a copy did.
+// Stats counts what a copy did; Seen, the entries it looked at.
 type Stats struct {
-	Files, Dirs, Links, Others, Removed, Bytes int64
+	Files, Dirs, Links, Others, Removed, Bytes, Seen int64
 }
 
 func (s Stats) String() string {
@@ -77,6 +81,7 @@ type job struct {
 	others   atomic.Int64
 	removed  atomic.Int64
 	bytes    atomic.Int64
+	seen     atomic.Int64
 	mu       sync.Mutex
 	cond     sync.Cond
 	queue    []*dir
@@ -125,7 +130,15 @@ func Copy(ctx context.Context, dst, src string, o Options) (Stats, error) {
 	if j.err == nil && !o.NoFlags {
 		j.err = j.setFlags()
 	}
-	return Stats{j.files.Load(), j.dirs.Load(), j.links.Load(), j.others.Load(), j.removed.Load(), j.bytes.Load()}, j.err
+	st := j.stats()
+	if o.Progress != nil {
+		o.Progress(st)
+	}
+	return st, j.err
+}
+
+func (j *job) stats() Stats {
+	return Stats{j.files.Load(), j.dirs.Load(), j.links.Load(), j.others.Load(), j.removed.Load(), j.bytes.Load(), j.seen.Load()}
 }
 
 func (j *job) push(d *dir) {
@@ -163,6 +176,9 @@ func (j *job) done(err error) {
 		j.err = err
 	}
 	wake := j.pending == 0 || j.err != nil
+	if j.o.Progress != nil {
+		j.o.Progress(j.stats())
+	}
 	j.mu.Unlock()
 	if wake {
 		j.cond.Broadcast()

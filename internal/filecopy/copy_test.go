@@ -208,3 +208,30 @@ func TestCompareAllowsLostFound(t *testing.T) {
 		t.Errorf("a lost+found below the top: %q, want that one difference", diffs)
 	}
 }
+
+// Progress is told the counts as the copy goes: never more than the
+// end's, never going back, and every entry is looked at once.
+func TestCopyProgress(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	for _, d := range []string{"a", "a/b", "c", "d"} {
+		write(t, filepath.Join(src, d, "f"), "0123456789")
+	}
+	var calls []Stats
+	st, err := Copy(context.Background(), dst, src, Options{Workers: 1, Progress: func(s Stats) { calls = append(calls, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a, a/b, c, d and their four files: one worker reports after each
+	// of the five directories, and the end.
+	if st.Seen != 8 || len(calls) != 6 {
+		t.Fatalf("stats %v, %d progress calls: want 8 entries looked at, 6 calls", st, len(calls))
+	}
+	for i, c := range calls {
+		if c.Bytes > st.Bytes || c.Seen > st.Seen || i > 0 && (c.Bytes < calls[i-1].Bytes || c.Seen < calls[i-1].Seen) {
+			t.Errorf("progress %d: %v after %v, end %v", i, c, calls[max(i-1, 0)], st)
+		}
+	}
+	if last := calls[len(calls)-1]; last != st {
+		t.Errorf("last progress %v, want the end's %v", last, st)
+	}
+}

@@ -59,9 +59,15 @@ func (w *worker) stream(dst, src int, size int64) (int64, error) {
 	}
 }
 
-// sparse copies the data segments of src at their offsets, then sets
-// the size: the holes between and after them stay holes.
+// sparse sets the size, then copies the data segments of src at their
+// offsets: the holes between and after them stay holes. Every write
+// lands within the size: a write past the end makes xfs preallocate
+// beyond it, blocks that the next segment's write then takes into the
+// file where the source has a hole.
 func (w *worker) sparse(dst, src int, size int64) (int64, error) {
+	if err := unix.Ftruncate(dst, size); err != nil {
+		return 0, err
+	}
 	var total, off int64
 	for {
 		data, err := unix.Seek(src, off, unix.SEEK_DATA)
@@ -94,7 +100,7 @@ func (w *worker) sparse(dst, src int, size int64) (int64, error) {
 		}
 		off = end
 	}
-	return total, unix.Ftruncate(dst, size)
+	return total, nil
 }
 
 // writeAll writes b at off, or at the file offset when off < 0.

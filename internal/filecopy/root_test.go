@@ -181,3 +181,35 @@ func TestCopyBtrfsSubvolume(t *testing.T) {
 		t.Errorf("/sub/b2 in the copy: %q, %v", b, err)
 	}
 }
+
+// A hole after a long run of data stays a hole on xfs: written past
+// the end, the data before it would make xfs preallocate over it.
+func TestCopySparseToXFS(t *testing.T) {
+	if !inMountNS(t) {
+		return
+	}
+	base := t.TempDir()
+	src := mkfs(t, "ext4", base+"/src", 64<<20)
+	f, err := os.Create(src + "/big")
+	must(t, err)
+	data := make([]byte, 10<<20)
+	for i := range data {
+		data[i] = byte(i%251 + 1)
+	}
+	_, err = f.WriteAt(data, 0)
+	must(t, err)
+	_, err = f.WriteAt(data[:8<<20], 11<<20) // a 1 MiB hole at 10 MiB
+	must(t, err)
+	must(t, f.Close())
+	dst := mkfs(t, "xfs", base+"/xfs", 320<<20)
+	if _, err := Copy(context.Background(), dst, src, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, unix.Syncfs(mustOpen(t, dst)))
+	same(t, src, dst, Content)
+	var st unix.Stat_t
+	must(t, unix.Stat(dst+"/big", &st))
+	if got, want := st.Blocks*512, int64(18<<20); got > want {
+		t.Errorf("the copy takes %d bytes, want at most the %d of data", got, want)
+	}
+}

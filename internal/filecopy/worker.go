@@ -173,6 +173,7 @@ func (w *worker) entry(d *dir, sfd, dfd int, name string) error {
 	if err := statx(sfd, name, st); err != nil {
 		return pathErr("statx", d.src+"/"+name, err)
 	}
+	j.seen.Add(1)
 	mode := uint32(st.Mode)
 	isDir := mode&unix.S_IFMT == unix.S_IFDIR
 	cross := j.crosses(st)

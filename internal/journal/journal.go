@@ -36,6 +36,7 @@ const (
 	KindHolders  = "holders"   // what still holds the old root and what the engine does about it: Data["holders"], Data["finish"] (JSON)
 	KindIntent   = "intent"    // a mount, move, unmount, remount or pivot_root about to be made: Data["op"], ["source"], ["target"], ["state"]
 	KindOutcome  = "outcome"   // how that operation ended: Err empty when done
+	KindProgress = "progress"  // where a copy stands: Describe is swap.CopyProgress as JSON; not mirrored to the kernel log
 )
 
 // Record is one line of the journal.
@@ -191,7 +192,7 @@ func (j *Journal) Add(r Record) error {
 	if err := j.f.Sync(); err != nil {
 		return j.failed(fmt.Errorf("journal %s: fsync: %w", j.f.Name(), err))
 	}
-	if j.kmsg != nil {
+	if j.kmsg != nil && r.Kind != KindProgress {
 		// Best effort: the kernel log is a mirror, not the record.
 		fmt.Fprintf(j.kmsg, "rootswap: %s\n", r.Line())
 	}

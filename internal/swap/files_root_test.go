@@ -19,7 +19,8 @@ func TestSwapFilesToNewType(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			testutil.RequireTool(t, "mkfs."+typ)
 			tools := append(sandbox.DefaultHostTools(), "mkfs."+typ)
-			s := start(t, sandbox.Options{NewRootSize: 320 << 20, HostTools: tools})
+			// / shared, as systemd makes it: the view of / must not propagate.
+			s := start(t, sandbox.Options{NewRootSize: 320 << 20, HostTools: tools, Shared: true})
 			// A hard link, a fifo and a device node made on the live root.
 			s.sh(nil, "/bin/busybox ln /etc/inittab /etc/inittab.link; /bin/busybox mkfifo /var/fifo; /bin/busybox mknod /var/null c 1 3")
 			sums, _ := s.sh(nil, fileSums)

@@ -62,6 +62,8 @@ type Status struct {
 	// by hand when the engine stopped waiting.
 	Holders []OldRootHolder
 	Finish  []string
+	// Progress is the running copy's last progress record (file mode).
+	Progress *CopyProgress
 }
 
 // NextFinish is what the admin types once a swap has succeeded.
@@ -95,11 +97,16 @@ func LoadStatus(procRoot, path string) (Status, error) {
 		return Status{}, err
 	}
 	st := Status{Summary: journal.Summarize(recs), Path: path}
+	pstep := ""
 	for _, r := range recs {
 		if r.Kind == journal.KindHolders {
 			st.Holders, st.Finish = nil, nil
 			json.Unmarshal([]byte(r.Data["holders"]), &st.Holders)
 			json.Unmarshal([]byte(r.Data["finish"]), &st.Finish)
+		}
+		if r.Kind == journal.KindProgress {
+			st.Progress, pstep = new(CopyProgress), r.Step
+			json.Unmarshal([]byte(r.Describe), st.Progress)
 		}
 	}
 	st.EngineAlive = engineAlive(procRoot, st.EnginePID, st.Data)
@@ -109,6 +116,9 @@ func LoadStatus(procRoot, path string) (Status, error) {
 		if st.Err == "" {
 			st.Err = "the engine (pid " + strconv.Itoa(st.EnginePID) + ") died without finishing; run `rootswap rollback` to undo its steps"
 		}
+	}
+	if st.Progress != nil && (st.Phase != journal.Running || pstep != st.Step) {
+		st.Progress = nil // its copy is over
 	}
 	return st, nil
 }

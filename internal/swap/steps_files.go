@@ -147,7 +147,13 @@ func (st *filePrecopy) Do(ctx context.Context, s *State) (err error) {
 		return err
 	}
 	s.View = view
-	// Read-only: the copy only reads it.
+	// Private, before the new root is mounted: a bind of a shared / is its
+	// peer and would get the new root's mount too, and detaching the view
+	// would then unmount /mnt/newroot with it. Read-only: the copy only
+	// reads it.
+	if err = rt.Mounter.Mount("", view, "", unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
 	if err = rt.Mounter.Mount("", view, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
 		return err
 	}
@@ -157,7 +163,7 @@ func (st *filePrecopy) Do(ctx context.Context, s *State) (err error) {
 	}
 	s.Mounted = true
 	s.Since = rt.Now()
-	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, view, filecopy.Options{NoFlags: true})
+	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, view, filecopy.Options{NoFlags: true, Progress: copyProgress(rt, StepPrecopy, 1, view)})
 	s.Copied = res.Bytes
 	note(rt, "copy (live): "+res.String())
 	return err
@@ -200,7 +206,7 @@ func (st *fileCopy) Describe(s *State) string {
 
 func (st *fileCopy) Do(ctx context.Context, s *State) error {
 	rt := st.rt
-	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, s.View, filecopy.Options{Delta: true, Since: s.Since})
+	res, err := filecopy.Copy(ctx, s.Opts.NewRoot, s.View, filecopy.Options{Delta: true, Since: s.Since, Progress: copyProgress(rt, StepCopy, 2, s.View)})
 	s.Copied += res.Bytes
 	note(rt, "copy (frozen): "+res.String())
 	if err != nil {
