@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	blockcopy "github.com/rootswap/rootswap/internal/copy"
 	"github.com/rootswap/rootswap/internal/journal"
 	"github.com/rootswap/rootswap/internal/mountops"
 )
@@ -76,5 +77,49 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A block copy reports each phase's bytes, rate and ETA, as dd does, to
+// the log and to status.
+func TestBlockCopyProgressInStatus(t *testing.T) {
+	d := t.TempDir()
+	jpath := filepath.Join(d, "journal")
+	j, err := journal.Create(jpath, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	proc := filepath.Join(d, "proc")
+	must(t, os.MkdirAll(filepath.Join(proc, "4242"), 0o755))
+	must(t, os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("rootswap\n"), 0o644))
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var log strings.Builder
+	rt := &Runtime{Journal: j, Out: &log, Now: func() time.Time { return now }}
+	j.Add(journal.Record{Kind: journal.KindStart, PID: 4242})
+	j.Add(journal.Record{Kind: journal.KindBegin, Step: StepPrecopy})
+	show := blockProgress(rt, func() (string, int) { return StepPrecopy, 1 })
+	const mib = 1 << 20
+	show(blockcopy.PhaseCopy, 0, 800*mib)
+	now = now.Add(4 * time.Second)
+	show(blockcopy.PhaseCopy, 200*mib, 800*mib) // 50 MiB/s, 12 s left
+	st, err := LoadStatus(proc, jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "round 1: copy 200 MiB of 800 MiB (25%), 50 MiB/s, ETA 12s"
+	if st.Progress == nil || st.Progress.String() != want {
+		t.Fatalf("status progress %v, want %q", st.Progress, want)
+	}
+	if !strings.Contains(log.String(), "copy "+want) {
+		t.Errorf("log:\n%s\nwant %q", log.String(), want)
+	}
+	// The read-back starts its own clock.
+	now = now.Add(time.Second)
+	show(blockcopy.PhaseVerify, 0, 800*mib)
+	now = now.Add(2 * time.Second)
+	show(blockcopy.PhaseVerify, 400*mib, 800*mib)
+	if got := log.String(); !strings.Contains(got, "verify 400 MiB of 800 MiB (50%), 200 MiB/s, ETA 2s") {
+		t.Errorf("log:\n%s\nwant the verify phase at 200 MiB/s", got)
 	}
 }

@@ -90,17 +90,7 @@ func (st *copyRoot) Do(ctx context.Context, s *State) error {
 		defer f.Close()
 		opts.Backup, opts.BackupLevel = f, 3
 	}
-	last := time.Time{}
-	opts.Progress = func(phase blockcopy.Phase, done, total int64) {
-		if now := time.Now(); now.Sub(last) >= 2*time.Second || done == total {
-			last = now
-			pct := 0.0
-			if total > 0 {
-				pct = 100 * float64(done) / float64(total)
-			}
-			rt.logf("    %s %s of %s (%.0f%%)", phase, humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), pct)
-		}
-	}
+	opts.Progress = blockProgress(rt, func() (string, int) { return StepCopy, 1 })
 	res, err := blockcopy.Copy(ctx, dst, src, extents, opts)
 	s.Copied = res.Written
 	if err != nil {

@@ -197,7 +197,12 @@ func (st *precopy) Do(ctx context.Context, s *State) error {
 		used = extent.Total(es)
 	}
 	chunk := blockcopy.TrackChunk(r.Root.Size, used)
-	show := progress(rt)
+	show := blockProgress(rt, func() (string, int) {
+		if sess.frozen {
+			return StepCopy, len(s.Rounds) + 1
+		}
+		return StepPrecopy, len(s.Rounds) + 1
+	})
 	opts := blockcopy.PrecopyOptions{Size: r.Root.Size, Used: usedFn, Rate: s.Opts.PrecopyRate, Direct: true,
 		Progress: func(phase blockcopy.Phase, done, total int64) {
 			show(phase, done, total)
@@ -284,19 +289,5 @@ func usedExtents(rt *Runtime, s *State, src *os.File, fstype, dev string, size i
 			return all, nil
 		}
 		return nil, fmt.Errorf("reading %s's block bitmaps: %w", dev, err)
-	}
-}
-
-func progress(rt *Runtime) func(blockcopy.Phase, int64, int64) {
-	last := time.Time{}
-	return func(phase blockcopy.Phase, done, total int64) {
-		if now := time.Now(); now.Sub(last) >= 2*time.Second || done == total {
-			last = now
-			pct := 0.0
-			if total > 0 {
-				pct = 100 * float64(done) / float64(total)
-			}
-			rt.logf("    %s %s of %s (%.0f%%)", phase, humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), pct)
-		}
 	}
 }
