@@ -17,16 +17,7 @@ import (
 // the live pass as round 1, the frozen delta as round 2, each with its
 // bytes, files, rate and ETA, and nothing once its step is over.
 func TestFileCopyProgressInStatus(t *testing.T) {
-	d := t.TempDir()
-	jpath := filepath.Join(d, "journal")
-	j, err := journal.Create(jpath, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	proc := filepath.Join(d, "proc") // the engine, alive
-	must(t, os.MkdirAll(filepath.Join(proc, "4242"), 0o755))
-	must(t, os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("rootswap\n"), 0o644))
+	d, jpath, proc, j := liveEngineJournal(t)
 	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	var log strings.Builder
 	rt := &Runtime{Mounter: &mountops.Fake{}, Journal: j, Out: &log, Report: &Report{Mkfs: "xfs"},
@@ -83,16 +74,7 @@ func must(t *testing.T, err error) {
 // A block copy reports each phase's bytes, rate and ETA, as dd does, to
 // the log and to status.
 func TestBlockCopyProgressInStatus(t *testing.T) {
-	d := t.TempDir()
-	jpath := filepath.Join(d, "journal")
-	j, err := journal.Create(jpath, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	proc := filepath.Join(d, "proc")
-	must(t, os.MkdirAll(filepath.Join(proc, "4242"), 0o755))
-	must(t, os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("rootswap\n"), 0o644))
+	_, jpath, proc, j := liveEngineJournal(t)
 	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	var log strings.Builder
 	rt := &Runtime{Journal: j, Out: &log, Now: func() time.Time { return now }}
@@ -122,4 +104,21 @@ func TestBlockCopyProgressInStatus(t *testing.T) {
 	if got := log.String(); !strings.Contains(got, "verify 400 MiB of 800 MiB (50%), 200 MiB/s, ETA 2s") {
 		t.Errorf("log:\n%s\nwant the verify phase at 200 MiB/s", got)
 	}
+}
+
+// liveEngineJournal is a journal in a temporary directory d whose engine
+// (pid 4242 under proc) is alive, as status sees it mid-step.
+func liveEngineJournal(t *testing.T) (d, jpath, proc string, j *journal.Journal) {
+	t.Helper()
+	d = t.TempDir()
+	jpath = filepath.Join(d, "journal")
+	j, err := journal.Create(jpath, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	proc = filepath.Join(d, "proc")
+	must(t, os.MkdirAll(filepath.Join(proc, "4242"), 0o755))
+	must(t, os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("rootswap\n"), 0o644))
+	return d, jpath, proc, j
 }
